@@ -64,5 +64,11 @@ def test_bad_names(value: str) -> None:
 def test_ssh_keys() -> None:
     assert ssh_key_problem(GOOD_KEY) is None
     assert ssh_key_problem(GOOD_KEY.rsplit(" ", 1)[0]) is None
-    for bad in (GOOD_KEY + "\nssh-rsa AAAA evil", "ssh-foo AAAA", "AAAA", GOOD_KEY + "\r", GOOD_KEY + "\n"):
+    for bad in (
+        GOOD_KEY + "\nssh-rsa AAAA evil",
+        "ssh-foo AAAA",
+        "AAAA",
+        GOOD_KEY + "\r",
+        GOOD_KEY + "\n",
+    ):
         assert ssh_key_problem(bad)
