@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, db
+from . import api, db, web
 from .config import load_config
 
 
@@ -20,6 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
     db.init_app(app)
     api.init_app(app)
+    web.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
