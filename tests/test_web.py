@@ -108,7 +108,13 @@ def test_login_goes_to_next_but_only_on_this_site(app: Any, api_tokens: Any) -> 
     client = app.test_client()
     resp = login(client, api_tokens.operator, next_url="/networks")
     assert resp.headers["Location"] == "/networks"
-    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:x"):
+    for evil in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:x",
+        "/vms\r\nSet-Cookie: x=y",
+    ):
         client = app.test_client()
         assert login(client, api_tokens.operator, next_url=evil).headers["Location"] == "/"
 
@@ -268,6 +274,23 @@ def test_networks_show_address_usage(signed_in: Any) -> None:
     assert "5 / 254" in row and "2%" in row and "public IPv4" in row
     row = html[html.index("2001:db8:100::/64") :].split("</tr>")[0]
     assert "5 / 2^64" in row and "&lt;1%" in row
+
+
+def test_odd_urls_and_parameters_get_pages_not_500s(signed_in: Any) -> None:
+    client = signed_in("operator")
+    huge = "9" * 30
+    page(client, f"/nodes/{huge}", 404)
+    page(client, "/nodes/-1", 404)
+    page(client, "/nodes/0", 404)
+    page(client, f"/vms/{huge}", 404)
+    assert "positive customer id" in page(client, "/vms?customer=abc", 400)
+    assert "positive customer id" in page(client, f"/vms?customer={huge}", 400)
+    assert "0 VMs" in page(client, "/vms?customer=4242")
+    assert "5 VMs" in page(client, f"/vms?page={huge}")  # past the end: an empty page
+    page(client, "/vms?page=-3")
+    page(client, f"/changes?before={huge}&object_type={'x' * 500}")
+    page(client, "/changes?before=abc&object_id=%00")
+    assert client.get("/logout").status_code == 405
 
 
 # --- bounded queries ---------------------------------------------------------------------------

@@ -78,6 +78,17 @@ def _shot(driver: Any, name: str) -> None:
         driver.save_screenshot(str(Path(target) / f"{name}.png"))
 
 
+def _click(driver: Any, element: Any) -> None:
+    """Click something that loads a new page, and wait until the new page is there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+
+
 def _sign_in(driver: Any, base: str, token: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -85,7 +96,7 @@ def _sign_in(driver: Any, base: str, token: str) -> None:
     driver.get(f"{base}/login")
     field = driver.find_element(By.ID, "token")
     field.send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "section.login button[type=submit]").click()
+    _click(driver, driver.find_element(By.CSS_SELECTOR, "section.login button[type=submit]"))
 
 
 def _text(driver: Any) -> str:
@@ -120,10 +131,10 @@ def test_a_person_signs_in_and_reads_fleet_and_vm_pages(
     _shot(browser, "fleet")
 
     # Follow the links as a person would: node page, then one of its VMs.
-    browser.find_element(By.LINK_TEXT, "hv01.dc1.example.com").click()
+    _click(browser, browser.find_element(By.LINK_TEXT, "hv01.dc1.example.com"))
     assert "VMs on this node (2)" in _text(browser)
     _shot(browser, "node")
-    browser.find_element(By.LINK_TEXT, "db1.c1001.example.net").click()
+    _click(browser, browser.find_element(By.LINK_TEXT, "db1.c1001.example.net"))
     text = _text(browser)
     assert browser.title == "db1.c1001.example.net · virtapi"
     assert "hv01.dc1.example.com" in text and "198.51.100.12/24" in text
@@ -136,7 +147,7 @@ def test_a_person_signs_in_and_reads_fleet_and_vm_pages(
     _shot(browser, "changes")
 
     # Sign out with the button; the pages are closed again.
-    browser.find_element(By.CSS_SELECTOR, "form.who button").click()
+    _click(browser, browser.find_element(By.CSS_SELECTOR, "form.who button"))
     assert "You are signed out" in _text(browser)
     browser.get(f"{server}/vms")
     assert browser.current_url.startswith(f"{server}/login")

@@ -259,6 +259,8 @@ def changes(
 ) -> list[Change]:
     """Newest changes first (optionally older than ``before_id``); a customer's only if given."""
     limit = max(1, min(limit, MAX_PAGE))
+    if "\x00" in (object_type or "") + (object_id or ""):
+        return []  # no object is named so, and PostgreSQL refuses NUL in text parameters
     query = select(Change)
     if customer_id is not None:
         query = query.where(Change.customer_id == customer_id)

@@ -45,7 +45,7 @@ def safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("web.fleet")
-    if "\\" in target:
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return url_for("web.fleet")
     return target
 

@@ -82,9 +82,15 @@ def _staff_only() -> None:
         abort(403, "This page is for operators; customers see their own VMs.")
 
 
-def _int_arg(name: str, default: int, minimum: int = 1) -> int:
-    value = request.args.get(name, type=int)
-    return default if value is None or value < minimum else value
+MAX_ID = 2**63 - 1  # beyond a 64-bit column: SQLite would overflow, PostgreSQL would compare
+
+
+def _id(raw: str | None) -> int | None:
+    """A positive 64-bit integer from a URL, or None for anything else."""
+    if raw is None or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None
 
 
 # --- sign in and out ---------------------------------------------------------------------------
@@ -125,9 +131,10 @@ def fleet() -> Any:
 @login.signed_in
 def node(node_id: str) -> Any:
     _staff_only()
-    if not node_id.isdigit():
+    key = _id(node_id)
+    if key is None:
         raise NotFound(f"no node with id {node_id}")
-    detail = inventory.node_detail(get_session(), int(node_id))
+    detail = inventory.node_detail(get_session(), key)
     return render_template("node.html", node=detail.node, hv=detail.usage, vms=detail.vms)
 
 
@@ -135,8 +142,14 @@ def node(node_id: str) -> Any:
 @login.signed_in
 def vms() -> Any:
     me = login.principal()
-    customer = me.customer_id if me.is_customer else request.args.get("customer", type=int)
-    page = _int_arg("page", 1)
+    if me.is_customer:
+        customer = me.customer_id
+    else:
+        raw = request.args.get("customer") or None
+        customer = _id(raw)
+        if raw is not None and customer is None:
+            abort(400, f"customer must be a positive customer id, not {raw[:40]!r}")
+    page = min(_id(request.args.get("page")) or 1, 10**6)
     listing = inventory.list_vms(
         get_session(), customer_id=customer, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -165,7 +178,7 @@ def changes() -> Any:
     me = login.principal()
     object_type = (request.args.get("object_type") or "").strip()[:64] or None
     object_id = (request.args.get("object_id") or "").strip()[:64] or None
-    before = request.args.get("before", type=int)
+    before = _id(request.args.get("before"))
     rows = inventory.changes(
         get_session(),
         customer_id=me.customer_id if me.is_customer else None,
