@@ -94,6 +94,18 @@ def test_bad_token_fails_with_message_and_is_not_echoed(client: Any, api_tokens:
     assert resp.status_code == 401 and "Enter a token" in resp.text
 
 
+def test_login_form_counts_against_the_failed_authentication_limit(
+    app: Any, client: Any, api_tokens: Any
+) -> None:
+    app.config["AUTH_MAX_FAILURES"] = 3
+    for _ in range(3):
+        assert login(client, "va_guess-" + "x" * 40).status_code == 401
+    resp = login(client, api_tokens.operator)  # even the right token waits out the window
+    assert resp.status_code == 429 and "too many failed authentication attempts" in resp.text
+    assert resp.mimetype == "text/html" and int(resp.headers["Retry-After"]) > 0
+    assert client.get("/").status_code == 302
+
+
 def test_login_needs_the_session_csrf_token(client: Any, api_tokens: Any) -> None:
     client.get("/login")
     resp = client.post("/login", data={"token": api_tokens.operator, "csrf": "forged"})

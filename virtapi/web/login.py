@@ -17,9 +17,7 @@ from urllib.parse import urlsplit
 from flask import abort, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from ..auth import Principal, resolve_principal
-from ..db import get_session
-from ..services import tokens
+from ..auth import Principal, authenticate, resolve_principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,7 +78,7 @@ def login() -> Any:
     if request.method == "POST":
         check_csrf()
         plaintext = request.form.get("token", "").strip()
-        row = tokens.authenticate(get_session(), plaintext) if plaintext else None
+        row = authenticate(plaintext) if plaintext else None
         if row is not None:
             # A fresh session on login: nothing from before (a planted CSRF token) survives.
             session.clear()

@@ -65,7 +65,13 @@ def _domain_error(exc: DomainError) -> tuple[str, int]:
 def _http_error(exc: HTTPException) -> Any:
     if exc.code is None or exc.code < 400:
         return exc
-    return _error_page(exc.code, exc.name, exc.description or exc.name)
+    body, status = _error_page(exc.code, exc.name, exc.description or exc.name)
+    headers = {
+        name: value
+        for name, value in exc.get_response().headers.items()
+        if name in ("Retry-After", "Allow")
+    }
+    return body, status, headers
 
 
 @bp.errorhandler(Exception)
