@@ -20,6 +20,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
     db.init_app(app)
     api.init_app(app)
+    from .pxe.views import bp as pxe_bp
+
+    app.register_blueprint(pxe_bp)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

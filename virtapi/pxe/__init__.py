@@ -1,0 +1,1 @@
+"""Network installs: iPXE scripts and installimage configs (render), machine endpoints (views)."""
