@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.pg import free_port
 from virtapi.models import ApiToken, Node, Vm
 
 
@@ -83,3 +87,55 @@ def test_embedded_default_database_is_created_in_instance_folder(tmp_path: Path)
     assert "demo fleet loaded" in result.stdout
     assert (tmp_path / "inst" / "virtapi.sqlite").exists()
     assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "virtapi", "serve", "--demo", "--bind", f"127.0.0.1:{port}"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("virtapi serve did not come up")
+
+
+def test_serve_demo_on_embedded_database_twice(tmp_path: Path) -> None:
+    """The README's first command: a fresh instance folder, demo data, a working admin token."""
+    env = {"VIRTAPI_INSTANCE_PATH": str(tmp_path / "inst")}
+    port = free_port()
+    proc = _serve(env, port)
+    try:
+        _wait_healthy(port, proc)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    admin = next(line.split()[-1] for line in out.splitlines() if line.startswith("admin token"))
+    # Second start on the same database: serves without loading the demo twice.
+    proc = _serve(env, port)
+    try:
+        _wait_healthy(port, proc)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/whoami", headers={"Authorization": f"Bearer {admin}"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert json.load(r)["role"] == "admin"
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert "demo data not loaded" in out
+    assert admin not in out  # the token is never printed or logged again

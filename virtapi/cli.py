@@ -152,11 +152,17 @@ def token_revoke(token_id: int) -> None:
 # --- demo and serve ---------------------------------------------------------------------------
 
 
-def _load_demo() -> None:
-    from .services.demo import load_demo
+def _load_demo(*, only_if_empty: bool = False) -> None:
+    from .services.demo import inventory_is_empty, load_demo
 
     migrate.upgrade(_url())
     with cli_session() as session:
+        if only_if_empty and not inventory_is_empty(session):
+            click.echo(
+                "the database already holds an inventory; demo data not loaded "
+                "(create a token with `virtapi token create --role admin`)"
+            )
+            return
         result = load_demo(session)
     click.echo(result.summary)
     for label, plaintext in result.tokens.items():
@@ -183,7 +189,7 @@ def serve(bind: str, workers: int, dev: bool, with_demo: bool) -> None:
         # The embedded database migrates itself; PostgreSQL is migrated deliberately by an operator.
         migrate.upgrade(url)
     if with_demo:
-        _load_demo()
+        _load_demo(only_if_empty=True)
     get_db().dispose()  # no connection may cross the fork into the workers
     if dev:
         host, _, port = bind.rpartition(":")
