@@ -15,21 +15,18 @@ from typing import Any
 
 import netaddr
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
 from ..db import get_session
 from ..services import install_fields as fields
 from ..services import installs
 from ..services.audit import set_actor
-from ..services.errors import DomainError, Forbidden
+from ..services.errors import Forbidden
 from . import render
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("pxe", __name__)
-
-
-class Misconfigured(DomainError):
-    code = "pxe_misconfigured"
 
 
 def _text(body: str, status: int = 200) -> Response:
@@ -51,7 +48,7 @@ def _allowed_networks() -> netaddr.IPSet | None:
         try:
             cache["networks"] = netaddr.IPSet(netaddr.IPNetwork(n) for n in raw)
         except (netaddr.AddrFormatError, ValueError, TypeError):
-            raise Misconfigured(
+            raise ServiceUnavailable(
                 f"VIRTAPI_PXE_ALLOWED_NETWORKS must be a comma-separated list of networks, "
                 f"got {', '.join(map(str, raw))!r}"
             ) from None
@@ -81,11 +78,23 @@ def _public_url() -> str:
     configured = current_app.config.get("PXE_PUBLIC_URL") or ""
     base = (configured or request.host_url).rstrip("/")
     if not fields.URL_RE.fullmatch(base):
-        raise Misconfigured(
+        # Without a configured public URL the Host header decides, and it is the client's.
+        problem = ServiceUnavailable if configured else BadRequest
+        raise problem(
             f"cannot build installer URLs from {base!r}: set VIRTAPI_PUBLIC_URL to the "
             "http(s) address machines reach virtapi at"
         )
     return base
+
+
+def _boot_url(key: str) -> str:
+    value = current_app.config.get(key) or ""
+    if not fields.URL_RE.fullmatch(value):
+        raise ServiceUnavailable(
+            f"VIRTAPI_{key} must be an http(s) URL of plain characters (no spaces, quotes, "
+            f"'$' or query string), got {value!r}"
+        )
+    return value
 
 
 def _config_url(mac: str, secret: str) -> str:
@@ -123,13 +132,15 @@ def pxe_script(mac: str) -> Response:
     if not installs.secret_matches(install, secret):
         # The application key changed since the request: the stored hash no longer matches
         # anything we can hand out. Booting the installer would only fail later.
-        log.warning("install %s: secret key changed since it was requested; re-request it", install.id)
+        log.warning(
+            "install %s: secret key changed since it was requested; re-request it", install.id
+        )
         return _text(render.local_boot_script())
     script = render.installer_script(
         hostname=install.hostname,
         mac=normal,
-        kernel_url=current_app.config["PXE_KERNEL_URL"],
-        initrd_url=current_app.config["PXE_INITRD_URL"],
+        kernel_url=_boot_url("PXE_KERNEL_URL"),
+        initrd_url=_boot_url("PXE_INITRD_URL"),
         config_url=_config_url(normal, secret),
     )
     return _text(script)

@@ -176,9 +176,10 @@ def _new_install(
         node_id=node.id if node is not None else None,
     )
     if current is not None:
+        started = current.created_at.strftime("%Y-%m-%d %H:%M:%S")
         raise Conflict(
-            f"{what} already has an install {current.state} (started {current.created_at:%Y-%m-%d "
-            f"%H:%M:%S} UTC); wait until it is done or cancel it first",
+            f"{what} already has an install {current.state} (requested {started} UTC); "
+            "wait until it is done or cancel it first",
             code="install_active",
         )
     image_row = _image(session, image)
@@ -227,7 +228,9 @@ def request_vm_install(
     Returns the install and its URL secret (which the caller need not show anyone: the iPXE
     endpoint derives it again). Conflict while another install of the VM is active.
     """
-    has_disk = session.scalar(select(func.count()).select_from(Storage).where(Storage.vm_id == vm.id))
+    has_disk = session.scalar(
+        select(func.count()).select_from(Storage).where(Storage.vm_id == vm.id)
+    )
     if not has_disk:
         raise Conflict(f"VM {vm.uuid} has no disk to install onto; add one first", code="no_disk")
     install, secret = _new_install(
@@ -386,8 +389,10 @@ def _addresses(rows: list[Any], version: int) -> list[Address]:
 
 def install_plan(session: Session, install: Install) -> InstallPlan:
     """The installimage config's content for this install, from the inventory."""
-    owner = VmInterface.vm_id == install.vm_id if install.vm_id else (
-        VmInterface.node_id == install.node_id
+    owner = (
+        VmInterface.vm_id == install.vm_id
+        if install.vm_id
+        else (VmInterface.node_id == install.node_id)
     )
     interfaces = session.scalars(
         select(VmInterface)
