@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -141,3 +142,39 @@ def test_serve_demo_on_embedded_database_twice(tmp_path: Path) -> None:
         proc.kill()
     assert "demo data not loaded" in out
     assert admin not in out  # the token is never printed or logged again
+
+
+def test_serve_with_tls(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    env = {**os.environ, "VIRTAPI_INSTANCE_PATH": str(tmp_path / "inst")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "virtapi", "serve", "--bind", f"127.0.0.1:{port}",
+         "--certfile", str(cert), "--keyfile", str(key)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2
+                ) as r:
+                    assert json.load(r) == {"status": "ok"}
+                break
+            except (OSError, ssl.SSLError):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+        # Plain HTTP is not served on a TLS port.
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

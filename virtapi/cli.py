@@ -181,8 +181,17 @@ def demo() -> None:
 @click.option("--workers", "-w", default=2, show_default=True, type=int)
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
 @click.option("--demo", "with_demo", is_flag=True, help="Load demo data first (empty database).")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
 @with_appcontext
-def serve(bind: str, workers: int, dev: bool, with_demo: bool) -> None:
+def serve(
+    bind: str,
+    workers: int,
+    dev: bool,
+    with_demo: bool,
+    certfile: str | None,
+    keyfile: str | None,
+) -> None:
     """Run virtapi with gunicorn (or the Flask reloader with --dev)."""
     url = _url()
     if url.startswith("sqlite"):
@@ -197,7 +206,10 @@ def serve(bind: str, workers: int, dev: bool, with_demo: bool) -> None:
         return
     from .server import run_gunicorn
 
-    run_gunicorn(bind=bind, workers=workers)
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("--certfile and --keyfile go together")
+    tls = {"certfile": certfile, "keyfile": keyfile} if certfile else {}
+    run_gunicorn(bind=bind, workers=workers, **tls)
 
 
 if __name__ == "__main__":  # pragma: no cover
