@@ -38,8 +38,9 @@ def init_app(app: Flask) -> Api:
 
 def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
+    from .installs import blp as installs
     from .meta import blp as meta
     from .nodes import blp as nodes
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes]
+    return [meta, vocabularies, nodes, installs]

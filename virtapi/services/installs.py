@@ -434,6 +434,8 @@ def install_summary(install: Install | None) -> dict[str, Any] | None:
         return None
     return {
         "id": install.id,
+        "vm": str(install.vm.uuid) if install.vm is not None else None,
+        "node_id": install.node_id,
         "state": install.state,
         "image": install.image.name,
         "hostname": install.hostname,
