@@ -230,3 +230,39 @@ def test_node_install_uses_node_interfaces(pxe_app: Any, client: Any) -> None:
     assert "DRIVE1 /dev/sda" in lines and f"HOSTNAME {fqdn}" in lines
     assert f"ADDRESS {mac} 10.20.0.21/24 10.20.0.1" in lines
     assert f"ADDRESS {mac} fd00:20::15/64 fd00:20::1" in lines
+
+
+def test_allow_list_believes_x_forwarded_for_only_from_trusted_proxies(
+    db_url: str, tmp_path: Any
+) -> None:
+    from virtapi.app import create_app
+    from virtapi.services.demo import load_demo
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "DATABASE_READ_URL": None,
+            "SECRET_KEY": "test-secret",
+            "INSTANCE_PATH": str(tmp_path),
+            "TRUSTED_PROXIES": 1,
+            "PXE_PUBLIC_URL": PUBLIC,
+            "PXE_ALLOWED_NETWORKS": ["10.20.0.0/24"],
+        }
+    )
+    try:
+        with app.extensions["virtapi.db"].session() as s:
+            load_demo(s)
+        secret = _request(app)
+        client = app.test_client()
+        proxy = {"REMOTE_ADDR": "192.0.2.1"}  # the reverse proxy itself, outside the list
+        inside = client.get(
+            f"/pxe/{WEB1_MAC}", environ_base=proxy, headers={"X-Forwarded-For": "10.20.0.5"}
+        )
+        assert inside.status_code == 200 and secret in inside.text
+        outside = client.get(
+            f"/pxe/{WEB1_MAC}", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        assert outside.status_code == 403
+    finally:
+        app.extensions["virtapi.db"].dispose()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import (
@@ -140,7 +141,7 @@ def latest_install(
     return session.scalar(
         select(Install)
         .where(column == target)
-        .order_by(Install.created_at.desc(), Install.id.desc())
+        .order_by(Install.id.desc())
         .limit(1)
     )
 
@@ -207,8 +208,16 @@ def _new_install(
         install.root_password_hash = hash_root_password(password)
     secret = install_secret(install, secret_key)
     install.secret_hash = secret_hash(secret)
-    session.add(install)
-    session.flush()  # the partial unique index catches a concurrent second request here
+    try:
+        # A concurrent request for the same machine passed the check above too; the partial
+        # unique index lets only one of them through.
+        with session.begin_nested():
+            session.add(install)
+    except IntegrityError:
+        raise Conflict(
+            f"{what} got another install request at the same moment; see its install",
+            code="install_active",
+        ) from None
     return install, secret
 
 
@@ -426,6 +435,20 @@ def install_plan(session: Session, install: Install) -> InstallPlan:
         root_password_hash=install.root_password_hash,
         nics=nics,
     )
+
+
+def latest_installs(session: Session, vm_ids: list[int]) -> dict[int, Install]:
+    """The latest install of each of these VMs, in two queries whatever their number, for
+    list views that show an ``install`` field per VM."""
+    if not vm_ids:
+        return {}
+    newest = (
+        select(func.max(Install.id)).where(Install.vm_id.in_(vm_ids)).group_by(Install.vm_id)
+    )
+    rows = session.scalars(
+        select(Install).where(Install.id.in_(newest)).options(selectinload(Install.image))
+    )
+    return {row.vm_id: row for row in rows}  # type: ignore[misc]
 
 
 def install_summary(install: Install | None) -> dict[str, Any] | None:
