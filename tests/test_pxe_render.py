@@ -4,10 +4,13 @@ inventory; hostile values refused at the door and again at the renderer."""
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.installs_helpers import WEB1_HOST, WEB1_MAC, ed25519_key
@@ -275,3 +278,36 @@ def test_renderer_refuses_unsafe_values_that_bypassed_validation() -> None:
         bad = installs.InstallPlan(**{**plan.__dict__, "hostname": "web1", field: value})
         with pytest.raises((render.UnsafeValue, InvalidInput)):
             render.installimage_config(bad, BASE + "/installimage/x")
+
+
+_INERT = re.compile(r"[A-Za-z0-9._~/%+=,@:\[\] -]*")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("aZ09 ./:-_#$;&|`'\"\\\n\r\t(){}!*?<>=%+,@~[]")),
+        max_size=40,
+    )
+)
+def test_accepted_values_are_inert(text: str) -> None:
+    """Whatever the validators let through holds no character that ends a line, starts a
+    comment, or means anything to iPXE or a shell."""
+    for check in (
+        install_fields.hostname,
+        lambda v: install_fields.name(v, "name"),
+        install_fields.url,
+        install_fields.checksum,
+    ):
+        try:
+            value = check(text)
+        except InvalidInput:
+            continue
+        assert _INERT.fullmatch(value), (check, value)
+    for candidate in (text, f"PART / ext4 {text}", f"PART {text} ext4 all"):
+        try:
+            value = install_fields.partitioning(candidate)
+        except InvalidInput:
+            continue
+        for line in value.split("\n"):
+            assert _INERT.fullmatch(line) and line.split(" ")[0] in ("PART", "LV"), value
