@@ -139,10 +139,7 @@ def latest_install(
     column = Install.vm_id if vm_id is not None else Install.node_id
     target = vm_id if vm_id is not None else node_id
     return session.scalar(
-        select(Install)
-        .where(column == target)
-        .order_by(Install.id.desc())
-        .limit(1)
+        select(Install).where(column == target).order_by(Install.id.desc()).limit(1)
     )
 
 
@@ -442,13 +439,17 @@ def latest_installs(session: Session, vm_ids: list[int]) -> dict[int, Install]:
     list views that show an ``install`` field per VM."""
     if not vm_ids:
         return {}
-    newest = (
-        select(func.max(Install.id)).where(Install.vm_id.in_(vm_ids)).group_by(Install.vm_id)
-    )
+    newest = select(func.max(Install.id)).where(Install.vm_id.in_(vm_ids)).group_by(Install.vm_id)
     rows = session.scalars(
         select(Install).where(Install.id.in_(newest)).options(selectinload(Install.image))
     )
     return {row.vm_id: row for row in rows}  # type: ignore[misc]
+
+
+def vm_install(vm: Vm) -> dict[str, Any] | None:
+    """The ``install`` field of a VM's representation: its latest install, or null. Load
+    ``selectinload(Vm.installs).joinedload(Install.image)`` with a list to keep it at one query."""
+    return install_summary(vm.installs[0]) if vm.installs else None
 
 
 def install_summary(install: Install | None) -> dict[str, Any] | None:
