@@ -124,7 +124,9 @@ def hash_root_password(password: str) -> str:
 # --- requesting ----------------------------------------------------------------------------
 
 
-def active_install(session: Session, *, vm_id: int | None = None, node_id: int | None = None):  # type: ignore[no-untyped-def]
+def active_install(
+    session: Session, *, vm_id: int | None = None, node_id: int | None = None
+) -> Install | None:
     """The pending or running install of a VM or node, if any."""
     stmt = select(Install).where(Install.state.in_(ACTIVE_STATES))
     stmt = stmt.where(Install.vm_id == vm_id) if vm_id is not None else stmt
