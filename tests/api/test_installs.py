@@ -252,3 +252,39 @@ def test_openapi_documents_install_endpoints(client: Any) -> None:
     for path in ("/api/v1/images", "/api/v1/vms/{vm}/install", "/api/v1/nodes/{id}/install"):
         assert path in spec["paths"], sorted(spec["paths"])
     assert not any(p.startswith("/pxe") or p.startswith("/installimage") for p in spec["paths"])
+
+
+def test_vm_representation_carries_install_without_extra_queries(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    from sqlalchemy import event
+
+    op = H(api_tokens.operator)
+    vms = client.get("/api/v1/vms", headers=op).json["results"]
+    assert [vm["install"] for vm in vms] == [None] * len(vms)
+
+    def list_queries() -> int:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        engine = app.extensions["virtapi.db"].engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/api/v1/vms", headers=op).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    before = list_queries()
+    for vm in vms[:3]:
+        url = f"/api/v1/vms/{vm['uuid']}/install"
+        assert client.post(url, json={"image": "debian-12"}, headers=op).status_code == 201
+    assert list_queries() == before  # one selectin query for all installs, with or without rows
+
+    listed = {vm["uuid"]: vm for vm in client.get("/api/v1/vms", headers=op).json["results"]}
+    web1 = client.get(f"/api/v1/vms/{listed[str(WEB1_UUID)]['id']}", headers=op).json
+    assert web1["install"]["state"] == "pending" and web1["install"]["image"] == "debian-12"
+    assert web1["install"] == client.get(f"/api/v1/vms/{WEB1_UUID}/install", headers=op).json
+    assert sum(vm["install"] is not None for vm in listed.values()) == 3
