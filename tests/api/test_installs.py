@@ -235,6 +235,15 @@ def test_node_install_operator_only(app: Any, client: Any, api_tokens: Any, demo
         ).status_code
         == 404
     )
+    for huge in (2**63, 10**25):
+        resp = client.post(
+            f"/api/v1/nodes/{huge}/install", json=body, headers=H(api_tokens.operator)
+        )
+        assert resp.status_code == 404
+        assert (
+            client.get(f"/api/v1/vms/{huge}/install", headers=H(api_tokens.operator)).status_code
+            == 404
+        )
     with db.session() as s:
         assert s.scalar(select(Install).where(Install.node_id == hv_id)) is None
 

@@ -488,7 +488,8 @@ def get_vm(session: Session, uuid: Any, customer_id: int | None = None) -> Vm:
 
 
 def get_node(session: Session, node_id: int) -> Node:
-    node = session.get(Node, node_id)
+    # Ids beyond 64 bits exist nowhere, and the drivers refuse to even bind them.
+    node = session.get(Node, node_id) if 0 < node_id < 2**63 else None
     if node is None:
         raise NotFound(f"no node with id {node_id}")
     return node
