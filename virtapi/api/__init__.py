@@ -40,6 +40,7 @@ def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
     from .meta import blp as meta
     from .nodes import blp as nodes
+    from .operations import blp as operations
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes]
+    return [meta, vocabularies, nodes, operations]
