@@ -33,7 +33,7 @@ from virtapi.services.audit import set_actor
 from virtapi.services.capacity import hypervisor_usage
 from virtapi.services.errors import DomainError
 from virtapi.services.placement import Overcommit
-from virtapi.services.vms import create_vm
+from virtapi.services.vms import provision_vm
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
@@ -92,7 +92,7 @@ def test_parallel_vm_creation_is_all_or_nothing(db_url: str) -> None:
         v6 = ipam.create_network(s, 6, "2001:db8:10::/64", gateway="2001:db8:10::1").id
 
     def create(session: Session, i: int) -> str:
-        vm = create_vm(
+        vm = provision_vm(
             session,
             hostname=f"vm{i:02d}.example.net",
             cores=1,
@@ -103,7 +103,7 @@ def test_parallel_vm_creation_is_all_or_nothing(db_url: str) -> None:
                 {"size": 10 * GiB, "storage_type": "lvm"},
                 {"size": 5 * GiB, "storage_type": "ceph", "ceph_pool": "rbd"},
             ],
-            interfaces=[{"ipv4_network": v4, "ipv6_network": v6}],
+            interfaces=[{"ipv4_network_id": v4, "ipv6_network_id": v6}],
         )
         # A private VLAN in the same transaction, after placement, so its lock does not
         # serialise the placement decisions this test is about.

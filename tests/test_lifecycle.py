@@ -11,21 +11,21 @@ from tests.fleet import GiB, add_hypervisor
 from virtapi.services import ipam, lifecycle
 from virtapi.services.errors import Conflict, InvalidInput, NotFound
 from virtapi.services.placement import Overcommit
-from virtapi.services.vms import create_vm, find_vm
+from virtapi.services.vms import find_vm, provision_vm
 
 
 @pytest.fixture
 def vm(session: Any) -> Any:
     add_hypervisor(session, "hv01")
     net = ipam.create_network(session, 4, "10.0.0.0/29", gateway="10.0.0.1")
-    return create_vm(
+    return provision_vm(
         session,
         hostname="life.example.net",
         cores=1,
         ram=GiB,
         customer_id=9,
         overcommit=Overcommit(),
-        interfaces=[{"ipv4_network": net.id}],
+        interfaces=[{"ipv4_network_id": net.id}],
     )
 
 

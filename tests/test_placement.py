@@ -12,14 +12,14 @@ from virtapi.services import placement
 from virtapi.services.errors import Conflict, NotFound
 from virtapi.services.lookups import by_name
 from virtapi.services.placement import Need, Overcommit
-from virtapi.services.vms import create_vm
+from virtapi.services.vms import provision_vm
 
 OC = Overcommit(cpu=1.0, ram=1.0)
 
 
 def vm(session: Any, name: str, cores: int = 2, ram_gib: int = 4, **kw: Any) -> Any:
     kw.setdefault("overcommit", OC)
-    return create_vm(
+    return provision_vm(
         session, hostname=f"{name}.example.net", cores=cores, ram=ram_gib * GiB, customer_id=7, **kw
     )
 

@@ -24,7 +24,7 @@ from virtapi.models import (
 from virtapi.services import ipam, vlans
 from virtapi.services.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from virtapi.services.placement import Overcommit
-from virtapi.services.vms import create_vm, purge_vm
+from virtapi.services.vms import delete_vm, provision_vm
 
 OC = Overcommit(cpu=4.0, ram=1.0)
 RANGE = (20000, 20010)
@@ -67,7 +67,7 @@ def counts(session: Any) -> dict[str, int]:
 
 
 def test_complete_vm_in_one_call(session: Any, net: dict[str, Any]) -> None:
-    vm = create_vm(
+    vm = provision_vm(
         session,
         hostname="Web3.Example.NET.",
         cores=2,
@@ -77,19 +77,24 @@ def test_complete_vm_in_one_call(session: Any, net: dict[str, Any]) -> None:
         cputime_limit=150,
         overcommit=OC,
         disks=[
-            {"size": 20 * GiB, "storage_type": "lvm", "cache": "none", "read_iops_limit": 500},
+            {
+                "size": 20 * GiB,
+                "storage_type": "lvm",
+                "cache_option": "none",
+                "read_iops_limit": 500,
+            },
             {
                 "size": 100 * GiB,
                 "storage_type": "ceph",
-                "cache": "writeback",
+                "cache_option": "writeback",
                 "ceph_pool": "ssd",
                 "discard": False,
                 "write_bps_limit": 10**8,
             },
         ],
         interfaces=[
-            {"ipv4_network": net["v4"].id, "ipv6_network": net["v6"].id},
-            {"ipv4_network": net["vlan4"].id},
+            {"ipv4_network_id": net["v4"].id, "ipv6_network_id": net["v6"].id},
+            {"ipv4_network_id": net["vlan4"].id},
         ],
     )
     session.commit()
@@ -120,7 +125,7 @@ def test_complete_vm_in_one_call(session: Any, net: dict[str, Any]) -> None:
 def test_operator_may_choose_hypervisor_mac_and_addresses(
     session: Any, net: dict[str, Any]
 ) -> None:
-    vm = create_vm(
+    vm = provision_vm(
         session,
         hostname="pinned.example.net",
         cores=1,
@@ -146,7 +151,7 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
     ]
     assert vm.requested_state.name == "stopped"
     with pytest.raises(Conflict, match="MAC 52:54:00:aa:bb:cc is already used"):
-        create_vm(
+        provision_vm(
             session,
             hostname="dup.example.net",
             cores=1,
@@ -157,7 +162,7 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
         )
     session.rollback()  # as the API does after any error
     with pytest.raises(InvalidInput, match="multicast"):
-        create_vm(
+        provision_vm(
             session,
             hostname="mc.example.net",
             cores=1,
@@ -172,7 +177,7 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
     ("change", "error", "message"),
     [
         (
-            {"interfaces": [{"ipv4_network": "tiny"}, {"ipv4_network": "tiny"}]},
+            {"interfaces": [{"ipv4_network_id": "tiny"}, {"ipv4_network_id": "tiny"}]},
             Conflict,
             "has no free address left",
         ),
@@ -181,7 +186,7 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
         (
             {"disks": [{"size": GiB, "storage_type": "lvm", "ceph_pool": "rbd"}]},
             InvalidInput,
-            "only applies to ceph",
+            "only apply to ceph disks",
         ),
         (
             {"disks": [{"size": GiB, "storage_type": "floppy"}]},
@@ -195,7 +200,7 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
         ),
         ({"disks": [{"size": 600 * 10**9, "storage_type": "raw"}]}, Conflict, "local storage free"),
         ({"interfaces": [{"vlans": [999]}]}, NotFound, "VLAN 999"),
-        ({"interfaces": [{"ipv4_network": 999}]}, NotFound, "IPv4 network 999"),
+        ({"interfaces": [{"ipv4_network_id": 999}]}, NotFound, "IPv4 network 999"),
         ({"interfaces": [{"ipv4_address": "203.0.113.5"}]}, InvalidInput, "in no known IPv4"),
         ({"interfaces": [{"speed": 10}]}, InvalidInput, "unknown fields: speed"),
         ({"method": "vmware"}, InvalidInput, "unknown virt_method"),
@@ -206,23 +211,25 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
 def test_failures_leave_nothing_behind(
     session: Any, net: dict[str, Any], change: dict[str, Any], error: type, message: str
 ) -> None:
-    create_vm(session, hostname="taken.example.net", cores=1, ram=GiB, customer_id=1, overcommit=OC)
+    provision_vm(
+        session, hostname="taken.example.net", cores=1, ram=GiB, customer_id=1, overcommit=OC
+    )
     session.commit()
     before = counts(session)
     for nic in change.get("interfaces", []):
-        if isinstance(nic.get("ipv4_network"), str):
-            nic["ipv4_network"] = net[nic["ipv4_network"]].id
+        if isinstance(nic.get("ipv4_network_id"), str):
+            nic["ipv4_network_id"] = net[nic["ipv4_network_id"]].id
     request: dict[str, Any] = {
         "hostname": "new.example.net",
         "cores": 2,
         "ram": 2 * GiB,
         "customer_id": 1001,
         "disks": [{"size": 10 * GiB, "storage_type": "lvm"}],
-        "interfaces": [{"ipv4_network": net["v4"].id, "ipv6_network": net["v6"].id}],
+        "interfaces": [{"ipv4_network_id": net["v4"].id, "ipv6_network_id": net["v6"].id}],
     }
     request.update(change)
     with pytest.raises(error, match=message):
-        create_vm(session, overcommit=OC, **request)
+        provision_vm(session, overcommit=OC, **request)
     session.rollback()
     assert counts(session) == before
 
@@ -231,23 +238,25 @@ def test_customer_rules(session: Any, net: dict[str, Any]) -> None:
     mine = vlans.create_vlan(session, "mine", vni_range=RANGE, customer_id=1001)
     theirs = vlans.create_vlan(session, "theirs", vni_range=RANGE, customer_id=1002)
     base = {"cores": 1, "ram": GiB, "customer_id": None, "overcommit": OC, "as_customer": 1001}
-    vm = create_vm(session, hostname="c1.example.net", interfaces=[{"vlans": [mine.id]}], **base)
+    vm = provision_vm(session, hostname="c1.example.net", interfaces=[{"vlans": [mine.id]}], **base)
     assert vm.customer_id == 1001 and vm.interfaces[0].vlans == [mine]
     with pytest.raises(NotFound, match=f"VLAN {theirs.id} does not exist"):
-        create_vm(session, hostname="c2.example.net", interfaces=[{"vlans": [theirs.id]}], **base)
+        provision_vm(
+            session, hostname="c2.example.net", interfaces=[{"vlans": [theirs.id]}], **base
+        )
     with pytest.raises(Forbidden, match="customers cannot choose hypervisor, interfaces.0..mac"):
-        create_vm(
+        provision_vm(
             session,
             hostname="c3.example.net",
             hypervisor="hv01",
             interfaces=[{"mac": "52:54:00:00:00:01"}],
             **base,
         )
-    with pytest.raises(NotFound):
-        create_vm(session, hostname="c4.example.net", **{**base, "customer_id": 1002})
+    with pytest.raises(Forbidden, match="only create VMs for themselves"):
+        provision_vm(session, hostname="c4.example.net", **{**base, "customer_id": 1002})
     # Operators cannot bridge another customer's VM into a private VLAN either.
     with pytest.raises(Conflict, match="private to customer 1002"):
-        create_vm(
+        provision_vm(
             session,
             hostname="c5.example.net",
             cores=1,
@@ -263,7 +272,7 @@ def test_customer_quota(session: Any, net: dict[str, Any]) -> None:
         CustomerQuota(customer_id=1001, max_vms=2, max_cores=3, max_ram=None, max_disk=50 * GiB)
     )
     base = {"customer_id": 1001, "overcommit": OC, "as_customer": 1001}
-    create_vm(
+    provision_vm(
         session,
         hostname="q1.example.net",
         cores=2,
@@ -271,10 +280,10 @@ def test_customer_quota(session: Any, net: dict[str, Any]) -> None:
         **base,
         disks=[{"size": 40 * GiB, "storage_type": "lvm"}],
     )
-    with pytest.raises(QuotaExceeded, match=r"cores: 2 used \+ 2 requested > 3"):
-        create_vm(session, hostname="q2.example.net", cores=2, ram=GiB, **base)
-    with pytest.raises(QuotaExceeded, match=r"disk: 40 GiB used \+ 20 GiB requested > 50 GiB"):
-        create_vm(
+    with pytest.raises(QuotaExceeded, match=r"cores would use 4 of 3 \(in use: 2\)"):
+        provision_vm(session, hostname="q2.example.net", cores=2, ram=GiB, **base)
+    with pytest.raises(QuotaExceeded, match=r"disk would use 60 GiB of 50 GiB"):
+        provision_vm(
             session,
             hostname="q2.example.net",
             cores=1,
@@ -282,15 +291,17 @@ def test_customer_quota(session: Any, net: dict[str, Any]) -> None:
             **base,
             disks=[{"size": 20 * GiB, "storage_type": "lvm"}],
         )
-    create_vm(session, hostname="q2.example.net", cores=1, ram=GiB, **base)
-    with pytest.raises(QuotaExceeded, match=r"VMs: 2 used \+ 1 requested > 2"):
-        create_vm(session, hostname="q3.example.net", cores=1, ram=GiB, **base)
+    provision_vm(session, hostname="q2.example.net", cores=1, ram=GiB, **base)
+    with pytest.raises(QuotaExceeded, match=r"vms would use 3 of 2"):
+        provision_vm(session, hostname="q3.example.net", cores=1, ram=GiB, **base)
     # Operators are not bound by the customer's quota.
-    create_vm(session, hostname="q3.example.net", cores=1, ram=GiB, customer_id=1001, overcommit=OC)
+    provision_vm(
+        session, hostname="q3.example.net", cores=1, ram=GiB, customer_id=1001, overcommit=OC
+    )
 
 
 def test_purge_frees_addresses_and_capacity(session: Any, net: dict[str, Any]) -> None:
-    vm = create_vm(
+    vm = provision_vm(
         session,
         hostname="gone.example.net",
         cores=1,
@@ -298,10 +309,10 @@ def test_purge_frees_addresses_and_capacity(session: Any, net: dict[str, Any]) -
         customer_id=5,
         overcommit=OC,
         disks=[{"size": GiB, "storage_type": "ceph", "ceph_pool": "rbd"}],
-        interfaces=[{"ipv4_network": net["v4"].id, "vlans": [net["backend"].id]}],
+        interfaces=[{"ipv4_network_id": net["v4"].id, "vlans": [net["backend"].id]}],
     )
     assert str(ipam.available(session, net["v4"], 1)[0]) == "198.51.100.3"
-    purge_vm(session, vm)
+    delete_vm(session, None, vm)
     session.commit()
     assert counts(session)["vm"] == 0 and counts(session)["storage"] == 0
     assert str(ipam.available(session, net["v4"], 1)[0]) == "198.51.100.2"

@@ -89,6 +89,45 @@ def reserved(network: Network) -> set[int]:
     return out
 
 
+def check_gateway(net: netaddr.IPNetwork, gateway: netaddr.IPAddress | None) -> None:
+    """A gateway must be a usable host address of its network."""
+    if gateway is None:
+        return
+    if gateway not in net:
+        raise InvalidInput(
+            f"gateway {gateway} lies outside {net.cidr}",
+            errors={"gateway": [f"not inside {net.cidr}"]},
+        )
+    if int(gateway) in _edge_reserved(net):
+        raise InvalidInput(
+            f"gateway {gateway} is the network or broadcast address of {net.cidr}",
+            errors={"gateway": ["must be a usable host address"]},
+        )
+
+
+def ensure_no_overlap(session: Session, net: netaddr.IPNetwork) -> None:
+    """409 naming an existing network ``net`` would overlap.
+
+    The lock is held until commit, so two overlapping networks created at the same time
+    cannot both pass this check.
+    """
+    model = NETWORK_MODELS[net.version]
+    advisory_lock(session, f"ipv{net.version}_network")
+    first = netaddr.IPAddress(net.first, net.version)
+    last = netaddr.IPAddress(net.last, net.version)
+    clash = session.scalars(
+        select(model)
+        .where(model.network <= last, model.last_address >= first)
+        .order_by(model.network)
+        .limit(1)
+    ).first()
+    if clash is not None:
+        raise Conflict(
+            f"{net.cidr} overlaps IPv{net.version} network {clash.cidr} (id {clash.id})",
+            errors={"prefix": [f"overlaps {clash.cidr} (id {clash.id})"]},
+        )
+
+
 def create_network(
     session: Session,
     version: int,
@@ -101,39 +140,14 @@ def create_network(
     """Add a network; 409 naming the existing network it would overlap."""
     model = NETWORK_MODELS[version]
     net = parse_cidr(cidr, version)
-    gw = None
-    if gateway not in (None, ""):
-        gw = parse_address(gateway, version, "gateway")
-        if gw not in net:
-            raise InvalidInput(
-                f"gateway {gw} lies outside {net.cidr}",
-                errors={"gateway": [f"not inside {net.cidr}"]},
-            )
-        if int(gw) in _edge_reserved(net):
-            raise InvalidInput(
-                f"gateway {gw} is the network or broadcast address of {net.cidr}",
-                errors={"gateway": ["must be a usable host address"]},
-            )
+    gw = None if gateway in (None, "") else parse_address(gateway, version, "gateway")
+    check_gateway(net, gw)
     if vlan_id is not None and session.get(Vlan, vlan_id) is None:
         raise InvalidInput(f"VLAN {vlan_id} does not exist", errors={"vlan_id": ["no such VLAN"]})
-    first = netaddr.IPAddress(net.first, version)
-    last = netaddr.IPAddress(net.last, version)
-    # Two inserts of overlapping networks must not both pass the check below.
-    advisory_lock(session, f"ipv{version}_network")
-    clash = session.scalars(
-        select(model)
-        .where(model.network <= last, model.last_address >= first)
-        .order_by(model.network)
-        .limit(1)
-    ).first()
-    if clash is not None:
-        raise Conflict(
-            f"{net.cidr} overlaps IPv{version} network {clash.cidr} (id {clash.id})",
-            errors={"cidr": [f"overlaps {clash.cidr} (id {clash.id})"]},
-        )
+    ensure_no_overlap(session, net)
     row = model(
-        network=first,
-        last_address=last,
+        network=netaddr.IPAddress(net.first, version),
+        last_address=netaddr.IPAddress(net.last, version),
         prefixlen=net.prefixlen,
         gateway=gw,
         vlan_id=vlan_id,

@@ -30,7 +30,7 @@ from ..models import Node, NodeState, Vm, VmState
 from ..models.base import utcnow
 from .errors import Conflict, InvalidInput, NotFound
 from .lookups import by_name
-from .vms import purge_vm
+from .vms import delete_vm
 
 ACTIONS = {
     "start": "running",
@@ -122,7 +122,7 @@ def report_vm(session: Session, vm: Vm, state: str, now: datetime | None = None)
         "deleted": False,
     }
     if requested == "deleted" and state == "deleted":
-        purge_vm(session, vm)
+        delete_vm(session, None, vm)
         result["deleted"] = True
     else:
         session.flush()

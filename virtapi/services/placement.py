@@ -204,20 +204,63 @@ def node_method(session: Session, virt_node_id: int, method: str) -> NodeMethod:
     return row
 
 
+def _target(session: Session, hypervisor: str | int | None, virt_node_id: int | None) -> VirtNode:
+    if virt_node_id is not None:
+        row = session.get(VirtNode, virt_node_id)
+        if row is None:
+            raise NotFound(
+                f"no virt node with id {virt_node_id}",
+                errors={"virt_node_id": [f"no virt node with id {virt_node_id}"]},
+            )
+        return row
+    return find_hypervisor(session, hypervisor)  # type: ignore[arg-type]
+
+
 def place(
     session: Session,
     need: Need,
     overcommit: Overcommit,
     hypervisor: str | int | None = None,
+    *,
+    virt_node_id: int | None = None,
 ) -> NodeMethod:
     """Decide where a VM with ``need`` goes; the caller holds :func:`lock` until commit."""
-    if hypervisor is None:
+    if hypervisor is None and virt_node_id is None:
         chosen = choose(session, need, overcommit)
     else:
-        target = find_hypervisor(session, hypervisor)
+        target = _target(session, hypervisor, virt_node_id)
         chosen = hypervisor_usage(session, [target.id])[0]
         check_fits(chosen, need, overcommit)
     return node_method(session, chosen.virt_node_id, need.method)
+
+
+def check_resize(session: Session, vm: Vm, cores: int, ram: int, overcommit: Overcommit) -> None:
+    """A placed VM may grow only as far as its hypervisor has room (its old size excluded)."""
+    if vm.node_method is None:
+        return
+    lock(session)
+    old = need_of(vm)
+    here = _without(hypervisor_usage(session, [vm.node_method.virt_node_id])[0], old)
+    # The host's state does not matter for a VM already there, only its room.
+    problems = []
+    if here.free_ram(overcommit.ram) < ram:
+        problems.append(
+            f"it has {fmt_bytes(max(here.free_ram(overcommit.ram), 0))} RAM free for this VM, "
+            f"{fmt_bytes(ram)} requested"
+        )
+    if here.free_cores(overcommit.cpu) < cores:
+        problems.append(
+            f"it has {fmt_cores(max(here.free_cores(overcommit.cpu), 0))} cores free for this "
+            f"VM, {cores} requested"
+        )
+    if problems:
+        raise Conflict(
+            f"VM {vm.hostname} cannot grow on {short(here.fqdn)}: "
+            + "; ".join(problems)
+            + "; migrate it first",
+            code="no_capacity",
+            errors={"cores" if here.free_cores(overcommit.cpu) < cores else "ram": problems},
+        )
 
 
 def migrate(
@@ -226,6 +269,8 @@ def migrate(
     overcommit: Overcommit,
     hypervisor: str | int | None = None,
     method: str | None = None,
+    *,
+    virt_node_id: int | None = None,
 ) -> NodeMethod:
     """Place an unplaced VM or move a placed one (to ``hypervisor``, or wherever fits best).
 
@@ -236,12 +281,13 @@ def migrate(
     lock(session)
     need = need_of(vm, method)
     current = vm.node_method.virt_node_id if vm.node_method is not None else None
-    if hypervisor is None:
+    if hypervisor is None and virt_node_id is None:
         others = [h for h in hypervisor_usage(session) if h.virt_node_id != current]
         chosen = choose(session, need, overcommit, others)
     else:
-        target = find_hypervisor(session, hypervisor)
-        if target.id == current and (method is None or method == need.method):
+        target = _target(session, hypervisor, virt_node_id)
+        current_method = vm.node_method.virt_method.name if vm.node_method else None
+        if target.id == current and need.method == current_method:
             raise Conflict(
                 f"VM {vm.hostname} is already on {short(target.node.fqdn)}",
                 errors={"hypervisor": ["current hypervisor"]},

@@ -80,6 +80,19 @@ def get_vlan(session: Session, vlan_id: int, customer_id: int | None = None) -> 
     return vlan
 
 
+def check_member(vlan: Vlan, interface: VmInterface) -> None:
+    """A customer's VLAN carries only that customer's VMs (no node, no other customer)."""
+    if vlan.customer_id is None:
+        return
+    owner = interface.vm.customer_id if interface.vm is not None else None
+    if owner != vlan.customer_id:
+        raise Conflict(
+            f"VLAN {vlan.name!r} (VNI {vlan.vni}) is private to customer {vlan.customer_id}; "
+            "only that customer's VMs may join it",
+            errors={"vlan": ["private to another customer"]},
+        )
+
+
 def attach(
     session: Session, vlan: Vlan, interface: VmInterface, customer_id: int | None = None
 ) -> None:
@@ -92,12 +105,7 @@ def attach(
     owner = interface.vm.customer_id if interface.vm is not None else None
     if customer_id is not None and (vlan.customer_id != customer_id or owner != customer_id):
         raise NotFound("no such VLAN or interface")
-    if vlan.customer_id is not None and owner != vlan.customer_id:
-        raise Conflict(
-            f"VLAN {vlan.name!r} (VNI {vlan.vni}) is private to customer {vlan.customer_id}; "
-            "only that customer's VMs may join it",
-            errors={"vlan": ["private to another customer"]},
-        )
+    check_member(vlan, interface)
     if vlan not in interface.vlans:
         interface.vlans.append(vlan)
         session.flush()
