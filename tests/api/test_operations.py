@@ -187,3 +187,28 @@ def test_available_and_allocate(app: Any, client: Any, api_tokens: Any, demo: An
         headers=H(api_tokens.customer_a),
     )
     assert resp.status_code == 403
+
+
+def test_address_resource_allocates_through_ipam(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        v4 = s.scalar(select(Ipv4Network.id).where(Ipv4Network.description == "public IPv4"))
+        iface = s.scalar(
+            select(VmInterface.id).join(Node).where(Node.fqdn == "ceph02.dc1.example.com")
+        )
+    op = H(api_tokens.operator)
+    resp = client.post(
+        "/api/v1/ipv4-addresses", json={"network_id": v4, "vm_interface_id": iface}, headers=op
+    )
+    assert resp.status_code == 201, resp.json
+    assert resp.json["address"] == "198.51.100.2" and resp.json["vm_interface_id"] == iface
+    resp = client.post(
+        "/api/v1/ipv4-addresses",
+        json={"address": "198.51.100.1", "vm_interface_id": iface},
+        headers=op,
+    )
+    assert resp.status_code == 409 and "gateway" in resp.json["message"]
+    resp = client.post("/api/v1/ipv4-addresses", json={"network_id": v4}, headers=op)
+    assert resp.status_code == 422 and "address" in resp.json["errors"]
