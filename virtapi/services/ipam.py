@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import netaddr
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from ..models import Ipv4Address, Ipv4Network, Ipv6Address, Ipv6Network, Vlan, VmInterface
@@ -158,19 +158,80 @@ def create_network(
     return row
 
 
+def _first_untaken(session: Session, network: Network, low: int) -> int:
+    """The lowest address >= ``low`` that can be handed out (last + 1 if none).
+
+    Either the lowest released row (rare; one indexed query) or the lowest address with no row
+    at all, found by bisection over range counts on the unique address index: about
+    log2(size) COUNT queries that read no table rows, instead of walking a long run of
+    assigned addresses.
+    """
+    version = version_of(network)
+    model = ADDRESS_MODELS[version]
+    high = int(network.last_address)
+    skip = reserved(network)
+    ip = lambda value: netaddr.IPAddress(value, version)  # noqa: E731
+    # ORDER BY … LIMIT 1, not min(): PostgreSQL has no min() for bytea.
+    released = session.scalar(
+        select(model.address)
+        .where(
+            model.address >= ip(low),
+            model.address <= network.last_address,
+            model.vm_interface_id.is_(None),
+            model.address.not_in([ip(r) for r in skip]),
+        )
+        .order_by(model.address)
+        .limit(1)
+    )
+    if released is not None:
+        high = int(released) - 1  # a gap, if any, must lie below it to win
+    with_rows = set(
+        int(a)
+        for a in session.scalars(
+            select(model.address).where(model.address.in_([ip(r) for r in skip]))
+        )
+    )
+    bare_reserved = skip - with_rows
+
+    def occupied(a: int, b: int) -> int:
+        rows = session.scalar(
+            select(func.count())
+            .select_from(model)
+            .where(model.address >= ip(a), model.address <= ip(b))
+        )
+        return int(rows or 0) + sum(1 for r in bare_reserved if a <= r <= b)
+
+    if low > high or occupied(low, high) == high - low + 1:
+        return int(released) if released is not None else int(network.last_address) + 1
+    while low < high:
+        mid = (low + high) // 2
+        if occupied(low, mid) == mid - low + 1:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
 def _free(session: Session, network: Network) -> Iterator[tuple[int, Address | None]]:
-    """Free addresses of ``network`` in ascending order: (address, reusable row or None)."""
+    """Free addresses of ``network`` in ascending order: (address, reusable row or None).
+
+    Walks the rows in address order one chunk at a time; a chunk without any free address
+    (a long run of assigned ones) is skipped by bisection (:func:`_first_untaken`).
+    """
     version = version_of(network)
     model = ADDRESS_MODELS[version]
     skip = reserved(network)
     last = int(network.last_address)
     expected = int(network.network)
-    cursor = netaddr.IPAddress(expected, version)
     while True:
+        found = False
         # Columns, not entities: the database's values, never a stale copy in the session.
         rows = session.execute(
             select(model.id, model.address, model.vm_interface_id)
-            .where(model.address >= cursor, model.address <= network.last_address)
+            .where(
+                model.address >= netaddr.IPAddress(expected, version),
+                model.address <= network.last_address,
+            )
             .order_by(model.address)
             .limit(CHUNK)
         ).all()
@@ -178,14 +239,17 @@ def _free(session: Session, network: Network) -> Iterator[tuple[int, Address | N
             value = int(address)
             while expected < value:
                 if expected not in skip:
+                    found = True
                     yield expected, None
                 expected += 1
             if value not in skip and interface_id is None:
+                found = True
                 yield value, session.get(model, row_id)
             expected = value + 1
         if len(rows) < CHUNK:
             break
-        cursor = netaddr.IPAddress(expected, version)
+        if not found:
+            expected = _first_untaken(session, network, expected)
     while expected <= last:
         if expected not in skip:
             yield expected, None
@@ -295,9 +359,22 @@ def allocate(
     if row is None:
         row = model(address=wanted, network_id=network.id)
         session.add(row)
-    row.interface = interface
+    _assign(row, interface)
     session.flush()
     return row
+
+
+def _assign(row: Address, interface: VmInterface) -> None:
+    collection = "ipv4_addresses" if isinstance(row, Ipv4Address) else "ipv6_addresses"
+    if interface.id is not None and collection in inspect(interface).unloaded:
+        # Through the foreign key: the backref would load all the interface's addresses.
+        row.vm_interface_id = interface.id
+        if inspect(row).persistent:
+            session = inspect(row).session
+            if session is not None:
+                session.expire(row, ["interface"])
+    else:
+        row.interface = interface
 
 
 def release(session: Session, row: Address) -> None:
