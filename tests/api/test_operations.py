@@ -212,3 +212,33 @@ def test_address_resource_allocates_through_ipam(
     assert resp.status_code == 409 and "gateway" in resp.json["message"]
     resp = client.post("/api/v1/ipv4-addresses", json={"network_id": v4}, headers=op)
     assert resp.status_code == 422 and "address" in resp.json["errors"]
+
+
+def test_vlans_get_free_vnis_and_stay_private(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    a, b, op = H(api_tokens.customer_a), H(api_tokens.customer_b), H(api_tokens.operator)
+    app.config["VNI_RANGE"] = (10001, 10010)
+    mine = client.post("/api/v1/vlans", json={"name": "lab"}, headers=a)
+    assert mine.status_code == 201, mine.json
+    # 10001 and 10002 are the demo's: the lowest free one of the range is next.
+    assert mine.json["vni"] == 10003 and mine.json["customer_id"] == 1001
+    assert client.post("/api/v1/vlans", json={"name": "x", "vni": 5}, headers=a).status_code == 403
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        ifaces = {
+            vm.hostname.split(".")[0]: vm.interfaces[0].id
+            for vm in s.scalars(select(Vm).where(Vm.hostname.like("%.c100%")))
+        }
+    url = f"/api/v1/vlans/{mine.json['id']}"
+    # B's VM interface does not exist for A; an operator cannot bridge it in either.
+    resp = client.patch(url, json={"members": [ifaces["app1"]]}, headers=a)
+    assert resp.status_code == 404
+    resp = client.patch(url, json={"members": [ifaces["app1"]]}, headers=op)
+    assert resp.status_code == 409 and "private to customer 1001" in resp.json["message"]
+    resp = client.patch(url, json={"members": [ifaces["web1"], ifaces["db1"]]}, headers=a)
+    assert resp.status_code == 200 and len(resp.json["members"]) == 2
+    assert client.get(url, headers=b).status_code == 404
+    app.config["VNI_RANGE"] = (10001, 10003)
+    full = client.post("/api/v1/vlans", json={"name": "more"}, headers=op)
+    assert full.status_code == 409 and full.json["code"] == "exhausted"
