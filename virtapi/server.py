@@ -11,11 +11,38 @@ from .pxe.redact import redact
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger, with install secrets cut out of the logged request line and path."""
+    """gunicorn's logger with secrets cut out of every line it writes.
+
+    The access log gets the request line and path; at debug level the error log gets the path
+    too, so both are redacted (install secrets live in paths, careless clients put tokens in
+    query strings).
+    """
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
         return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+    def _redacted(self, level: str, msg: Any, *args: Any, **kwargs: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        getattr(super(), level)(redact(text), **kwargs)
+
+    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self._redacted("critical", msg, *args, **kwargs)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self._redacted("error", msg, *args, **kwargs)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self._redacted("warning", msg, *args, **kwargs)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self._redacted("info", msg, *args, **kwargs)
+
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self._redacted("debug", msg, *args, **kwargs)
+
+    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self._redacted("exception", msg, *args, **kwargs)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -42,7 +69,7 @@ def run_gunicorn(bind: str, workers: int, **options: Any) -> None:
             "worker_class": "gthread",
             "threads": 4,
             "accesslog": "-",
-            # The query string can hold nothing secret, but never log Authorization headers.
+            # Never log headers (Authorization); the request line is redacted by the logger.
             "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss',
             "logger_class": RedactingLogger,
             **options,

@@ -1,0 +1,75 @@
+"""Schemathesis over the live OpenAPI document of a real gunicorn, as admin and as a customer.
+
+Every operation is fuzzed (examples, boundary coverage, random fuzzing and stateful sequences
+following the document's links); a 5xx, a response that does not match its documented schema or
+a wrong content type fails the test. The default example count keeps the run to a few minutes;
+`VIRTAPI_FUZZ_EXAMPLES=500 bash scripts/fuzz` runs it longer (docs/hardening.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.hardening.server import Server, running_server
+
+EXAMPLES = int(os.environ.get("VIRTAPI_FUZZ_EXAMPLES", "5"))
+SEED = os.environ.get("VIRTAPI_FUZZ_SEED", "20261122")
+PHASES = os.environ.get("VIRTAPI_FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(pg_cluster: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """gunicorn (2 workers) on a private PostgreSQL database holding the demo fleet."""
+    from sqlalchemy import create_engine, text
+
+    url = pg_cluster.url()  # type: ignore[attr-defined]
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE fuzz"))
+    admin.dispose()
+    base = tmp_path_factory.mktemp("fuzz")
+    # Generated requests with broken tokens must not lock the fuzzer out of its own server.
+    with running_server(
+        base, pg_cluster.url("fuzz"),  # type: ignore[attr-defined]
+        VIRTAPI_AUTH_MAX_FAILURES="1000000",
+    ) as server:  # fmt: skip
+        yield server
+
+
+@pytest.mark.parametrize("who", ["admin", "customer 1001"])
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(
+    fuzz_server: Server, who: str, tmp_path: Path
+) -> None:
+    cli = shutil.which("schemathesis") or shutil.which("st")
+    if cli is None:
+        skip_or_fail("schemathesis is not installed")
+    report = tmp_path / "report.xml"
+    done = subprocess.run(
+        [
+            cli, "run", f"{fuzz_server.url}/api/v1/openapi.json",
+            "-H", f"Authorization: Bearer {fuzz_server.tokens[who]}",
+            "--max-examples", str(EXAMPLES), "--seed", SEED,
+            "--phases", PHASES, "--checks", CHECKS,
+            # Broken Authorization headers are tested in tests/test_auth.py.
+            "--generation-with-security-parameters", "false",
+            "--workers", "2", "--request-timeout", "60", "--no-color",
+            "--report", "junit", "--report-junit-path", str(report),
+        ],
+        capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+    # Belt and braces: the server itself logged no 5xx and no traceback.
+    logs = fuzz_server.logs()
+    assert "Traceback" not in logs, logs[-5000:]
+    assert not re.findall(r'^.*" 5\d\d .*$', fuzz_server.access_log.read_text(), re.MULTILINE)

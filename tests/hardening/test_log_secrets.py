@@ -1,0 +1,125 @@
+"""No token, token hash or install secret in any log line of a real gunicorn.
+
+gunicorn writes its access log and its error log (debug level, the chattiest) to files; the test
+sends valid and invalid tokens in headers and query strings, posts the HTML login form, and runs
+an install's secret URLs, then greps both files for every secret it used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hardening.server import Server, running_server
+from tests.installs_helpers import WEB1_MAC, WEB1_UUID, ed25519_key
+from virtapi.services.tokens import hash_token
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("logs")
+    with running_server(
+        base, f"sqlite:///{base / 'virtapi.sqlite'}", VIRTAPI_PXE_ALLOWED_NETWORKS="127.0.0.0/8"
+    ) as srv:
+        yield srv
+
+
+def call(
+    url: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    opener: Any = None,
+) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with (opener or urllib.request.build_opener()).open(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_no_secret_in_access_or_error_log(server: Server) -> None:
+    admin = server.tokens["admin"]
+    customer = server.tokens["customer 1001"]
+    wrong = "va_" + "Wr0ngButWellFormed" * 2
+    secrets = [admin, customer, wrong, hash_token(admin), hash_token(customer)]
+    bearer = {"Authorization": f"Bearer {admin}"}
+
+    assert call(f"{server.url}/api/v1/whoami", headers=bearer)[0] == 200
+    assert (
+        call(f"{server.url}/api/v1/vms", headers={"Authorization": f"Bearer {customer}"})[0] == 200
+    )
+    assert (
+        call(f"{server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {wrong}"})[0] == 401
+    )
+    # Tokens in query strings are not a way to authenticate, but clients try; never log them.
+    for query in (f"token={admin}", f"access_token={wrong}", f"x={customer}"):
+        status, _ = call(f"{server.url}/api/v1/whoami?{query}")
+        assert status == 401
+    call(f"{server.url}/enc/{admin}")
+    call(f"{server.url}/api/v1/vms/{customer}", headers=bearer)
+
+    # The HTML login form: a wrong token, then the right one.
+    jar = CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    status, page = call(f"{server.url}/login", opener=browser)
+    assert status == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf, page
+    for token in (wrong, admin):
+        form = urllib.parse.urlencode({"csrf": csrf.group(1), "token": token}).encode()
+        status, _ = call(f"{server.url}/login", "POST", body=form, opener=browser,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert status in (200, 401)
+    assert call(f"{server.url}/", opener=browser)[0] == 200
+    secrets += [c.value for c in jar]  # the signed session cookie carries the token
+
+    # An install: its secret travels in the installer's URL paths.
+    body = json.dumps({"image": "debian-12", "ssh_keys": [ed25519_key("logs")]}).encode()
+    status, text = call(f"{server.url}/api/v1/vms/{WEB1_UUID}/install", "POST",
+                        headers={**bearer, "Content-Type": "application/json"}, body=body)  # fmt: skip
+    assert status == 201, text
+    status, script = call(f"{server.url}/pxe/{WEB1_MAC}?uuid={WEB1_UUID}")
+    assert status == 200
+    config_url = re.search(r" installimage=(\S+) ", script).group(1)  # type: ignore[union-attr]
+    secret = config_url.rsplit("/", 1)[1]
+    secrets.append(secret)
+    assert call(config_url)[0] == 200
+    assert call(f"{config_url}/status", "POST", body=b"phase=x&percent=5")[0] == 200
+    assert call(f"{config_url}/nope")[0] == 404
+    assert call(config_url.replace(secret, secret[::-1]))[0] == 404
+
+    logs = _settled_logs(server)
+    assert "/api/v1/whoami" in logs and "/installimage/" in logs  # the logs did record requests
+    for value in secrets:
+        assert value not in logs, f"secret {value[:6]}… found in the logs"
+    assert not re.search(r"va_[A-Za-z0-9_-]{20}", logs)
+    assert not re.search(r"/installimage/[^/\s]+/[0-9a-f]{64}", logs)
+
+
+def _settled_logs(server: Server) -> str:
+    import time
+
+    previous = None
+    while True:
+        current = server.logs()
+        if current == previous:
+            return current
+        previous = current
+        time.sleep(0.3)
+
+
+def test_log_files_are_where_the_test_looks(server: Server) -> None:
+    assert Path(server.access_log).exists() and Path(server.error_log).exists()
