@@ -88,8 +88,9 @@ def test_no_secret_in_access_or_error_log(server: Server) -> None:
 
     # An install: its secret travels in the installer's URL paths.
     body = json.dumps({"image": "debian-12", "ssh_keys": [ed25519_key("logs")]}).encode()
-    status, text = call(f"{server.url}/api/v1/vms/{WEB1_UUID}/install", "POST",
-                        headers={**bearer, "Content-Type": "application/json"}, body=body)  # fmt: skip
+    json_headers = {**bearer, "Content-Type": "application/json"}
+    url = f"{server.url}/api/v1/vms/{WEB1_UUID}/install"
+    status, text = call(url, "POST", headers=json_headers, body=body)
     assert status == 201, text
     status, script = call(f"{server.url}/pxe/{WEB1_MAC}?uuid={WEB1_UUID}")
     assert status == 200
