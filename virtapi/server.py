@@ -72,6 +72,8 @@ def run_gunicorn(bind: str, workers: int, **options: Any) -> None:
             # Never log headers (Authorization); the request line is redacted by the logger.
             "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss',
             "logger_class": RedactingLogger,
+            # gunicorn's maximum; longer request lines get its (documented) 414.
+            "limit_request_line": 8190,
             **options,
         }
     ).run()

@@ -33,7 +33,25 @@ def init_app(app: Flask) -> Api:
     guards.init_app(app)
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
+    _document_server_limits(api)
     return api
+
+
+# gunicorn refuses request lines longer than this before the application sees them.
+MAX_REQUEST_LINE = 8190
+
+
+def _document_server_limits(api: Api) -> None:
+    """Every operation can meet the HTTP server's own 414, which is not JSON: say so."""
+    too_long = {
+        "description": f"Request line (URL with query string) over {MAX_REQUEST_LINE} bytes; "
+        "answered by the HTTP server itself, as text/html.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    for operations in api.spec._paths.values():
+        for method, operation in operations.items():
+            if method in ("get", "post", "put", "patch", "delete", "head", "options"):
+                operation.setdefault("responses", {}).setdefault("414", too_long)
 
 
 def blueprints() -> list:

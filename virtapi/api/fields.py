@@ -8,12 +8,14 @@ Addresses and MACs accept any usual spelling and are returned normalised.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import netaddr
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from ..models.types import normalise_mac
+from ..services import validation
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -24,14 +26,57 @@ def _no_nul(value: str) -> None:
         raise ValidationError("must not contain NUL characters")
 
 
+# Characters that change how text is read without being seen: C0 controls, DEL, C1 controls,
+# line/paragraph separators (line breaks to YAML) and bidirectional overrides.
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
+def _printable(value: str) -> None:
+    if _INVISIBLE.search(value):
+        raise ValidationError("must not contain control characters")
+
+
+def _one_line(value: str) -> None:
+    if _LINE_BREAK.search(value):
+        raise ValidationError("must be a single line")
+
+
 def string(max_length: int | None = None, **kwargs: Any) -> fields.String:
-    """A string of at most ``max_length`` characters (None: unbounded text)."""
-    checks: list[Any] = [_no_nul]
+    """A string of at most ``max_length`` characters (None: unbounded text).
+
+    Bounded strings are single lines unless ``multiline=True``; no string may hold control
+    characters other than tab and line breaks.
+    """
+    checks: list[Any] = [_no_nul, _printable]
+    if not kwargs.pop("multiline", max_length is None):
+        checks.append(_one_line)
     if max_length is not None:
         checks.append(validate.Length(max=max_length))
     if kwargs.pop("non_empty", False):
         checks.append(validate.Length(min=1))
     return fields.String(validate=checks, **kwargs)
+
+
+def _problem_check(problem: Any) -> Any:
+    def check(value: str) -> None:
+        message = problem(value)
+        if message:
+            raise ValidationError(message)
+
+    return check
+
+
+def hostname(**kwargs: Any) -> fields.String:
+    """An RFC 1123 host name or FQDN in lower case: inert in YAML, iPXE and installimage."""
+    return fields.String(validate=[_no_nul, _problem_check(validation.hostname_problem)], **kwargs)
+
+
+def name(**kwargs: Any) -> fields.String:
+    """A short name (VLANs, pools, volume groups): letters, digits, '.', '_', '-'."""
+    return fields.String(validate=[_no_nul, _problem_check(validation.name_problem)], **kwargs)
 
 
 def int32(minimum: int = -(2**31), maximum: int = INT32_MAX, **kwargs: Any) -> fields.Integer:
@@ -88,13 +133,30 @@ class MACAddress(fields.Field):
         return parse_mac(value)
 
 
+# The usual spellings only: netaddr alone also takes '1' or '52-54-00-00-00-0' as a MAC.
+_MAC_SPELLINGS = re.compile(
+    r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
+    r"|[0-9A-Fa-f]{12}"
+)
+
+
 def parse_mac(value: Any) -> netaddr.EUI:
     if not isinstance(value, str) or "\x00" in value or len(value) > 32:
         raise ValidationError("not a MAC address")
+    if not _MAC_SPELLINGS.fullmatch(value.strip()):
+        raise ValidationError(
+            f"{value!r} is not a 48-bit MAC address; write it as 52:54:00:12:34:56, "
+            "52-54-00-12-34-56, 5254.0012.3456 or 525400123456"
+        )
     try:
-        return netaddr.EUI(normalise_mac(value.strip()))
+        mac = netaddr.EUI(normalise_mac(value.strip()))
     except (netaddr.AddrFormatError, ValueError, TypeError):
         raise ValidationError(f"{value!r} is not a 48-bit MAC address") from None
+    if mac.words[0] & 1:
+        # Broadcast and multicast addresses cannot belong to a network interface.
+        raise ValidationError(f"{mac} is a multicast address; an interface needs a unicast one")
+    return mac
 
 
 class Network(fields.Field):

@@ -61,7 +61,10 @@ class ImageCreateSchema(Schema):
     url = string(1024, required=True, non_empty=True)
     checksum = string(160, load_default="")
     partitioning = string(
-        8192, required=True, metadata={"example": "PART /boot ext3 1G\nPART / ext4 all"}
+        8192,
+        required=True,
+        multiline=True,
+        metadata={"example": "PART /boot ext3 1G\nPART / ext4 all"},
     )
 
 
@@ -125,7 +128,9 @@ class InstallRequestSchema(Schema):
         253, metadata={"description": "defaults to the VM's hostname (a node's FQDN)"}
     )
     partitioning = string(
-        8192, metadata={"description": "installimage PART/LV lines; the image's by default"}
+        8192,
+        multiline=True,
+        metadata={"description": "installimage PART/LV lines; the image's by default"},
     )
     ssh_keys = fields.List(string(16384), load_default=list)
     root_password = string(

@@ -26,6 +26,8 @@ from ..services.lifecycle import is_stale
 from ..services.vocabulary import resolve
 from . import crud
 from .fields import MACAddress, NameOrId, int32, int64, ref_id, string, updating
+from .fields import hostname as hostname_field
+from .fields import name as name_field
 from .filters import Filter
 from .network import Ipv4AddressRefSchema, Ipv6AddressRefSchema
 
@@ -72,7 +74,7 @@ class NodeSchema(Schema):
 
 
 class NodeCreateSchema(Schema):
-    fqdn = string(253, required=True, non_empty=True)
+    fqdn = hostname_field(required=True)
     location = string(255, load_default="")
     area = string(64, allow_none=True, load_default=None)
     state = NameOrId(load_default="running", metadata={"description": "node state name or id"})
@@ -172,7 +174,7 @@ class VirtNodeCreateSchema(Schema):
     cores = int32(1, required=True)
     ram = int64(1, required=True, metadata={"description": "bytes"})
     local_storage_gb = int64(0, load_default=0)
-    vg_name = string(64, allow_none=True, load_default=None)
+    vg_name = name_field(allow_none=True, load_default=None)
     local_storage_path = string(255, allow_none=True, load_default=None)
     methods = fields.List(
         NameOrId(),
@@ -186,7 +188,7 @@ class VirtNodeUpdateSchema(Schema):
     cores = int32(1)
     ram = int64(1)
     local_storage_gb = int64(0)
-    vg_name = string(64, allow_none=True)
+    vg_name = name_field(allow_none=True)
     local_storage_path = string(255, allow_none=True)
     methods = fields.List(NameOrId(), validate=validate.Length(max=64))
 

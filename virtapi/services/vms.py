@@ -37,7 +37,7 @@ from ..models import (
     VmState,
 )
 from ..models.storage import LIMIT_COLUMNS
-from . import ipam, network, placement, vlans
+from . import ipam, network, placement, validation, vlans
 from .caller import Caller, customer_of
 from .capacity import LOCAL_STORAGE_TYPES
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -274,9 +274,11 @@ def provision_vm(
                 errors={c: ["operators only"] for c in chosen},
             )
     hostname = (hostname or "").strip().lower().rstrip(".")
-    if not HOSTNAME.match(hostname):
+    if not HOSTNAME.match(hostname) or validation.hostname_problem(hostname):
         raise InvalidInput(
-            f"{hostname!r} is not a valid host name", errors={"hostname": ["not a DNS name"]}
+            f"{hostname!r} is not a valid host name (labels of a-z, 0-9 and '-', "
+            "not all digits in the last label)",
+            errors={"hostname": ["not a DNS name"]},
         )
     if customer_id is None:
         raise InvalidInput("customer_id is required", errors={"customer_id": ["required"]})
