@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.hardening.server import Server, running_server
 from tests.installs_helpers import WEB1_MAC, WEB1_UUID, ed25519_key
@@ -87,11 +88,15 @@ def test_no_secret_in_access_or_error_log(server: Server) -> None:
     secrets += [c.value for c in jar]  # the signed session cookie carries the token
 
     # An install: its secret travels in the installer's URL paths.
-    body = json.dumps({"image": "debian-12", "ssh_keys": [ed25519_key("logs")]}).encode()
+    password = "hunter2-Correct-Horse"
+    secrets.append(password)
+    body = json.dumps(
+        {"image": "debian-12", "ssh_keys": [ed25519_key("logs")], "root_password": password}
+    ).encode()
     json_headers = {**bearer, "Content-Type": "application/json"}
     url = f"{server.url}/api/v1/vms/{WEB1_UUID}/install"
-    status, text = call(url, "POST", headers=json_headers, body=body)
-    assert status == 201, text
+    status, answer = call(url, "POST", headers=json_headers, body=body)
+    assert status == 201, answer
     status, script = call(f"{server.url}/pxe/{WEB1_MAC}?uuid={WEB1_UUID}")
     assert status == 200
     config_url = re.search(r" installimage=(\S+) ", script).group(1)  # type: ignore[union-attr]
@@ -108,6 +113,16 @@ def test_no_secret_in_access_or_error_log(server: Server) -> None:
         assert value not in logs, f"secret {value[:6]}… found in the logs"
     assert not re.search(r"va_[A-Za-z0-9_-]{20}", logs)
     assert not re.search(r"/installimage/[^/\s]+/[0-9a-f]{64}", logs)
+    # Nor in the change log, which customers and operators read.
+    engine = create_engine(server.database_url)
+    with engine.connect() as conn:
+        changes = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM change"))],
+                             default=str)  # fmt: skip
+    engine.dispose()
+    assert "install" in changes and "api_token" in changes
+    for value in [*secrets, hash_token(secret)]:
+        assert value not in changes
+    assert "$6$" not in changes  # no crypt hash of a root password
 
 
 def _settled_logs(server: Server) -> str:
