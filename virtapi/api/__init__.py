@@ -43,6 +43,7 @@ def blueprints() -> list:
     from .network import blp as network
     from .nodes import blp as nodes
     from .storage import blp as storage
+    from .tokens import blp as tokens
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes, compute, network, storage, changes]
+    return [meta, vocabularies, nodes, compute, network, storage, changes, tokens]
