@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import errors
+from . import errors, guards
 
 
 class VirtApi(Api):
@@ -30,6 +30,7 @@ def init_app(app: Flask) -> Api:
         },
     )
     errors.init_app(app)
+    guards.init_app(app)
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     return api
