@@ -14,6 +14,8 @@ BAD_BODIES = [
     ({"hostname": "h", "cores": 1.5, "ram": 1}, "cores"),
     ({"hostname": "h\x00x", "cores": 1, "ram": 1}, "hostname"),
     ({"hostname": "h" * 300, "cores": 1, "ram": 1}, "hostname"),
+    ({"hostname": "Web_1.example.net", "cores": 1, "ram": 1}, "hostname"),
+    ({"hostname": "web1.example.net\nclasses: x", "cores": 1, "ram": 1}, "hostname"),
     ({"hostname": "h", "cores": 1, "ram": 1, "customer_id": -1}, "customer_id"),
     (
         {"hostname": "h", "cores": 1, "ram": 1, "customer_id": 5, "requested_state": []},

@@ -42,7 +42,7 @@ def test_every_route_documents_its_statuses(client: Any) -> None:
     spec = client.get("/api/v1/openapi.json").json
     for r in crud._REGISTRY.values():
         item = spec["paths"][f"/api/v1/{r.path}/{{id}}"]
-        assert {"200", "304", "401", "403", "404"} <= set(item["get"]["responses"])
+        assert {"200", "304", "401", "403", "404", "429"} <= set(item["get"]["responses"])
         listing = spec["paths"][f"/api/v1/{r.path}"]["get"]
         assert {"200", "401", "403", "422"} <= set(listing["responses"])
         if r.update_schema is not None:

@@ -21,7 +21,7 @@ from ..models import (
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
 from . import crud
-from .fields import NameOrId, int32, int64, ref_id, string, updating
+from .fields import NameOrId, hostname_field, int32, int64, ref_id, string, updating
 from .filters import Filter
 from .network import InterfaceSchema
 from .storage import DiskSchema
@@ -66,7 +66,7 @@ class VmSchema(Schema):
 
 
 class VmCreateSchema(Schema):
-    hostname = string(253, required=True, non_empty=True)
+    hostname = hostname_field(required=True)
     cores = int32(1, required=True)
     ram = int64(1, required=True, metadata={"description": "bytes"})
     customer_id = ref_id(metadata={"description": "required for operators; customers: own"})

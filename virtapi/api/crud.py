@@ -222,10 +222,12 @@ def document_errors(
         409: "CONFLICT",
         412: "PRECONDITION_FAILED",
         422: "UNPROCESSABLE_ENTITY",
+        429: "TOO_MANY_REQUESTS",
     }
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        for code in codes:
+        # Every route authenticates, and a source with too many failed attempts gets 429.
+        for code in (*codes, 429):
             view = blp.alt_response(code, response=names[code])(view)
         return view
 

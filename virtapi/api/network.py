@@ -24,7 +24,7 @@ from ..services import network as net_service
 from ..services.caller import customer_of
 from ..services.errors import Forbidden, InvalidInput
 from . import crud
-from .fields import IPAddress, MACAddress, Network, int32, ref_id, string
+from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string
 from .filters import Filter
 
 blp = Blueprint(
@@ -203,7 +203,7 @@ class VlanSchema(Schema):
 
 class VlanCreateSchema(Schema):
     vni = int32(1, 2**24 - 1, metadata={"description": "operators only; allocated if omitted"})
-    name = string(64, required=True, non_empty=True)
+    name = name_field(required=True)
     customer_id = ref_id(allow_none=True, metadata={"description": "null: operator network"})
     description = string(None, load_default="")
     members = _ids(load_default=list, metadata={"description": "member interface ids"})
@@ -211,7 +211,7 @@ class VlanCreateSchema(Schema):
 
 class VlanUpdateSchema(Schema):
     vni = int32(1, 2**24 - 1, metadata={"description": "operators only"})
-    name = string(64, non_empty=True)
+    name = name_field()
     customer_id = ref_id(allow_none=True, metadata={"description": "operators only"})
     description = string(None)
     members = _ids(metadata={"description": "member interface ids (replaces the list)"})
