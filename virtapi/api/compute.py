@@ -4,24 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
+import netaddr
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
+    Ipv4Address,
+    Ipv6Address,
+    Node,
     NodeMethod,
     Storage,
     VirtNode,
+    Vlan,
     Vm,
     VmInterface,
     VmState,
 )
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
+from ..services.errors import InvalidInput
 from . import crud
-from .fields import NameOrId, hostname_field, int32, int64, ref_id, string, updating
+from .fields import (
+    MACAddress,
+    NameOrId,
+    hostname_field,
+    int32,
+    int64,
+    name_field,
+    ref_id,
+    string,
+    updating,
+)
 from .filters import Filter
 from .network import InterfaceSchema
 from .storage import DiskSchema
@@ -89,6 +106,19 @@ def _vm_filter_hypervisor(value: str) -> Any:
     return Vm.node_method.has(NodeMethod.virt_node.has(virt_node))
 
 
+def _vm_filter_address(value: str) -> Any:
+    try:
+        address = netaddr.IPAddress(value.strip(), flags=netaddr.INET_PTON)
+    except (netaddr.AddrFormatError, ValueError):
+        raise InvalidInput(
+            f"{value!r} is not an IP address", errors={"address": ["not an IP address"]}
+        ) from None
+    model = Ipv4Address if address.version == 4 else Ipv6Address
+    return Vm.interfaces.any(
+        VmInterface.id.in_(select(model.vm_interface_id).where(model.address == address))
+    )
+
+
 def _state(column: Any) -> Any:
     return lambda v: column.has(VmState.name == v)
 
@@ -122,6 +152,17 @@ VMS = crud.register(
             "requested_state": Filter(string(32), _state(Vm.requested_state)),
             "actual_state": Filter(string(32), _state(Vm.actual_state)),
             "uuid": Filter(fields.UUID(), Vm.uuid),
+            "area": Filter(
+                name_field(),
+                lambda v: Vm.node_method.has(
+                    NodeMethod.virt_node.has(VirtNode.node.has(Node.area == v))
+                ),
+            ),
+            "mac": Filter(MACAddress(), lambda v: Vm.interfaces.any(VmInterface.mac == v)),
+            "vni": Filter(
+                int32(1), lambda v: Vm.interfaces.any(VmInterface.vlans.any(Vlan.vni == v))
+            ),
+            "address": Filter(string(64), _vm_filter_address),
         },
         read_roles=EVERYONE,
         write_roles=CUSTOMERS_AND_OPERATORS,
@@ -133,7 +174,8 @@ VMS = crud.register(
         description=(
             "Customers see and change only their own VMs, within their quota, and cannot set "
             "placement. Filters: hostname, customer_id, hypervisor (fqdn, node id or virt node "
-            "id), state (= actual_state), requested_state, actual_state, uuid."
+            "id), state (= actual_state), requested_state, actual_state, uuid, area, mac, vni, "
+            "address (IPv4 or IPv6)."
         ),
     ),
 )
