@@ -63,3 +63,38 @@ def test_readers_cannot_write_anything(app: Any, client: Any, api_tokens: Any, d
         url = f"/api/v1/{r.path}/{key}"
         assert client.patch(url, json={}, headers=rd).status_code == 403, url
         assert client.delete(url, headers=rd).status_code == 403, url
+
+
+def test_item_endpoints_per_role(app: Any, client: Any, api_tokens: Any, demo: Any) -> None:
+    """GET/PATCH/DELETE on one object of each resource, for every role (no change is made:
+    the allowed roles are sent an If-Match that cannot match, so they stop at 412)."""
+    ad = H(api_tokens.admin)
+    failures = []
+    for r in _resources():
+        first = client.get(f"/api/v1/{r.path}?limit=1", headers=ad).json["results"]
+        if not first:
+            continue
+        key = first[0].get("id", first[0].get("customer_id"))
+        url = f"/api/v1/{r.path}/{key}"
+        for role in ROLES:
+            principal_role = "customer" if role.startswith("customer") else role
+            headers = H(getattr(api_tokens, role), **{"If-Match": '"stale"'})
+            readable = principal_role in r.read_roles
+            if readable and principal_role == "customer" and r.customer_scope is not None:
+                continue  # which customer owns it decides; test_isolation covers that
+            expect_get = 200 if readable else 403
+            got = client.get(url, headers=headers).status_code
+            if got != expect_get:
+                failures.append(("GET", url, role, got))
+            writes = [("PATCH", r.update_schema is not None), ("DELETE", r.deletable)]
+            for method, exists in writes:
+                if not exists:
+                    continue
+                want = 412 if principal_role in r.write_roles else 403
+                got = client.open(url, method=method, json={}, headers=headers).status_code
+                if got != want:
+                    failures.append((method, url, role, got))
+        for method in ("GET", "PATCH", "DELETE"):
+            if client.open(url, method=method, json={}).status_code not in (401, 405):
+                failures.append((method, url, None))
+    assert not failures, failures

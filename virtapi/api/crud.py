@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Response, current_app, url_for
+from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema
@@ -306,7 +306,8 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
         obj = load(session, r, principal, key, lock=True)
         if principal.role not in r.write_roles:
             raise Forbidden(f"the {principal.role} role may not change {r.path}")
-        check_if_match(_represent(r, obj)[1], r.label(obj))
+        if request.headers.get("If-Match"):
+            check_if_match(_represent(r, obj)[1], r.label(obj))
         return session, principal, obj
 
     if r.update_schema is not None:
