@@ -157,3 +157,17 @@ def test_vlan_members_and_change_log(app: Any, client: Any, api_tokens: Any, dem
             s.scalar(select(Change.customer_id).where(Change.object_type == "vlan").limit(1))
             == 1001
         )
+
+
+def test_insert_unique_picks_again_after_a_clash(app: Any, api_tokens: Any, demo: Any) -> None:
+    from virtapi.models import Vlan
+    from virtapi.services.network import insert_unique
+
+    picks = iter([10001, 10001, 424242])  # 10001 is the demo's: taken, as by a concurrent insert
+    with db_of(app).session() as s:
+        vlan = insert_unique(s, Vlan(name="race"), "vni", lambda _s: next(picks))
+        assert vlan.vni == 424242 and vlan.id is not None
+    with db_of(app).session() as s:
+        assert s.scalar(select(Vlan.vni).where(Vlan.name == "race")) == 424242
+        logged = s.scalars(select(Change.after).where(Change.object_type == "vlan")).all()
+        assert [a["vni"] for a in logged if a and a.get("name") == "race"] == [424242]

@@ -101,7 +101,7 @@ def create_interface(session: Session, principal: Principal, data: dict[str, Any
         raise InvalidInput(
             "give exactly one of vm_id and node_id", errors={"vm_id": ["or node_id, not both"]}
         )
-    iface = VmInterface(mac=data.get("mac") or net_service.generate_mac(session))
+    iface = VmInterface()
     if "vm_id" in data:
         if "node_ifname" in data:
             raise InvalidInput(
@@ -111,7 +111,11 @@ def create_interface(session: Session, principal: Principal, data: dict[str, Any
     else:
         iface.node = crud.load_ref(session, principal, Node, data["node_id"], "node_id")
         iface.node_ifname = data.get("node_ifname")
-    session.add(iface)
+    if "mac" in data:
+        iface.mac = data["mac"]
+        session.add(iface)
+    else:
+        net_service.insert_unique(session, iface, "mac", net_service.generate_mac)
     net_service.set_vlans(session, iface, _vlans(session, principal, data.get("vlans", [])))
     return iface
 
@@ -237,11 +241,11 @@ def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) ->
     members = _members(session, principal, values.pop("members"))
     if customer_of(principal) is not None:
         values["customer_id"] = customer_of(principal)
-    if values.get("vni") is None:
-        values["vni"] = net_service.allocate_vni(session)
     vlan = Vlan(**values)
-    session.add(vlan)
     net_service.set_members(session, vlan, members)
+    if values.get("vni") is None:
+        return net_service.insert_unique(session, vlan, "vni", net_service.allocate_vni)
+    session.add(vlan)
     return vlan
 
 

@@ -6,8 +6,11 @@ from typing import Protocol
 
 
 class Caller(Protocol):
-    role: str
-    customer_id: int | None
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def customer_id(self) -> int | None: ...
 
     @property
     def is_customer(self) -> bool: ...

@@ -7,11 +7,13 @@ Uniqueness is finally guaranteed by unique constraints; these functions pick lik
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import netaddr
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SAWarning
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -54,6 +56,33 @@ def allocate_vni(session: Session) -> int:
         if vni not in used:
             return vni
     raise Conflict("every VNI is in use")
+
+
+def insert_unique(
+    session: Session, obj: Any, attr: str, pick: Callable[[Session], Any], attempts: int = 8
+) -> Any:
+    """Insert ``obj`` with ``attr`` set to ``pick(session)``, picking again when a concurrent
+    transaction took the same value first (the unique constraint is the final judge).
+
+    Each try runs in a SAVEPOINT, so a clash undoes only that try, not the whole request.
+    """
+    for attempt in range(attempts):
+        with session.no_autoflush:  # obj may hang off persistent rows but is not added yet
+            setattr(obj, attr, pick(session))
+        try:
+            with warnings.catch_warnings():
+                # SAVEPOINT first flushes the rest of the session, which sees ``obj`` hanging
+                # off persistent rows before it is added; it is added right after, on purpose.
+                warnings.filterwarnings("ignore", r".*not in session", SAWarning)
+                nested = session.begin_nested()
+            with nested:
+                session.add(obj)
+                session.flush()
+            return obj
+        except IntegrityError as exc:
+            if attempt == attempts - 1 or attr not in str(exc.orig):
+                raise
+    raise AssertionError("unreachable")
 
 
 def set_members(session: Session, vlan: Vlan, interfaces: Sequence[VmInterface]) -> None:
