@@ -45,6 +45,8 @@ def test_vm_list_filters(client: Any, api_tokens: Any, demo: Any) -> None:
     assert hosts("hostname=web2.c1001.example.net") == ["web2"]
     hv = client.get("/api/v1/virt-nodes?fqdn=hv02.dc1.example.com", headers=rd).json["results"][0]
     assert hosts(f"hypervisor={hv['node_id']}") == ["web2", "app1"]
+    assert hosts(f"virt_node_id={hv['id']}") == ["web2", "app1"]
+    assert hosts("hypervisor=99999999999999999999") == []
     assert hosts("area=b") == ["app2"]
     assert hosts("mac=52-54-00-00-E9-02") == ["web2"]
     assert hosts("vni=10002") == ["app1", "app2"]

@@ -31,6 +31,7 @@ from ..services import vms as vm_service
 from ..services.errors import InvalidInput
 from . import crud
 from .fields import (
+    INT64_MAX,
     MACAddress,
     NameOrId,
     hostname_field,
@@ -111,10 +112,11 @@ def _vm_scope(customer_id: int) -> Any:
 
 
 def _vm_filter_hypervisor(value: str) -> Any:
-    virt_node = VirtNode.node.has(fqdn=value)
-    if value.isdigit():
-        virt_node = VirtNode.node.has(id=int(value)) | (VirtNode.id == int(value))
-    return Vm.node_method.has(NodeMethod.virt_node.has(virt_node))
+    # A hypervisor is a node: by fqdn or node id (virt_node_id has its own filter).
+    node = Node.fqdn == value
+    if value.isdigit() and int(value) <= INT64_MAX:
+        node = node | (Node.id == int(value))
+    return Vm.node_method.has(NodeMethod.virt_node.has(VirtNode.node.has(node)))
 
 
 def _vm_filter_address(value: str) -> Any:
@@ -164,6 +166,9 @@ VMS = crud.register(
             "requested_state": Filter(string(32), _state(Vm.requested_state)),
             "actual_state": Filter(string(32), _state(Vm.actual_state)),
             "uuid": Filter(fields.UUID(), Vm.uuid),
+            "virt_node_id": Filter(
+                ref_id(), lambda v: Vm.node_method.has(NodeMethod.virt_node_id == v)
+            ),
             "area": Filter(
                 name_field(),
                 lambda v: Vm.node_method.has(
@@ -185,9 +190,9 @@ VMS = crud.register(
         delete=vm_service.delete_vm,
         description=(
             "Customers see and change only their own VMs, within their quota, and cannot set "
-            "placement. Filters: hostname, customer_id, hypervisor (fqdn, node id or virt node "
-            "id), state (= actual_state), requested_state, actual_state, uuid, area, mac, vni, "
-            "address (IPv4 or IPv6)."
+            "placement. Filters: hostname, customer_id, hypervisor (fqdn or node id), "
+            "virt_node_id, state (= actual_state), requested_state, actual_state, uuid, area, "
+            "mac, vni, address (IPv4 or IPv6)."
         ),
     ),
 )
