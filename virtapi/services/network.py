@@ -21,10 +21,13 @@ from ..models import (
     Ipv4Network,
     Ipv6Address,
     Ipv6Network,
+    Node,
     Vlan,
+    Vm,
     VmInterface,
 )
 from ..models.network import MAX_VNI
+from .caller import Caller, customer_of, operators_only
 from .errors import Conflict, InvalidInput
 
 # QEMU/KVM's own OUI, the prefix libvirt uses for guest NICs.
@@ -92,6 +95,81 @@ def set_members(session: Session, vlan: Vlan, interfaces: Sequence[VmInterface])
 
 def set_vlans(session: Session, iface: VmInterface, vlans: Sequence[Vlan]) -> None:
     iface.vlans[:] = list({v.id: v for v in vlans}.values())
+
+
+def create_interface(
+    session: Session, caller: Caller, owner: Vm | Node, data: dict[str, Any]
+) -> VmInterface:
+    """A NIC of a VM or a node; ``data`` may hold mac, node_ifname and (resolved) vlans.
+
+    The MAC is generated unless an operator gives one; customers never choose MACs.
+    """
+    operators_only(caller, [k for k in ("mac", "node_ifname") if k in data], "MACs by hand")
+    iface = VmInterface()
+    if isinstance(owner, Vm):
+        if "node_ifname" in data:
+            raise InvalidInput(
+                "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
+            )
+        iface.vm = owner
+    else:
+        operators_only(caller, ["node_id"], "node NICs")
+        iface.node = owner
+        iface.node_ifname = data.get("node_ifname")
+    set_vlans(session, iface, data.get("vlans", []))
+    if "mac" in data:
+        iface.mac = data["mac"]
+        session.add(iface)
+        return iface
+    return insert_unique(session, iface, "mac", generate_mac)
+
+
+def update_interface(
+    session: Session, caller: Caller, iface: VmInterface, data: dict[str, Any]
+) -> None:
+    operators_only(caller, [k for k in ("mac", "node_ifname") if k in data], "MACs by hand")
+    if "node_ifname" in data and iface.vm_id is not None:
+        raise InvalidInput(
+            "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
+        )
+    if "vlans" in data:
+        set_vlans(session, iface, data["vlans"])
+    for key in ("mac", "node_ifname"):
+        if key in data:
+            setattr(iface, key, data[key])
+
+
+def _vlan_operator_fields(caller: Caller, data: dict[str, Any]) -> None:
+    customer = customer_of(caller)
+    given = [k for k in ("vni",) if k in data]
+    if "customer_id" in data and data["customer_id"] != customer:
+        given.append("customer_id")
+    operators_only(caller, given, "VNIs or other customers' VLANs")
+
+
+def create_vlan(session: Session, caller: Caller, data: dict[str, Any]) -> Vlan:
+    """A VLAN (customers: their own); the VNI is allocated unless an operator gives one.
+    ``data["members"]`` holds resolved interfaces."""
+    _vlan_operator_fields(caller, data)
+    values = dict(data)
+    members = values.pop("members", [])
+    if customer_of(caller) is not None:
+        values["customer_id"] = customer_of(caller)
+    vlan = Vlan(**values)
+    set_members(session, vlan, members)
+    if values.get("vni") is None:
+        return insert_unique(session, vlan, "vni", allocate_vni)
+    session.add(vlan)
+    return vlan
+
+
+def update_vlan(session: Session, caller: Caller, vlan: Vlan, data: dict[str, Any]) -> None:
+    _vlan_operator_fields(caller, data)
+    values = dict(data)
+    if "members" in values:
+        set_members(session, vlan, values.pop("members"))
+    for key, value in values.items():
+        setattr(vlan, key, value)
 
 
 def delete_interface(session: Session, iface: VmInterface) -> None:
