@@ -222,7 +222,16 @@ class QuotaSchema(Schema):
     max_cores = fields.Integer(required=True, allow_none=True)
     max_ram = fields.Integer(required=True, allow_none=True)
     max_disk = fields.Integer(required=True, allow_none=True)
-    used = fields.Method("_used", required=True, metadata={"type": "object"})
+    used = fields.Method(
+        "_used",
+        required=True,
+        metadata={
+            "type": "object",
+            "description": "current usage: vms, cores, ram (bytes), disk (bytes)",
+            "properties": {k: {"type": "integer"} for k in ("vms", "cores", "ram", "disk")},
+            "required": ["vms", "cores", "ram", "disk"],
+        },
+    )
 
     def _used(self, quota: CustomerQuota) -> dict[str, int]:
         session = Session.object_session(quota)

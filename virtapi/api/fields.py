@@ -80,6 +80,7 @@ class IPAddress(fields.Field):
     def __init__(self, version: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.metadata.setdefault("type", "string")
         self.metadata.setdefault("format", f"ipv{version}")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
@@ -103,6 +104,11 @@ def parse_ip(value: Any, version: int) -> netaddr.IPAddress:
 class MACAddress(fields.Field):
     """A 48-bit MAC in any usual spelling (colons, dashes, dots, bare), returned as aa:bb:…"""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("example", "52:54:00:12:34:56")
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else normalise_mac(value)
 
@@ -125,6 +131,7 @@ class Network(fields.Field):
     def __init__(self, version: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.metadata.setdefault("type", "string")
         self.metadata.setdefault("example", "192.0.2.0/24" if version == 4 else "2001:db8::/64")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
