@@ -15,7 +15,7 @@ import netaddr
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from ..models.types import normalise_mac
-from ..services import validation
+from ..services.validation import hostname_problem, name_problem
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -60,7 +60,7 @@ def string(max_length: int | None = None, **kwargs: Any) -> fields.String:
     return fields.String(validate=checks, **kwargs)
 
 
-def _problem_check(problem: Any) -> Any:
+def _checked(problem: Any) -> Any:
     def check(value: str) -> None:
         message = problem(value)
         if message:
@@ -69,14 +69,16 @@ def _problem_check(problem: Any) -> Any:
     return check
 
 
-def hostname(**kwargs: Any) -> fields.String:
-    """An RFC 1123 host name or FQDN in lower case: inert in YAML, iPXE and installimage."""
-    return fields.String(validate=[_no_nul, _problem_check(validation.hostname_problem)], **kwargs)
+def hostname_field(**kwargs: Any) -> fields.String:
+    """A lower-case RFC 1123 hostname or FQDN: it becomes a certname, a minion id, a file name."""
+    kwargs.setdefault("metadata", {}).setdefault("example", "web1.example.net")
+    return fields.String(validate=[_no_nul, _checked(hostname_problem)], **kwargs)
 
 
-def name(**kwargs: Any) -> fields.String:
-    """A short name (VLANs, pools, volume groups): letters, digits, '.', '_', '-'."""
-    return fields.String(validate=[_no_nul, _problem_check(validation.name_problem)], **kwargs)
+def name_field(max_length: int = 64, **kwargs: Any) -> fields.String:
+    """A short name (pool, VLAN, state, area): letters, digits, '.', '_', '-', at most 64."""
+    checks = [_no_nul, _checked(name_problem), validate.Length(max=max_length)]
+    return fields.String(validate=checks, **kwargs)
 
 
 def int32(minimum: int = -(2**31), maximum: int = INT32_MAX, **kwargs: Any) -> fields.Integer:
@@ -103,6 +105,7 @@ class IPAddress(fields.Field):
     def __init__(self, version: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.metadata.setdefault("type", "string")
         self.metadata.setdefault("format", f"ipv{version}")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
@@ -125,6 +128,11 @@ def parse_ip(value: Any, version: int) -> netaddr.IPAddress:
 
 class MACAddress(fields.Field):
     """A 48-bit MAC in any usual spelling (colons, dashes, dots, bare), returned as aa:bb:…"""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("example", "52:54:00:12:34:56")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else normalise_mac(value)
@@ -165,6 +173,7 @@ class Network(fields.Field):
     def __init__(self, version: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.metadata.setdefault("type", "string")
         self.metadata.setdefault("example", "192.0.2.0/24" if version == 4 else "2001:db8::/64")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
