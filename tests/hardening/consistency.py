@@ -31,11 +31,14 @@ def snapshot(engine: Engine) -> Snapshot:
         )
 
 
-def problems(engine: Engine, prefix: str, *, interfaces: int = 1, disks: int = 1) -> list[str]:
+def problems(
+    engine: Engine, prefix: str, *, interfaces: int = 1, disks: int | None = 1
+) -> list[str]:
     """Everything wrong with the VMs whose hostname starts with ``prefix`` and the change log.
 
     Each such VM was requested with ``interfaces`` interfaces (one IPv4 and one IPv6 address
-    each) and ``disks`` Ceph disks: it must have exactly that, or not exist at all.
+    each) and ``disks`` Ceph disks (None: any number of disks of any type): it must have exactly
+    that, or not exist at all.
     """
     found: list[str] = []
     with engine.connect() as conn:
@@ -58,6 +61,8 @@ def problems(engine: Engine, prefix: str, *, interfaces: int = 1, disks: int = 1
                 "LEFT JOIN storage_ceph c ON c.storage_id = s.id WHERE s.vm_id = :v",
                 v=vm_id,
             )
+            if disks is None:
+                continue
             if len(storage) != disks or any(ceph is None for _, ceph in storage):
                 found.append(f"{hostname}: disks {storage}, wanted {disks} Ceph disks")
         # Allocations attached to nothing that should not exist.
