@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_smorest import Api
 
@@ -34,7 +36,41 @@ def init_app(app: Flask) -> Api:
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     _document_server_limits(api)
+    _link_created_to_item_operations(api)
     return api
+
+
+# Path parameters that name the created object, and where its 201 body holds the value.
+_LINK_PARAMETERS = {"id": "$response.body#/id", "vm": "$response.body#/id",
+                    "vm_uuid": "$response.body#/uuid", "ref": "$response.body#/id"}  # fmt: skip
+
+
+def _link_created_to_item_operations(api: Api) -> None:
+    """OpenAPI links from each POST that creates an object to the operations on that object,
+    so clients (and schemathesis's stateful phase) can follow create → get/patch/delete."""
+    paths = api.spec._paths
+    for collection, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        for path, item_operations in paths.items():
+            rest = path[len(collection) :]
+            if not path.startswith(collection + "/{") or rest.count("{") != 1:
+                continue
+            parameter = rest[2 : rest.index("}")]
+            if parameter not in _LINK_PARAMETERS:
+                continue
+            pointer = path.replace("~", "~0").replace("/", "~1")
+            for method in item_operations:
+                if method not in ("get", "post", "put", "patch", "delete"):
+                    continue
+                label = method.capitalize() + "".join(
+                    part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", rest) if part
+                )
+                created.setdefault("links", {})[label] = {
+                    "operationRef": f"#/paths/{pointer}/{method}",
+                    "parameters": {parameter: _LINK_PARAMETERS[parameter]},
+                }
 
 
 # gunicorn refuses request lines longer than this before the application sees them.
