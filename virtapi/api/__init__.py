@@ -32,5 +32,6 @@ def init_app(app: Flask) -> Api:
 def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
     from .meta import blp as meta
+    from .transfer import blp as transfer
 
-    return [meta]
+    return [meta, transfer]
