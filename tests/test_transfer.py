@@ -1,4 +1,4 @@
-"""Bulk import/export: round trip on both backends, all-or-nothing checking, change log, API, CLI."""
+"""Bulk import/export: round trip on both backends, all-or-nothing checks, change log, API, CLI."""
 
 from __future__ import annotations
 
@@ -106,9 +106,7 @@ def test_every_created_row_has_one_change_row(database: Database) -> None:
     _import(database, doc)
     with database.session() as s:
         by_type = dict(
-            s.execute(
-                select(Change.object_type, func.count()).group_by(Change.object_type)
-            ).all()
+            s.execute(select(Change.object_type, func.count()).group_by(Change.object_type)).all()
         )
         assert by_type["vm"] == s.scalar(select(func.count()).select_from(Vm)) == 4
         assert by_type["vm_interface"] == 7  # 4 VMs + 3 nodes

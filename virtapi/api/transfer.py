@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import UnsupportedMediaType
 
 from ..auth import OPERATORS, READERS, require
-from ..db import get_session
+from ..db import get_read_session, get_session
 from ..services import transfer
 from ..services.errors import InvalidInput
 
@@ -59,7 +59,7 @@ class Export(MethodView):
             raise InvalidInput(
                 f"format must be yaml or json, not {fmt!r}", errors={"format": ["unknown format"]}
             )
-        doc = transfer.export_inventory(get_session())
+        doc = transfer.export_inventory(get_read_session())
         return Response(
             transfer.dump_document(doc, fmt),
             mimetype="application/yaml" if fmt == "yaml" else "application/json",
