@@ -83,6 +83,8 @@ def test_export_import_export_round_trip(database: Database, other_url: str) -> 
 
 def test_generated_fleet_round_trip(database: Database) -> None:
     doc = generate(hypervisors=3, vms_per_hypervisor=4, ceph_nodes=2, networks=2)
+    # Characters PostgreSQL's COPY text format must escape.
+    doc["networks"]["ipv4"][0]["description"] = "tab\there, back\\slash\nnew line \\N"
     summary = _import(database, doc)
     assert summary.counts == {
         "nodes": 5,
@@ -95,6 +97,9 @@ def test_generated_fleet_round_trip(database: Database) -> None:
         "ceph_pools": 2,
     }
     exported = _export(database)
+    assert (
+        exported["networks"]["ipv4"][0]["description"] == doc["networks"]["ipv4"][0]["description"]
+    )
     assert {v["hostname"] for v in exported["vms"]} == {v["hostname"] for v in doc["vms"]}
     vm = next(v for v in exported["vms"] if v["hostname"] == doc["vms"][1]["hostname"])
     assert vm["disks"][1]["read_iops_limit"] == 2000

@@ -27,6 +27,7 @@ from ..models import (
     VmInterface,
 )
 from ..models.base import utcnow
+from .bulk import insert_rows
 
 # Never copied into the log: hashes of secrets are secrets too.
 SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
@@ -39,7 +40,12 @@ def set_actor(session: Session, token_id: int | None, name: str) -> None:
     session.info["actor"] = (token_id, name)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, netaddr.IPAddress | netaddr.EUI | uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
@@ -188,4 +194,4 @@ def record_bulk_create(
                 "after": after,
             }
         )
-    session.connection().execute(insert(Change), changes)
+    insert_rows(session, Change.__table__, changes, ids=False)

@@ -19,7 +19,7 @@ from typing import Any
 import netaddr
 import yaml
 from marshmallow import ValidationError
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -48,6 +48,7 @@ from ..models import (
 from ..models.base import utcnow
 from ..models.storage import LIMIT_COLUMNS
 from .audit import record_bulk_create
+from .bulk import insert_rows
 from .errors import InvalidInput
 from .transfer_schema import FORMAT_VERSION, InventorySchema, flatten_errors
 
@@ -599,23 +600,8 @@ def _check(session: Session, data: dict[str, Any]) -> _Plan:
 
 
 def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Multi-row INSERT; each row dict gets its new ``id`` (in row order)."""
-    if not rows:
-        return
-    table = model.__table__
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite can only match RETURNING rows to parameters one row per statement. Our
-        # transactions there start with BEGIN IMMEDIATE, so no one else can take ids meanwhile.
-        start = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
-        for offset, row in enumerate(rows, start=start + 1):
-            row["id"] = offset
-        session.execute(insert(table), rows)
-        return
-    result = session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    for row, (id_,) in zip(rows, result, strict=True):
-        row["id"] = id_
+    """Multi-row insert; each row dict gets its new ``id`` (in row order)."""
+    insert_rows(session, model.__table__, rows, ids=True)
 
 
 def _write(session: Session, data: dict[str, Any], plan: _Plan) -> ImportSummary:
@@ -752,8 +738,7 @@ def _write(session: Session, data: dict[str, Any], plan: _Plan) -> ImportSummary
         for row, (_, vnis, _) in zip(iface_rows, iface_extra, strict=True)
         for vni in vnis
     ]
-    if member_rows:
-        session.execute(insert(vlan_member), member_rows)
+    insert_rows(session, vlan_member, member_rows, ids=False)
     audit.append(
         (
             VmInterface,
@@ -809,8 +794,7 @@ def _write(session: Session, data: dict[str, Any], plan: _Plan) -> ImportSummary
                 }
             )
             ceph_customers.append(customer)
-    if ceph_rows:
-        session.execute(insert(StorageCeph), ceph_rows)
+    insert_rows(session, StorageCeph.__table__, ceph_rows, ids=False)
     audit.append((Storage, disk_rows, disk_customers, None))
     audit.append((StorageCeph, ceph_rows, ceph_customers, None))
 
