@@ -175,7 +175,7 @@ def record_bulk_create(
     mapper = inspect(model)
     keys = [a.key for a in mapper.column_attrs if a.key not in SECRET_COLUMNS]
     pk = [c.key for c in mapper.primary_key]
-    table = mapper.local_table.name
+    table = str(mapper.local_table.name)  # a plain str: quoted_name is slow to format
     changes = []
     for i, row in enumerate(rows):
         after = {k: jsonable(row.get(k)) for k in keys}
