@@ -38,9 +38,13 @@ def init_app(app: Flask) -> Api:
 
 def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
+    from .changes import blp as changes
+    from .compute import blp as compute
     from .meta import blp as meta
+    from .network import blp as network
     from .nodes import blp as nodes
+    from .storage import blp as storage
     from .transfer import blp as transfer
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes, transfer]
+    return [meta, vocabularies, nodes, compute, network, storage, changes, transfer]

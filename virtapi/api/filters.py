@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,11 @@ class Filter:
 def query_schema(name: str, filters: Mapping[str, Filter]) -> type[Schema]:
     """limit/offset plus the filters, as one schema (unknown parameters are refused by the view)."""
     declared: dict[str, fields.Field] = {k: v for k, v in PageArgs._declared_fields.items()}
-    declared.update({key: f.field for key, f in filters.items()})
+    for key, f in filters.items():
+        field = copy.copy(f.field)
+        if isinstance(field, fields.Integer):
+            field.strict = False  # a query string has no JSON types: "7" is 7 here
+        declared[key] = field
     return Schema.from_dict(declared, name=f"{name}QuerySchema")
 
 

@@ -23,8 +23,9 @@ from ..models import (
 from ..services import nodes as node_service
 from ..services.vocabulary import resolve
 from . import crud
-from .fields import IPAddress, MACAddress, NameOrId, int32, int64, ref_id, string, updating
+from .fields import MACAddress, NameOrId, int32, int64, ref_id, string, updating
 from .filters import Filter
+from .network import Ipv4AddressRefSchema, Ipv6AddressRefSchema
 
 blp = Blueprint("nodes", __name__, url_prefix="/api/v1", description="Nodes and their roles")
 
@@ -35,16 +36,8 @@ class NodeInterfaceSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     mac = MACAddress(required=True)
-    ipv4_addresses = fields.Pluck("Ipv4AddressRefSchema", "address", many=True, required=True)
-    ipv6_addresses = fields.Pluck("Ipv6AddressRefSchema", "address", many=True, required=True)
-
-
-class Ipv4AddressRefSchema(Schema):
-    address = IPAddress(4, required=True)
-
-
-class Ipv6AddressRefSchema(Schema):
-    address = IPAddress(6, required=True)
+    ipv4_addresses = fields.Pluck(Ipv4AddressRefSchema, "address", many=True, required=True)
+    ipv6_addresses = fields.Pluck(Ipv6AddressRefSchema, "address", many=True, required=True)
 
 
 class NodeSchema(Schema):
