@@ -323,16 +323,19 @@ def main(argv: list[str] | None = None) -> None:
 
         with db.session() as s:
             _, reader = tokens.create_token(s, "reader", name="bench")
+            big_id = s.execute(text("SELECT id FROM node WHERE fqdn = :f"), {"f": BIG_HV}).scalar()
         db.dispose()
         auth = {"Authorization": f"Bearer {reader}"}
-        _http(table, url, auth, args)
+        _http(table, url, auth, args, big_id)
     finally:
         cluster.destroy()
     print()
     print(table.markdown())
 
 
-def _http(table: Table, url: str, auth: dict[str, str], args: argparse.Namespace) -> None:
+def _http(
+    table: Table, url: str, auth: dict[str, str], args: argparse.Namespace, big_id: int
+) -> None:
     STATIC_DIR.mkdir(exist_ok=True)
     static_file = STATIC_DIR / "bench-ceiling.txt"
     with serve(url, args.workers) as base:
@@ -340,6 +343,8 @@ def _http(table: Table, url: str, auth: dict[str, str], args: argparse.Namespace
             ("ENC", f"/enc/{BIG_HV}"),
             ("Hiera (whole hash)", f"/hiera/{BIG_HV}"),
             ("pillar", f"/pillar/{BIG_HV}"),
+            # Not config management, for comparison: one REST object with its ETag.
+            ("REST GET /api/v1/nodes/<id>", f"/api/v1/nodes/{big_id}"),
         ]
         live = []
         for label, path in endpoints:
