@@ -190,6 +190,9 @@ def export(output: str | None, fmt: str | None) -> None:
     if fmt is None:
         fmt = "json" if output and output.endswith(".json") else "yaml"
     with get_db().session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # One snapshot for all of the export's queries, however long they take.
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         text = transfer.dump_document(transfer.export_inventory(session), fmt)
     if output:
         with open(output, "w", encoding="utf-8") as fh:

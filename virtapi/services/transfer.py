@@ -225,9 +225,11 @@ def export_inventory(session: Session) -> dict[str, Any]:
                 "interfaces": node_ifaces.get(r.id, []),
             }
         )
+    # Under READ COMMITTED a node may vanish between two of these queries; skip, don't fail.
     placement_of = {
         r.id: {"hypervisor": fqdn_of[r.node_id], "method": methods[r.virt_method_id]}
         for r in node_method_rows
+        if r.node_id in fqdn_of
     }
 
     ceph_of = {
