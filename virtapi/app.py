@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, db
+from . import api, db, pxe, web
 from .config import load_config
 
 
@@ -24,6 +24,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
     db.init_app(app)
     api.init_app(app)
+    web.init_app(app)
+    pxe.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

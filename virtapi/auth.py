@@ -15,6 +15,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from .db import get_session
+from .models import ApiToken
 from .services import ratelimit, tokens
 from .services.audit import set_actor
 
@@ -69,24 +70,34 @@ def resolve_principal() -> Principal | None:
     plaintext = _bearer() or session.get("token")
     principal = None
     if plaintext:
-        db = get_session()
-        source = request.remote_addr or "unknown"
-        wait = ratelimit.blocked_for(db, source, _policy())
-        if wait is not None:
-            raise TooManyRequests(
-                f"too many failed authentication attempts from {source}; retry in {wait} s",
-                retry_after=wait,
-            )
-        row = tokens.authenticate(db, plaintext)
-        if row is None:
-            _count_failure(db, source)
-        else:
+        row = authenticate(plaintext)
+        if row is not None:
+            db = get_session()
             principal = Principal(row.id, row.name, row.role, row.customer_id)
             set_actor(db, row.id, principal.label)
             if tokens.touch(row):
                 db.commit()
     g.principal = principal
     return principal
+
+
+def authenticate(plaintext: str) -> ApiToken | None:
+    """The live token for ``plaintext`` under the per-source failure limit (429 when exceeded).
+
+    Shared by Bearer requests and the HTML login form, so both count against one limit.
+    """
+    db = get_session()
+    source = request.remote_addr or "unknown"
+    wait = ratelimit.blocked_for(db, source, _policy())
+    if wait is not None:
+        raise TooManyRequests(
+            f"too many failed authentication attempts from {source}; retry in {wait} s",
+            retry_after=wait,
+        )
+    row = tokens.authenticate(db, plaintext)
+    if row is None:
+        _count_failure(db, source)
+    return row
 
 
 def _count_failure(db: Session, source: str) -> None:

@@ -40,6 +40,7 @@ def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
     from .changes import blp as changes
     from .compute import blp as compute
+    from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
     from .nodes import blp as nodes
@@ -47,4 +48,4 @@ def blueprints() -> list:
     from .transfer import blp as transfer
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes, compute, network, storage, changes, transfer]
+    return [meta, vocabularies, nodes, compute, network, storage, changes, installs, transfer]

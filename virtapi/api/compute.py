@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
+    Install,
     Node,
     NodeMethod,
     Storage,
@@ -20,6 +21,7 @@ from ..models import (
     VmInterface,
     VmState,
 )
+from ..services import installs as install_service
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
 from . import crud
@@ -65,6 +67,15 @@ class VmSchema(Schema):
     reported_at = fields.DateTime(required=True, allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    install = fields.Function(
+        install_service.vm_install,
+        required=True,
+        allow_none=True,
+        metadata={
+            "type": "object",
+            "description": "the latest network install (state, phase, percent …); null if none",
+        },
+    )
 
 
 class VmCreateSchema(Schema):
@@ -114,6 +125,7 @@ VM_OPTIONS = (
     _iface.selectinload(VmInterface.ipv4_addresses),
     _iface.selectinload(VmInterface.ipv6_addresses),
     _disk.selectinload(Storage.ceph),
+    selectinload(Vm.installs).joinedload(Install.image),
 )
 
 VMS = crud.register(
