@@ -134,3 +134,26 @@ def test_reads_from_the_replica_writes_to_the_primary_fallback_when_down(
 def test_without_a_replica_reads_share_the_request_session(app: Any) -> None:
     with app.test_request_context("/"):
         assert get_read_session() is get_session()
+
+
+def test_a_dead_replica_is_left_alone_for_a_while(tmp_path: Any) -> None:
+    """After one failed connect, reads go straight to the primary until the retry time."""
+    from sqlalchemy import event
+
+    from tests.pg import free_port
+    from virtapi.db import Database
+
+    dead = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/postgres"
+    db = Database(f"sqlite:///{tmp_path / 'p.sqlite'}", dead, replica_retry_seconds=600)
+    attempts = []
+    event.listen(db.read_engine, "do_connect", lambda *a: attempts.append(1))
+    try:
+        assert db.read_session() is None
+        assert db.read_session() is None
+        assert len(attempts) == 1
+        db.replica_retry_seconds = 0
+        db._replica_down_until = 0.0
+        assert db.read_session() is None
+        assert len(attempts) == 2
+    finally:
+        db.dispose()
