@@ -44,8 +44,12 @@ def blueprints() -> list:
     from .meta import blp as meta
     from .network import blp as network
     from .nodes import blp as nodes
+    from .operations import blp as operations
     from .storage import blp as storage
     from .transfer import blp as transfer
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes, compute, network, storage, changes, installs, transfer]
+    return [
+        meta, vocabularies, nodes, compute, network, storage, changes, installs, operations,
+        transfer,
+    ]  # fmt: skip
