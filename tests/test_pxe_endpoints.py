@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.installs_helpers import WEB1_HOST, WEB1_MAC, ed25519_key
+from tests.installs_helpers import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
 from virtapi.models import Install, Node, Vm
 from virtapi.services import installs
 
@@ -16,6 +16,8 @@ PUBLIC = "http://virtapi.example.com:8080"
 KERNEL = "http://pxe.example.com/rescue/vmlinuz"
 INITRD = "http://pxe.example.com/rescue/initrd"
 INSTALLER_NET = {"REMOTE_ADDR": "10.20.0.99"}
+# What iPXE appends for web1: its SMBIOS UUID, which libvirt makes the domain UUID.
+WEB1_PXE = f"/pxe/{WEB1_MAC}?uuid={WEB1_UUID}"
 
 
 @pytest.fixture
@@ -70,7 +72,8 @@ def test_full_cycle(pxe_app: Any, client: Any) -> None:
     secret = _request(pxe_app, ssh_keys=[key])
     assert _vm_states(pxe_app)[0] == "rebooting"
 
-    resp = client.get("/pxe/52-54-00-00-E9-01")  # iPXE's ${mac} is colons; any spelling works
+    # iPXE's ${mac} is colons; any spelling works. Without ?uuid= see the refusal tests.
+    resp = client.get(f"/pxe/52-54-00-00-E9-01?uuid={WEB1_UUID}")
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     script = resp.text
     assert script.startswith("#!ipxe\n")
@@ -103,7 +106,7 @@ def test_full_cycle(pxe_app: Any, client: Any) -> None:
     )
     assert _vm_states(pxe_app) == ("rebooting", "installing")
     # A reboot mid-install comes back to the installer: the window is still open.
-    assert _installer_url(client.get(f"/pxe/{WEB1_MAC}").text) == config_url
+    assert _installer_url(client.get(WEB1_PXE).text) == config_url
 
     resp = client.post(path + "/done")
     assert resp.status_code == 200 and resp.json["state"] == "done"
@@ -111,7 +114,7 @@ def test_full_cycle(pxe_app: Any, client: Any) -> None:
     assert install.state == "done" and install.percent == 100 and install.finished_at
     assert _vm_states(pxe_app)[0] == "running"
 
-    after = client.get(f"/pxe/{WEB1_MAC}")
+    after = client.get(WEB1_PXE)
     assert "sanboot" in after.text and "kernel" not in after.text and secret not in after.text
     for method, url in (
         ("get", path),
@@ -130,7 +133,7 @@ def test_failure_report(pxe_app: Any, client: Any) -> None:
     assert resp.status_code == 200 and resp.json["state"] == "failed"
     assert _install(pxe_app).message == "image checksum mismatch"
     assert _vm_states(pxe_app)[0] == "stopped"
-    assert "sanboot" in client.get(f"/pxe/{WEB1_MAC}").text
+    assert "sanboot" in client.get(WEB1_PXE).text
     assert client.get(path).status_code == 404
 
 
@@ -164,13 +167,61 @@ def test_refusals(pxe_app: Any, client: Any) -> None:
     assert client.get(path).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",  # no uuid: what an old chainload URL, or a prober with only the MAC, sends
+        "?uuid=",  # iPXE's ${uuid} on firmware without SMBIOS
+        "?uuid=00000000-0000-0000-0000-000000000000",
+        f"?uuid={APP1_UUID}",  # another VM's
+        f"?uuid={str(WEB1_UUID)[:-1]}",  # one digit short
+        f"?uuid={str(WEB1_UUID)[:-1]}g",
+        f"?uuid=0x{WEB1_UUID.hex[2:]}",  # uuid.UUID() would take this; we don't
+        f"?uuid={WEB1_UUID}{WEB1_UUID}",
+        "?uuid=%00",
+        f"?uuid={'a' * 5000}",
+    ],
+)
+def test_pxe_without_the_machine_uuid_boots_locally(
+    pxe_app: Any, client: Any, query: str, caplog: Any
+) -> None:
+    idle = client.get(WEB1_PXE)  # before any install: the plain local-boot answer
+    secret = _request(pxe_app)
+    with caplog.at_level("WARNING", logger="virtapi.pxe.views"):
+        resp = client.get(f"/pxe/{WEB1_MAC}{query}")
+    assert resp.status_code == idle.status_code == 200
+    assert resp.text == idle.text and resp.headers == idle.headers  # indistinguishable
+    assert secret not in resp.text and "kernel" not in resp.text
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "SMBIOS UUID" in warned[0]
+    assert secret not in warned[0] and str(WEB1_UUID) not in warned[0]
+    assert _install(pxe_app).state == "pending"  # refused, not consumed
+    assert secret in client.get(WEB1_PXE).text
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        str(WEB1_UUID).upper(),  # how iPXE and dmidecode print it
+        WEB1_UUID.hex,
+        WEB1_UUID.hex.upper(),
+        "{" + str(WEB1_UUID) + "}",
+        f"urn:uuid:{WEB1_UUID}",
+    ],
+)
+def test_pxe_accepts_any_usual_uuid_spelling(pxe_app: Any, client: Any, spelling: str) -> None:
+    secret = _request(pxe_app)
+    script = client.get(f"/pxe/{WEB1_MAC}", query_string={"uuid": spelling}).text
+    assert _installer_url(script) == f"{PUBLIC}/installimage/{WEB1_MAC}/{secret}"
+
+
 def test_allow_list_uses_the_socket_peer_only(pxe_app: Any, client: Any) -> None:
     secret = _request(pxe_app)
     path = f"/installimage/{WEB1_MAC}/{secret}"
     pxe_app.config["PXE_ALLOWED_NETWORKS"] = ["10.20.0.0/24", "fd00:20::/64"]
     outside = {"REMOTE_ADDR": "203.0.113.7"}
     for method, url in (
-        ("get", f"/pxe/{WEB1_MAC}"),
+        ("get", WEB1_PXE),
         ("get", path),
         ("get", path + "/authorized_keys"),
         ("post", path + "/status"),
@@ -181,55 +232,98 @@ def test_allow_list_uses_the_socket_peer_only(pxe_app: Any, client: Any) -> None
         assert resp.status_code == 403, url
         assert secret not in resp.text
     # A forged X-Forwarded-For does not help: no proxy is trusted by default.
-    resp = client.get(
-        f"/pxe/{WEB1_MAC}", environ_base=outside, headers={"X-Forwarded-For": "10.20.0.5"}
-    )
+    resp = client.get(WEB1_PXE, environ_base=outside, headers={"X-Forwarded-For": "10.20.0.5"})
     assert resp.status_code == 403
     assert _install(pxe_app).state == "pending"
     # Inside, over IPv4, IPv6 and IPv4-mapped IPv6.
     for peer in ("10.20.0.99", "fd00:20::99", "::ffff:10.20.0.7"):
-        resp = client.get(f"/pxe/{WEB1_MAC}", environ_base={"REMOTE_ADDR": peer})
+        resp = client.get(WEB1_PXE, environ_base={"REMOTE_ADDR": peer})
         assert resp.status_code == 200 and secret in resp.text, peer
     assert client.get(path, environ_base=INSTALLER_NET).status_code == 200
 
 
 def test_misconfigured_allow_list_is_a_clear_error(pxe_app: Any, client: Any) -> None:
     pxe_app.config["PXE_ALLOWED_NETWORKS"] = ["10.20.0.0/33"]
-    resp = client.get(f"/pxe/{WEB1_MAC}", environ_base=INSTALLER_NET)
+    resp = client.get(WEB1_PXE, environ_base=INSTALLER_NET)
     assert resp.status_code == 503 and "PXE_ALLOWED_NETWORKS" in resp.json["message"]
 
 
 def test_public_url_falls_back_to_request_host_and_is_validated(pxe_app: Any, client: Any) -> None:
     pxe_app.config["PXE_PUBLIC_URL"] = ""
     secret = _request(pxe_app)
-    script = client.get(f"/pxe/{WEB1_MAC}", base_url="http://10.20.0.2:5000").text
+    script = client.get(WEB1_PXE, base_url="http://10.20.0.2:5000").text
     assert _installer_url(script) == f"http://10.20.0.2:5000/installimage/{WEB1_MAC}/{secret}"
     # A Host header that would inject into the script is refused, not rendered.
-    resp = client.get(f"/pxe/{WEB1_MAC}", headers={"Host": "evil${x}"})
+    resp = client.get(WEB1_PXE, headers={"Host": "evil${x}"})
     assert resp.status_code == 400 and "VIRTAPI_PUBLIC_URL" in resp.json["message"]
     pxe_app.config["PXE_PUBLIC_URL"] = "http://virtapi.example.com/$(reboot)"
-    resp = client.get(f"/pxe/{WEB1_MAC}")
+    resp = client.get(WEB1_PXE)
     assert resp.status_code == 503 and "kernel" not in resp.text
     pxe_app.config.update(PXE_PUBLIC_URL=PUBLIC, PXE_KERNEL_URL="http://pxe/vmlinuz ${evil}")
-    resp = client.get(f"/pxe/{WEB1_MAC}")
+    resp = client.get(WEB1_PXE)
     assert resp.status_code == 503 and "VIRTAPI_PXE_KERNEL_URL" in resp.json["message"]
 
 
-def test_node_install_uses_node_interfaces(pxe_app: Any, client: Any) -> None:
-    db = pxe_app.extensions["virtapi.db"]
+def _request_ceph01(app: Any, facts: Any = None) -> tuple[str, str, str]:
+    """Record facts on ceph01, request its install; (mac, fqdn, secret)."""
+    db = app.extensions["virtapi.db"]
     with db.session() as s:
         ceph = s.scalar(select(Node).where(Node.fqdn.like("ceph01.%")))
+        ceph.facts = facts
+        s.flush()
         _, secret = installs.request_node_install(
-            s, ceph, image="debian-12", secret_key=pxe_app.config["SECRET_KEY"]
+            s, ceph, image="debian-12", secret_key=app.config["SECRET_KEY"]
         )
-        mac = str(ceph.interfaces[0].mac)
-        fqdn = ceph.fqdn
+        return str(ceph.interfaces[0].mac), ceph.fqdn, secret
+
+
+def test_node_install_uses_node_interfaces(pxe_app: Any, client: Any) -> None:
+    # No SMBIOS UUID in the node's facts: the MAC suffices (the allow-list is the guard).
+    mac, fqdn, secret = _request_ceph01(pxe_app, facts={"os": "debian"})
     script = client.get(f"/pxe/{mac.replace(':', '')}").text
+    assert _installer_url(script) == f"{PUBLIC}/installimage/{mac}/{secret}"
+    # Whatever uuid iPXE appends is ignored then, since there is nothing to check it against.
+    script = client.get(f"/pxe/{mac}?uuid={WEB1_UUID}").text
     assert _installer_url(script) == f"{PUBLIC}/installimage/{mac}/{secret}"
     lines = client.get(f"/installimage/{mac}/{secret}").text.splitlines()
     assert "DRIVE1 /dev/sda" in lines and f"HOSTNAME {fqdn}" in lines
     assert f"ADDRESS {mac} 10.20.0.21/24 10.20.0.1" in lines
     assert f"ADDRESS {mac} fd00:20::15/64 fd00:20::1" in lines
+
+
+NODE_UUID = "4C4C4544-0042-3510-8052-B4C04F4E3732"  # dmidecode's spelling on a Dell
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"uuid": NODE_UUID},  # Salt's grain, Facter's legacy fact
+        {"dmi": {"product": {"uuid": NODE_UUID.lower()}}},  # Facter's structured fact
+    ],
+    ids=["uuid", "dmi.product.uuid"],
+)
+def test_node_install_requires_recorded_uuid(pxe_app: Any, client: Any, facts: Any) -> None:
+    mac, _, secret = _request_ceph01(pxe_app, facts=facts)
+    local = client.get("/pxe/02:00:00:00:00:01").text
+    for query in ("", "?uuid=", f"?uuid={WEB1_UUID}", "?uuid=4C4C4544"):
+        resp = client.get(f"/pxe/{mac}{query}")
+        assert resp.status_code == 200 and resp.text == local, query
+    for spelling in (NODE_UUID, NODE_UUID.lower().replace("-", ""), "{" + NODE_UUID + "}"):
+        script = client.get(f"/pxe/{mac}", query_string={"uuid": spelling}).text
+        assert _installer_url(script) == f"{PUBLIC}/installimage/{mac}/{secret}", spelling
+
+
+@pytest.mark.parametrize(
+    "recorded", ["not-a-uuid", 42, "00000000-0000-0000-0000-000000000000", "F" * 32]
+)
+def test_node_with_unusable_recorded_uuid_fails_closed(
+    pxe_app: Any, client: Any, recorded: Any
+) -> None:
+    """Garbage or a firmware placeholder in the facts is no identity: nothing is served."""
+    mac, _, secret = _request_ceph01(pxe_app, facts={"uuid": recorded})
+    for query in ("", f"?uuid={recorded}", f"?uuid={WEB1_UUID}"):
+        script = client.get(f"/pxe/{mac}{query}").text
+        assert "sanboot" in script and secret not in script, query
 
 
 def test_allow_list_believes_x_forwarded_for_only_from_trusted_proxies(
@@ -256,12 +350,10 @@ def test_allow_list_believes_x_forwarded_for_only_from_trusted_proxies(
         secret = _request(app)
         client = app.test_client()
         proxy = {"REMOTE_ADDR": "192.0.2.1"}  # the reverse proxy itself, outside the list
-        inside = client.get(
-            f"/pxe/{WEB1_MAC}", environ_base=proxy, headers={"X-Forwarded-For": "10.20.0.5"}
-        )
+        inside = client.get(WEB1_PXE, environ_base=proxy, headers={"X-Forwarded-For": "10.20.0.5"})
         assert inside.status_code == 200 and secret in inside.text
         outside = client.get(
-            f"/pxe/{WEB1_MAC}", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"}
+            WEB1_PXE, environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"}
         )
         assert outside.status_code == 403
     finally:

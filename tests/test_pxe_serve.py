@@ -71,7 +71,10 @@ def test_install_cycle_against_served_app(tmp_path: Path) -> None:
             {"image": "debian-12", "ssh_keys": [ed25519_key("served")]},
         )
         assert status == 201, body
+        # Without the machine's SMBIOS UUID the MAC alone gets the local-boot script.
         status, script = _call(f"{base}/pxe/{WEB1_MAC}")
+        assert status == 200 and "sanboot" in script and "installimage" not in script
+        status, script = _call(f"{base}/pxe/{WEB1_MAC}?uuid={str(WEB1_UUID).upper()}")
         assert status == 200 and script.startswith("#!ipxe\n")
         config_url = re.search(r" installimage=(\S+) ", script).group(1)  # type: ignore[union-attr]
         assert config_url.startswith(f"{base}/installimage/{WEB1_MAC}/")
@@ -81,7 +84,7 @@ def test_install_cycle_against_served_app(tmp_path: Path) -> None:
         assert status == 200 and "HOSTNAME web1.c1001.example.net" in config
         assert _call(config_url + "/status", "POST", body={"phase": "x", "percent": "50"})[0] == 200
         assert _call(config_url + "/done", "POST", body={})[0] == 200
-        status, script = _call(f"{base}/pxe/{WEB1_MAC}")
+        status, script = _call(f"{base}/pxe/{WEB1_MAC}?uuid={WEB1_UUID}")
         assert "sanboot" in script and secret not in script
         assert _call(config_url)[0] == 404
         status, body = _call(f"{base}/api/v1/vms/{WEB1_UUID}/install", token=token)

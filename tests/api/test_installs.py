@@ -112,7 +112,7 @@ def test_full_cycle_over_http(app: Any, client: Any, api_tokens: Any, demo: Any)
     )
     assert again.status_code == 409 and "cancel" in again.json["message"]
 
-    script = client.get("/pxe/52:54:00:00:E9:01", environ_base=machine).text
+    script = client.get(f"/pxe/52:54:00:00:E9:01?uuid={WEB1_UUID}", environ_base=machine).text
     config_url = _installer_url(script)
     assert config_url.startswith(f"{PUBLIC}/installimage/{WEB1_MAC}/")
     secret = config_url.rsplit("/", 1)[1]
@@ -133,7 +133,7 @@ def test_full_cycle_over_http(app: Any, client: Any, api_tokens: Any, demo: Any)
     seen = client.get(f"/api/v1/vms/{WEB1_UUID}/install", headers=customer).json
     assert seen["state"] == "done" and seen["percent"] == 100 and seen["finished_at"]
 
-    after = client.get(f"/pxe/{WEB1_MAC}", environ_base=machine).text
+    after = client.get(f"/pxe/{WEB1_MAC}?uuid={WEB1_UUID}", environ_base=machine).text
     assert "sanboot" in after and secret not in after
     assert client.get(path, environ_base=machine).status_code == 404
 

@@ -5,7 +5,9 @@
 - an optional allow-list of source networks (PXE_ALLOWED_NETWORKS), checked against the
   socket peer address only (``request.remote_addr``; X-Forwarded-For counts only if the
   deployment wraps the app in a proxy fix, i.e. deliberately trusts its proxy);
-- the per-install secret in the URL path, compared in constant time against its stored hash.
+- the per-install secret in the URL path, compared in constant time against its stored hash;
+- the machine's SMBIOS UUID (iPXE's ``${uuid}``, ``/pxe/<mac>?uuid=…``), without which the
+  iPXE script, and so the secret, is not handed out: a guessed MAC alone reveals nothing.
 """
 
 from __future__ import annotations
@@ -121,13 +123,29 @@ def _form() -> dict[str, Any]:
 
 @bp.get("/pxe/<mac>")
 def pxe_script(mac: str) -> Response:
-    """The iPXE script for the machine with this MAC: installer while an install is active."""
+    """The iPXE script for the machine with this MAC: installer while an install is active
+    and the machine presents its SMBIOS UUID (``?uuid=${uuid}``)."""
     _check_source()
     normal = fields.mac(mac)
     db = get_session()
     install = installs.active_install_by_mac(db, normal)
     if install is None:
         return _text(render.local_boot_script())
+    if not installs.machine_identity_matches(install, request.args.get("uuid")):
+        # Same answer as "no install": a prober can't tell a wrong UUID from an idle MAC.
+        log.warning(
+            "install %s: /pxe/%s without the machine's SMBIOS UUID (%s); booting it locally",
+            install.id,
+            normal,
+            "none given" if not request.args.get("uuid") else "wrong or malformed",
+        )
+        return _text(render.local_boot_script())
+    if not installs.machine_identity_recorded(install):
+        log.info(
+            "install %s: node has no SMBIOS UUID in its facts; only the allow-list guards /pxe/%s",
+            install.id,
+            normal,
+        )
     secret = installs.install_secret(install, _secret_key())
     if not installs.secret_matches(install, secret):
         # The application key changed since the request: the stored hash no longer matches

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import uuid as uuidlib
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,12 @@ with warnings.catch_warnings():
     from passlib.hash import sha512_crypt
 
 ACTIVE_STATES = ("pending", "running")
+# 8-4-4-4-12 hex digits, dashes optional, optionally in braces: what iPXE's ${uuid}, dmidecode,
+# libvirt and Windows print. Stricter than uuid.UUID(), which lets int() swallow '0x', '_', '+'.
+_UUID_BODY = r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"
+_UUID_RE = re.compile(rf"(?:urn:uuid:)?(?:{_UUID_BODY}|\{{{_UUID_BODY}\}})", re.IGNORECASE)
+# Firmware without a real UUID reports one of these: every such machine presents the same value.
+_PLACEHOLDER_UUIDS = frozenset({uuidlib.UUID(int=0), uuidlib.UUID(int=(1 << 128) - 1)})
 # A VM's disks are virtio devices in the order they were added; the first is the system disk.
 # Only that one is named to installimage, which wipes every DRIVE it is given.
 VM_SYSTEM_DRIVE = "/dev/vda"
@@ -115,6 +123,80 @@ def secret_matches(install: Install, candidate: str | None) -> bool:
     if not candidate or not fields.SECRET_RE.fullmatch(candidate):
         return False
     return hmac.compare_digest(secret_hash(candidate), install.secret_hash)
+
+
+# --- machine identity ------------------------------------------------------------------------
+
+
+def parse_machine_uuid(value: Any) -> uuidlib.UUID | None:
+    """A SMBIOS UUID in any usual spelling (dashes or not, any case, braces), else None."""
+    if isinstance(value, uuidlib.UUID):
+        return value
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    text = value.strip()
+    if not _UUID_RE.fullmatch(text):
+        return None
+    return uuidlib.UUID(text)
+
+
+_UNUSABLE = object()
+
+
+def _facts_uuid(facts: Any) -> Any:
+    """The node's SMBIOS UUID as its heartbeat facts carry it, if at all.
+
+    ``uuid`` is Salt's grain and Facter's legacy fact; ``dmi.product.uuid`` is Facter's
+    structured fact (Puppet 8 turns legacy facts off by default).
+    """
+    if not isinstance(facts, dict):
+        return None
+    value = facts.get("uuid")
+    if value is None:
+        dmi = facts.get("dmi")
+        product = dmi.get("product") if isinstance(dmi, dict) else None
+        value = product.get("uuid") if isinstance(product, dict) else None
+    return value
+
+
+def _expected_machine_uuid(install: Install) -> Any:
+    """The SMBIOS UUID the booting machine must present, None if none is recorded.
+
+    A VM's is its own UUID (libvirt gives the guest the domain UUID as SMBIOS system UUID).
+    A node's comes from its reported facts. A recorded value that is no usable UUID (garbage,
+    or a firmware placeholder every board reports) yields ``_UNUSABLE``: it matches nothing,
+    so a broken fact fails closed rather than silently dropping the check.
+    """
+    if install.vm is not None:
+        return install.vm.uuid
+    raw = _facts_uuid(install.node.facts if install.node is not None else None)
+    if raw is None:
+        return None
+    parsed = parse_machine_uuid(raw)
+    if parsed is None or parsed in _PLACEHOLDER_UUIDS:
+        return _UNUSABLE
+    return parsed
+
+
+def machine_identity_recorded(install: Install) -> bool:
+    """False only for a node with no SMBIOS UUID in its facts: the allow-list is all that's left."""
+    return _expected_machine_uuid(install) is not None
+
+
+def machine_identity_matches(install: Install, presented: Any) -> bool:
+    """Whether the booting machine's presented SMBIOS UUID is the one on record.
+
+    True without a check only when nothing is recorded (a node that never reported its UUID).
+    The comparison is constant-time over the 16 bytes, so response times say nothing about
+    how much of a guess was right.
+    """
+    expected = _expected_machine_uuid(install)
+    if expected is None:
+        return True
+    candidate = parse_machine_uuid(presented)
+    if candidate is None or expected is _UNUSABLE:
+        return False
+    return hmac.compare_digest(candidate.bytes, expected.bytes)
 
 
 def hash_root_password(password: str) -> str:
