@@ -171,3 +171,52 @@ def test_node_changes_are_logged_with_token_actor(app: Any, client: Any, api_tok
         assert all(r.actor.endswith(":operator") and r.actor_token_id for r in rows)
         assert rows[1].before == {"area": None} and rows[1].after == {"area": "z"}
         assert s.scalar(select(Node.area).where(Node.id == node["id"])) == "z"
+
+
+def test_vocabularies_and_node_nics(client: Any, api_tokens: Any, demo: Any) -> None:
+    op = H(api_tokens.operator)
+    resp = client.post(
+        "/api/v1/vm-states", json={"name": "paused", "description": "held"}, headers=op
+    )
+    assert resp.status_code == 201 and resp.json["name"] == "paused"
+    url = resp.headers["Location"]
+    assert (
+        client.patch(url, json={"description": "frozen"}, headers=op).json["description"]
+        == "frozen"
+    )
+    bad = client.post("/api/v1/virt-methods", json={"name": "with space"}, headers=op)
+    assert bad.status_code == 422 and "name" in bad.json["errors"]
+    dup = client.post("/api/v1/storage-types", json={"name": "lvm"}, headers=op)
+    assert dup.status_code == 409 and dup.json["errors"] == {"name": ["already in use"]}
+    assert client.delete(url, headers=op).status_code == 204
+    kvm = client.get("/api/v1/virt-methods?name=kvm", headers=op).json["results"][0]
+    busy = client.delete(f"/api/v1/virt-methods/{kvm['id']}", headers=op)
+    assert busy.status_code == 409 and "node_method.virt_method_id" in busy.json["message"]
+
+    node = client.post("/api/v1/nodes", json={"fqdn": "nic.example.com"}, headers=op).json
+    nic = client.post(
+        "/api/v1/vm-interfaces",
+        json={"node_id": node["id"], "node_ifname": "eno2", "mac": "0CC47A000099"},
+        headers=op,
+    )
+    assert nic.status_code == 201, nic.json
+    assert (nic.json["name"], nic.json["bridge"], nic.json["vm_id"]) == ("eno2", None, None)
+    addr = client.post(
+        "/api/v1/ipv4-addresses",
+        json={"address": "10.20.0.99", "vm_interface_id": nic.json["id"]},
+        headers=op,
+    )
+    assert addr.status_code == 201 and addr.json["vm_id"] is None
+    shown = client.get(f"/api/v1/nodes/{node['id']}", headers=op).json["interfaces"]
+    assert shown == [
+        {
+            "id": nic.json["id"],
+            "name": "eno2",
+            "mac": "0c:c4:7a:00:00:99",
+            "ipv4_addresses": ["10.20.0.99"],
+            "ipv6_addresses": [],
+        }
+    ]
+    assert client.delete(f"/api/v1/nodes/{node['id']}", headers=op).status_code == 204
+    freed = client.get(f"/api/v1/ipv4-addresses/{addr.json['id']}", headers=op).json
+    assert freed["vm_interface_id"] is None

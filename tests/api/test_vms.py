@@ -46,6 +46,15 @@ def test_vm_list_filters(client: Any, api_tokens: Any, demo: Any) -> None:
     assert hosts("hostname=web2.c1001.example.net") == ["web2"]
     hv = client.get("/api/v1/virt-nodes?fqdn=hv02.dc1.example.com", headers=rd).json["results"][0]
     assert hosts(f"hypervisor={hv['node_id']}") == ["web2", "app1"]
+    assert hosts(f"virt_node_id={hv['id']}") == ["web2", "app1"]
+    assert hosts("hypervisor=99999999999999999999") == []
+    assert hosts("area=b") == ["app2"]
+    assert hosts("mac=52-54-00-00-E9-02") == ["web2"]
+    assert hosts("vni=10002") == ["app1", "app2"]
+    assert hosts("address=198.51.100.12") == ["db1"]
+    assert hosts("address=2001:DB8:100::0:c") == ["db1"]
+    bad = client.get("/api/v1/vms?address=nope", headers=rd)
+    assert bad.status_code == 422 and "address" in bad.json["errors"]
     # A customer's list is its own, whatever it filters on.
     mine = client.get("/api/v1/vms?customer_id=1002", headers=H(api_tokens.customer_a)).json
     assert mine["count"] == 0

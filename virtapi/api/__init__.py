@@ -46,10 +46,20 @@ def blueprints() -> list:
     from .nodes import blp as nodes
     from .operations import blp as operations
     from .storage import blp as storage
+    from .tokens import blp as tokens
     from .transfer import blp as transfer
     from .vocabularies import blp as vocabularies
 
     return [
-        meta, vocabularies, nodes, compute, network, storage, changes, installs, operations,
+        meta,
+        vocabularies,
+        nodes,
+        compute,
+        network,
+        storage,
+        changes,
+        installs,
+        operations,
+        tokens,
         transfer,
-    ]  # fmt: skip
+    ]

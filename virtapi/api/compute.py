@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import netaddr
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
@@ -13,10 +14,13 @@ from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
     Install,
+    Ipv4Address,
+    Ipv6Address,
     Node,
     NodeMethod,
     Storage,
     VirtNode,
+    Vlan,
     Vm,
     VmInterface,
     VmState,
@@ -24,8 +28,21 @@ from ..models import (
 from ..services import installs as install_service
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
+from ..services.errors import InvalidInput
 from . import crud
-from .fields import IPAddress, MACAddress, NameOrId, int32, int64, ref_id, string, updating
+from .fields import (
+    INT64_MAX,
+    IPAddress,
+    MACAddress,
+    NameOrId,
+    hostname_field,
+    int32,
+    int64,
+    name_field,
+    ref_id,
+    string,
+    updating,
+)
 from .filters import Filter
 from .network import InterfaceSchema
 from .operations import overcommit
@@ -85,7 +102,7 @@ class VmSchema(Schema):
 
 
 class VmBaseSchema(Schema):
-    hostname = string(253, required=True, non_empty=True)
+    hostname = hostname_field(required=True)
     cores = int32(1, required=True)
     ram = int64(1, required=True, metadata={"description": "bytes"})
     customer_id = ref_id(metadata={"description": "required for operators; customers: own"})
@@ -153,19 +170,33 @@ def _vm_scope(customer_id: int) -> Any:
 
 
 def _vm_filter_hypervisor(value: str) -> Any:
+    # A hypervisor is a node: by fqdn or node id (virt_node_id has its own filter).
     # An uncorrelated IN (…) lets PostgreSQL find the VMs through ix_vm_node_method_id; the
     # correlated EXISTS of relationship.has() made it walk the whole vm table in id order
     # (tests/test_list_indexes.py).
-    match = Node.fqdn == value
-    if value.isdigit():
-        match = (Node.id == int(value)) | (VirtNode.id == int(value))
+    node = Node.fqdn == value
+    if value.isdigit() and int(value) <= INT64_MAX:
+        node = node | (Node.id == int(value))
     methods = (
         select(NodeMethod.id)
         .join(VirtNode, VirtNode.id == NodeMethod.virt_node_id)
         .join(Node, Node.id == VirtNode.node_id)
-        .where(match)
+        .where(node)
     )
     return Vm.node_method_id.in_(methods)
+
+
+def _vm_filter_address(value: str) -> Any:
+    try:
+        address = netaddr.IPAddress(value.strip(), flags=netaddr.INET_PTON)
+    except (netaddr.AddrFormatError, ValueError):
+        raise InvalidInput(
+            f"{value!r} is not an IP address", errors={"address": ["not an IP address"]}
+        ) from None
+    model = Ipv4Address if address.version == 4 else Ipv6Address
+    return Vm.interfaces.any(
+        VmInterface.id.in_(select(model.vm_interface_id).where(model.address == address))
+    )
 
 
 def _state(column: Any) -> Any:
@@ -202,6 +233,20 @@ VMS = crud.register(
             "requested_state": Filter(string(32), _state(Vm.requested_state)),
             "actual_state": Filter(string(32), _state(Vm.actual_state)),
             "uuid": Filter(fields.UUID(), Vm.uuid),
+            "virt_node_id": Filter(
+                ref_id(), lambda v: Vm.node_method.has(NodeMethod.virt_node_id == v)
+            ),
+            "area": Filter(
+                name_field(),
+                lambda v: Vm.node_method.has(
+                    NodeMethod.virt_node.has(VirtNode.node.has(Node.area == v))
+                ),
+            ),
+            "mac": Filter(MACAddress(), lambda v: Vm.interfaces.any(VmInterface.mac == v)),
+            "vni": Filter(
+                int32(1), lambda v: Vm.interfaces.any(VmInterface.vlans.any(Vlan.vni == v))
+            ),
+            "address": Filter(string(64), _vm_filter_address),
         },
         read_roles=EVERYONE,
         write_roles=CUSTOMERS_AND_OPERATORS,
@@ -212,8 +257,9 @@ VMS = crud.register(
         delete=vm_service.delete_vm,
         description=(
             "Customers see and change only their own VMs, within their quota, and cannot set "
-            "placement. Filters: hostname, customer_id, hypervisor (fqdn, node id or virt node "
-            "id), state (= actual_state), requested_state, actual_state, uuid."
+            "placement. Filters: hostname, customer_id, hypervisor (fqdn or node id), "
+            "virt_node_id, state (= actual_state), requested_state, actual_state, uuid, area, "
+            "mac, vni, address (IPv4 or IPv6)."
         ),
     ),
 )
@@ -243,7 +289,16 @@ class QuotaSchema(Schema):
     max_cores = fields.Integer(required=True, allow_none=True)
     max_ram = fields.Integer(required=True, allow_none=True)
     max_disk = fields.Integer(required=True, allow_none=True)
-    used = fields.Method("_used", required=True, metadata={"type": "object"})
+    used = fields.Method(
+        "_used",
+        required=True,
+        metadata={
+            "type": "object",
+            "description": "current usage: vms, cores, ram (bytes), disk (bytes)",
+            "properties": {k: {"type": "integer"} for k in ("vms", "cores", "ram", "disk")},
+            "required": ["vms", "cores", "ram", "disk"],
+        },
+    )
 
     def _used(self, quota: CustomerQuota) -> dict[str, int]:
         session = Session.object_session(quota)

@@ -24,7 +24,7 @@ def _tags(header: str) -> list[str]:
 def check_if_match(current: str, what: str) -> None:
     """412 when the client's If-Match names another version than the one we hold (locked)."""
     header = request.headers.get("If-Match")
-    if header is None:
+    if header is None or not header.strip():
         return
     tags = _tags(header)
     if "*" in tags or current in tags:

@@ -14,6 +14,7 @@ import netaddr
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from ..models.types import normalise_mac
+from ..services.validation import hostname_problem, name_problem
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -31,6 +32,27 @@ def string(max_length: int | None = None, **kwargs: Any) -> fields.String:
         checks.append(validate.Length(max=max_length))
     if kwargs.pop("non_empty", False):
         checks.append(validate.Length(min=1))
+    return fields.String(validate=checks, **kwargs)
+
+
+def _checked(problem: Any) -> Any:
+    def check(value: str) -> None:
+        message = problem(value)
+        if message:
+            raise ValidationError(message)
+
+    return check
+
+
+def hostname_field(**kwargs: Any) -> fields.String:
+    """A lower-case RFC 1123 hostname or FQDN: it becomes a certname, a minion id, a file name."""
+    kwargs.setdefault("metadata", {}).setdefault("example", "web1.example.net")
+    return fields.String(validate=[_no_nul, _checked(hostname_problem)], **kwargs)
+
+
+def name_field(max_length: int = 64, **kwargs: Any) -> fields.String:
+    """A short name (pool, VLAN, state, area): letters, digits, '.', '_', '-', at most 64."""
+    checks = [_no_nul, _checked(name_problem), validate.Length(max=max_length)]
     return fields.String(validate=checks, **kwargs)
 
 
@@ -58,6 +80,7 @@ class IPAddress(fields.Field):
     def __init__(self, version: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.metadata.setdefault("type", "string")
         self.metadata.setdefault("format", f"ipv{version}")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
@@ -81,6 +104,11 @@ def parse_ip(value: Any, version: int) -> netaddr.IPAddress:
 class MACAddress(fields.Field):
     """A 48-bit MAC in any usual spelling (colons, dashes, dots, bare), returned as aa:bb:…"""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("example", "52:54:00:12:34:56")
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else normalise_mac(value)
 
@@ -103,6 +131,7 @@ class Network(fields.Field):
     def __init__(self, version: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.metadata.setdefault("type", "string")
         self.metadata.setdefault("example", "192.0.2.0/24" if version == 4 else "2001:db8::/64")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:

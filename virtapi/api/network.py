@@ -23,10 +23,10 @@ from ..models import (
 )
 from ..services import ipam
 from ..services import network as net_service
-from ..services.caller import customer_of
-from ..services.errors import Forbidden, InvalidInput
+from ..services.caller import operators_only
+from ..services.errors import InvalidInput
 from . import crud
-from .fields import IPAddress, MACAddress, Network, int32, ref_id, string
+from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string
 from .filters import Filter
 
 blp = Blueprint(
@@ -38,14 +38,6 @@ MAX_LIST = 1024
 
 def _ids(**kwargs: Any) -> fields.List:
     return fields.List(ref_id(), validate=validate.Length(max=MAX_LIST), **kwargs)
-
-
-def _customer_only_own(principal: Principal, given: list[str], what: str) -> None:
-    if given and customer_of(principal) is not None:
-        raise Forbidden(
-            f"customers cannot set {what} by hand; leave out {', '.join(given)}",
-            errors={k: ["operators only"] for k in given},
-        )
 
 
 # --- interfaces ---------------------------------------------------------------------------------
@@ -96,41 +88,27 @@ def _vlans(session: Session, principal: Principal, ids: list[int]) -> list[Vlan]
 
 
 def create_interface(session: Session, principal: Principal, data: dict[str, Any]) -> VmInterface:
-    _customer_only_own(
-        principal, [k for k in ("mac", "node_id", "node_ifname") if k in data], "MACs or node NICs"
-    )
     if ("vm_id" in data) == ("node_id" in data):
         raise InvalidInput(
             "give exactly one of vm_id and node_id", errors={"vm_id": ["or node_id, not both"]}
         )
-    iface = VmInterface(mac=data.get("mac") or net_service.generate_mac(session))
-    if "vm_id" in data:
-        if "node_ifname" in data:
-            raise InvalidInput(
-                "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
-            )
-        iface.vm = crud.load_ref(session, principal, Vm, data["vm_id"], "vm_id")
+    values = dict(data)
+    if "vm_id" in values:
+        owner = crud.load_ref(session, principal, Vm, values.pop("vm_id"), "vm_id")
     else:
-        iface.node = crud.load_ref(session, principal, Node, data["node_id"], "node_id")
-        iface.node_ifname = data.get("node_ifname")
-    session.add(iface)
-    net_service.set_vlans(session, iface, _vlans(session, principal, data.get("vlans", [])))
-    return iface
+        operators_only(principal, ["node_id"], "node NICs")
+        owner = crud.load_ref(session, principal, Node, values.pop("node_id"), "node_id")
+    values["vlans"] = _vlans(session, principal, values.get("vlans", []))
+    return net_service.create_interface(session, principal, owner, values)
 
 
 def update_interface(
     session: Session, principal: Principal, iface: VmInterface, data: dict[str, Any]
 ) -> None:
-    _customer_only_own(principal, [k for k in ("mac", "node_ifname") if k in data], "MACs")
-    if "node_ifname" in data and iface.vm_id is not None:
-        raise InvalidInput(
-            "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
-        )
-    if "vlans" in data:
-        net_service.set_vlans(session, iface, _vlans(session, principal, data["vlans"]))
-    for key in ("mac", "node_ifname"):
-        if key in data:
-            setattr(iface, key, data[key])
+    values = dict(data)
+    if "vlans" in values:
+        values["vlans"] = _vlans(session, principal, values["vlans"])
+    net_service.update_interface(session, principal, iface, values)
 
 
 def _iface_scope(customer_id: int) -> Any:
@@ -205,7 +183,7 @@ class VlanSchema(Schema):
 
 class VlanCreateSchema(Schema):
     vni = int32(1, 2**24 - 1, metadata={"description": "operators only; allocated if omitted"})
-    name = string(64, required=True, non_empty=True)
+    name = name_field(required=True)
     customer_id = ref_id(allow_none=True, metadata={"description": "null: operator network"})
     description = string(None, load_default="")
     members = _ids(load_default=list, metadata={"description": "member interface ids"})
@@ -213,7 +191,7 @@ class VlanCreateSchema(Schema):
 
 class VlanUpdateSchema(Schema):
     vni = int32(1, 2**24 - 1, metadata={"description": "operators only"})
-    name = string(64, non_empty=True)
+    name = name_field()
     customer_id = ref_id(allow_none=True, metadata={"description": "operators only"})
     description = string(None)
     members = _ids(metadata={"description": "member interface ids (replaces the list)"})
@@ -223,37 +201,18 @@ def _members(session: Session, principal: Principal, ids: list[int]) -> list[VmI
     return [crud.load_ref(session, principal, VmInterface, i, "members") for i in ids]
 
 
-def _vlan_guard(principal: Principal, data: dict[str, Any]) -> None:
-    customer = customer_of(principal)
-    if customer is None:
-        return
-    given = [k for k in ("vni",) if k in data]
-    if "customer_id" in data and data["customer_id"] != customer:
-        given.append("customer_id")
-    _customer_only_own(principal, given, "VNIs or other customers")
-
-
 def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) -> Vlan:
-    _vlan_guard(principal, data)
     values = dict(data)
-    members = _members(session, principal, values.pop("members"))
-    if customer_of(principal) is not None:
-        values["customer_id"] = customer_of(principal)
-    if values.get("vni") is None:
-        values["vni"] = net_service.allocate_vni(session, tuple(current_app.config["VNI_RANGE"]))
-    vlan = Vlan(**values)
-    session.add(vlan)
-    net_service.set_members(session, vlan, members)
-    return vlan
+    values["members"] = _members(session, principal, values.get("members", []))
+    vni_range = tuple(current_app.config["VNI_RANGE"])
+    return net_service.create_vlan(session, principal, values, vni_range)  # type: ignore[arg-type]
 
 
 def update_vlan(session: Session, principal: Principal, vlan: Vlan, data: dict[str, Any]) -> None:
-    _vlan_guard(principal, data)
     values = dict(data)
     if "members" in values:
-        net_service.set_members(session, vlan, _members(session, principal, values.pop("members")))
-    for key, value in values.items():
-        setattr(vlan, key, value)
+        values["members"] = _members(session, principal, values["members"])
+    net_service.update_vlan(session, principal, vlan, values)
 
 
 VLANS = crud.register(
@@ -423,7 +382,7 @@ def _address_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
 
 def _address_hooks(model: Any, network_model: Any) -> tuple[crud.CreateHook, crud.UpdateHook]:
     def create(session: Session, principal: Principal, data: dict[str, Any]) -> Any:
-        _customer_only_own(principal, ["address"], "addresses")
+        operators_only(principal, ["address"], "addresses by hand")
         values = dict(data)
         if "address" not in values and (
             "network_id" not in values or values.get("vm_interface_id") is None
@@ -450,7 +409,7 @@ def _address_hooks(model: Any, network_model: Any) -> tuple[crud.CreateHook, cru
         return row
 
     def update(session: Session, principal: Principal, row: Any, data: dict[str, Any]) -> None:
-        _customer_only_own(principal, list(data) or ["vm_interface_id"], "addresses")
+        operators_only(principal, list(data) or ["vm_interface_id"], "addresses by hand")
         if "vm_interface_id" in data:
             iface_id = data["vm_interface_id"]
             row.interface = (
@@ -475,7 +434,7 @@ def _in_network(model: Any) -> Any:
 
 
 def _delete_address(session: Session, principal: Principal, row: Any) -> None:
-    _customer_only_own(principal, ["address"], "addresses")
+    operators_only(principal, ["address"], "addresses by hand")
     session.delete(row)
 
 

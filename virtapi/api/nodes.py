@@ -25,7 +25,17 @@ from ..services import nodes as node_service
 from ..services.lifecycle import is_stale
 from ..services.vocabulary import resolve
 from . import crud
-from .fields import MACAddress, NameOrId, int32, int64, ref_id, string, updating
+from .fields import (
+    MACAddress,
+    NameOrId,
+    hostname_field,
+    int32,
+    int64,
+    name_field,
+    ref_id,
+    string,
+    updating,
+)
 from .filters import Filter
 from .network import Ipv4AddressRefSchema, Ipv6AddressRefSchema
 
@@ -72,11 +82,11 @@ class NodeSchema(Schema):
 
 
 class NodeCreateSchema(Schema):
-    fqdn = string(253, required=True, non_empty=True)
+    fqdn = hostname_field(required=True)
     location = string(255, load_default="")
-    area = string(64, allow_none=True, load_default=None)
+    area = name_field(allow_none=True, load_default=None)
     state = NameOrId(load_default="running", metadata={"description": "node state name or id"})
-    puppet_environment = string(64, allow_none=True, load_default=None)
+    puppet_environment = name_field(allow_none=True, load_default=None)
 
 
 def _node_values(session: Session, data: dict[str, Any]) -> dict[str, Any]:

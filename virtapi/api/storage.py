@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import CephPool, Storage, StorageCeph, StorageType, Vm
@@ -109,4 +109,3 @@ STORAGE = crud.register(
         ),
     ),
 )
-_ = joinedload

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from ..auth import EVERYONE, READERS
 from ..models import CacheOption, CephPool, NodeState, StorageType, VirtMethod, VmState
 from . import crud
-from .fields import string
+from .fields import name_field, string
 from .filters import Filter
 
 blp = Blueprint(
@@ -19,21 +19,21 @@ blp = Blueprint(
 
 class VocabularySchema(Schema):
     id = fields.Integer(dump_only=True)
-    name = string(32, required=True, non_empty=True)
+    name = name_field(32, required=True)
     description = string(None, load_default="")
 
 
 class VocabularyUpdateSchema(Schema):
-    name = string(32, non_empty=True)
+    name = name_field(32)
     description = string(None)
 
 
 class CephPoolSchema(VocabularySchema):
-    name = string(128, required=True, non_empty=True)
+    name = name_field(required=True)
 
 
 class CephPoolUpdateSchema(VocabularyUpdateSchema):
-    name = string(128, non_empty=True)
+    name = name_field()
 
 
 def vocabulary(

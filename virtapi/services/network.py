@@ -7,11 +7,13 @@ Uniqueness is finally guaranteed by unique constraints; the choices are made und
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import netaddr
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SAWarning
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -19,11 +21,14 @@ from ..models import (
     Ipv4Network,
     Ipv6Address,
     Ipv6Network,
+    Node,
     Vlan,
+    Vm,
     VmInterface,
 )
 from ..models.network import MAX_VNI
 from . import ipam, macs, vlans
+from .caller import Caller, customer_of, operators_only
 from .errors import InvalidInput
 from .locks import advisory_lock
 
@@ -48,6 +53,33 @@ def allocate_vni(session: Session, vni_range: tuple[int, int] = (FIRST_AUTO_VNI,
     return vlans.free_vni(session, vni_range)
 
 
+def insert_unique(
+    session: Session, obj: Any, attr: str, pick: Callable[[Session], Any], attempts: int = 8
+) -> Any:
+    """Insert ``obj`` with ``attr`` set to ``pick(session)``, picking again when a concurrent
+    transaction took the same value first (the unique constraint is the final judge).
+
+    Each try runs in a SAVEPOINT, so a clash undoes only that try, not the whole request.
+    """
+    for attempt in range(attempts):
+        with session.no_autoflush:  # obj may hang off persistent rows but is not added yet
+            setattr(obj, attr, pick(session))
+        try:
+            with warnings.catch_warnings():
+                # SAVEPOINT first flushes the rest of the session, which sees ``obj`` hanging
+                # off persistent rows before it is added; it is added right after, on purpose.
+                warnings.filterwarnings("ignore", r".*not in session", SAWarning)
+                nested = session.begin_nested()
+            with nested:
+                session.add(obj)
+                session.flush()
+            return obj
+        except IntegrityError as exc:
+            if attempt == attempts - 1 or attr not in str(exc.orig):
+                raise
+    raise AssertionError("unreachable")
+
+
 def set_members(session: Session, vlan: Vlan, interfaces: Sequence[VmInterface]) -> None:
     """Make exactly ``interfaces`` members of ``vlan`` (recorded in the change log)."""
     for iface in interfaces:
@@ -59,6 +91,86 @@ def set_vlans(session: Session, iface: VmInterface, members_of: Sequence[Vlan]) 
     for vlan in members_of:
         vlans.check_member(vlan, iface)
     iface.vlans[:] = list({v.id: v for v in members_of}.values())
+
+
+def create_interface(
+    session: Session, caller: Caller, owner: Vm | Node, data: dict[str, Any]
+) -> VmInterface:
+    """A NIC of a VM or a node; ``data`` may hold mac, node_ifname and (resolved) vlans.
+
+    The MAC is generated unless an operator gives one; customers never choose MACs.
+    """
+    operators_only(caller, [k for k in ("mac", "node_ifname") if k in data], "MACs by hand")
+    iface = VmInterface()
+    if isinstance(owner, Vm):
+        if "node_ifname" in data:
+            raise InvalidInput(
+                "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
+            )
+        iface.vm = owner
+    else:
+        operators_only(caller, ["node_id"], "node NICs")
+        iface.node = owner
+        iface.node_ifname = data.get("node_ifname")
+    set_vlans(session, iface, data.get("vlans", []))
+    if "mac" in data:
+        iface.mac = data["mac"]
+        session.add(iface)
+        return iface
+    return insert_unique(session, iface, "mac", generate_mac)
+
+
+def update_interface(
+    session: Session, caller: Caller, iface: VmInterface, data: dict[str, Any]
+) -> None:
+    operators_only(caller, [k for k in ("mac", "node_ifname") if k in data], "MACs by hand")
+    if "node_ifname" in data and iface.vm_id is not None:
+        raise InvalidInput(
+            "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
+        )
+    if "vlans" in data:
+        set_vlans(session, iface, data["vlans"])
+    for key in ("mac", "node_ifname"):
+        if key in data:
+            setattr(iface, key, data[key])
+
+
+def _vlan_operator_fields(caller: Caller, data: dict[str, Any]) -> None:
+    customer = customer_of(caller)
+    given = [k for k in ("vni",) if k in data]
+    if "customer_id" in data and data["customer_id"] != customer:
+        given.append("customer_id")
+    operators_only(caller, given, "VNIs or other customers' VLANs")
+
+
+def create_vlan(
+    session: Session,
+    caller: Caller,
+    data: dict[str, Any],
+    vni_range: tuple[int, int] = (FIRST_AUTO_VNI, MAX_VNI),
+) -> Vlan:
+    """A VLAN (customers: their own); the VNI is allocated from ``vni_range`` unless an operator
+    gives one. ``data["members"]`` holds resolved interfaces."""
+    _vlan_operator_fields(caller, data)
+    values = dict(data)
+    members = values.pop("members", [])
+    if customer_of(caller) is not None:
+        values["customer_id"] = customer_of(caller)
+    vlan = Vlan(**values)
+    set_members(session, vlan, members)
+    if values.get("vni") is None:
+        return insert_unique(session, vlan, "vni", lambda s: allocate_vni(s, vni_range))
+    session.add(vlan)
+    return vlan
+
+
+def update_vlan(session: Session, caller: Caller, vlan: Vlan, data: dict[str, Any]) -> None:
+    _vlan_operator_fields(caller, data)
+    values = dict(data)
+    if "members" in values:
+        set_members(session, vlan, values.pop("members"))
+    for key, value in values.items():
+        setattr(vlan, key, value)
 
 
 def delete_interface(session: Session, iface: VmInterface) -> None:

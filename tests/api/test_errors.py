@@ -1,0 +1,69 @@
+"""Whatever a client sends, the answer is a 4xx in the error shape, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.helpers import H, vm_id
+
+BAD_BODIES = [
+    ({"hostname": "h", "cores": 2**40, "ram": 1}, "cores"),
+    ({"hostname": "h", "cores": 1, "ram": 2**70}, "ram"),
+    ({"hostname": "h", "cores": "2", "ram": 1}, "cores"),
+    ({"hostname": "h", "cores": True, "ram": 1}, "cores"),
+    ({"hostname": "h", "cores": 1.5, "ram": 1}, "cores"),
+    ({"hostname": "h\x00x", "cores": 1, "ram": 1}, "hostname"),
+    ({"hostname": "h" * 300, "cores": 1, "ram": 1}, "hostname"),
+    ({"hostname": "Web_1.example.net", "cores": 1, "ram": 1}, "hostname"),
+    ({"hostname": "web1.example.net\nclasses: x", "cores": 1, "ram": 1}, "hostname"),
+    ({"hostname": "h", "cores": 1, "ram": 1, "customer_id": -1}, "customer_id"),
+    (
+        {"hostname": "h", "cores": 1, "ram": 1, "customer_id": 5, "requested_state": []},
+        "requested_state",
+    ),
+    (
+        {"hostname": "h", "cores": 1, "ram": 1, "customer_id": 5, "virt_node_id": 2**64},
+        "virt_node_id",
+    ),
+    ({"hostname": "h", "cores": 1, "ram": 1, "colour": "red"}, "colour"),
+]
+
+
+def test_bad_bodies_name_the_field(client: Any, api_tokens: Any) -> None:
+    op = H(api_tokens.operator)
+    for body, field in BAD_BODIES:
+        resp = client.post("/api/v1/vms", json=body, headers=op)
+        assert resp.status_code == 422, (body, resp.json)
+        assert field in resp.json["errors"], (body, resp.json)
+        assert resp.json["status"] == 422 and resp.json["code"] == "invalid"
+
+
+def test_unreadable_bodies_and_odd_ids(app: Any, client: Any, api_tokens: Any, demo: Any) -> None:
+    op = H(api_tokens.operator)
+    for data in ("{", "[]", "null", '"x"', "1"):
+        resp = client.post(
+            "/api/v1/nodes", data=data, headers={**op, "Content-Type": "application/json"}
+        )
+        assert resp.status_code in (400, 422), (data, resp.status_code)
+        assert set(resp.json) == {"status", "code", "message", "errors"}
+    for url in ("/api/v1/nodes/99999999999999999999999", "/api/v1/nodes/0", "/api/v1/vms/abc"):
+        assert client.get(url, headers=op).status_code == 404, url
+        assert client.patch(url, json={}, headers=op).status_code == 404, url
+    web1 = vm_id(app, "web1")
+    for query in (
+        "limit=0",
+        "limit=abc",
+        "offset=-1",
+        "customer_id=99999999999999999999",
+        "hypervisor=%00",
+    ):
+        resp = client.get(f"/api/v1/vms?{query}", headers=op)
+        assert resp.status_code in (200, 422), (query, resp.json)
+    assert client.get(f"/api/v1/vms/{web1}", headers=op).status_code == 200
+    resp = client.patch(f"/api/v1/vms/{web1}", json={"cores": 0}, headers=op)
+    assert resp.status_code == 422 and "cores" in resp.json["errors"]
+
+
+def test_method_not_allowed_is_json(client: Any, api_tokens: Any) -> None:
+    resp = client.put("/api/v1/nodes", json={}, headers=H(api_tokens.admin))
+    assert resp.status_code == 405 and resp.json["code"] == "method_not_allowed"

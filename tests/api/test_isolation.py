@@ -1,0 +1,139 @@
+"""Customer A against customer B's objects: every read and write endpoint answers 404, and
+nothing in the database changes (not even the change log)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.api.helpers import GiB, H, db_of, vm_id
+from virtapi.models import (
+    Base,
+    Change,
+    Ipv4Address,
+    Ipv6Address,
+    Storage,
+    Vlan,
+    VmInterface,
+)
+
+
+def _snapshot(app: Any) -> dict[str, list[tuple[Any, ...]]]:
+    with db_of(app).session() as s:
+        return {
+            t.name: [tuple(r) for r in s.execute(select(t).order_by(*t.primary_key.columns))]
+            for t in Base.metadata.sorted_tables
+        }
+
+
+def _b_objects(app: Any) -> dict[str, int]:
+    """Ids of customer B's objects (and an A object to aim B's ids at)."""
+    app1, web1 = vm_id(app, "app1"), vm_id(app, "web1")
+    with db_of(app).session() as s:
+        iface = s.scalar(select(VmInterface.id).where(VmInterface.vm_id == app1))
+        return {
+            "vm": app1,
+            "iface": iface,
+            "vlan": s.scalar(select(Vlan.id).where(Vlan.customer_id == 1002)),
+            "ipv4": s.scalar(select(Ipv4Address.id).where(Ipv4Address.vm_interface_id == iface)),
+            "ipv6": s.scalar(select(Ipv6Address.id).where(Ipv6Address.vm_interface_id == iface)),
+            "disk": s.scalar(select(Storage.id).where(Storage.vm_id == app1)),
+            "change": s.scalar(select(Change.id).where(Change.customer_id == 1002).limit(1)),
+            "quota": 1002,
+            "a_vm": web1,
+            "a_iface": s.scalar(select(VmInterface.id).where(VmInterface.vm_id == web1)),
+            "a_vlan": s.scalar(select(Vlan.id).where(Vlan.customer_id == 1001)),
+        }
+
+
+def cases(b: dict[str, int]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """(method, url, json body): every endpoint that names one of B's objects."""
+    items = {
+        "vms": (b["vm"], {"cores": 1}),
+        "vm-interfaces": (b["iface"], {"vlans": []}),
+        "vlans": (b["vlan"], {"name": "mine"}),
+        "ipv4-addresses": (b["ipv4"], {"vm_interface_id": None}),
+        "ipv6-addresses": (b["ipv6"], {"vm_interface_id": None}),
+        "storage": (b["disk"], {"size": GiB}),
+        "customer-quotas": (b["quota"], {"max_vms": 100}),
+    }
+    out: list[tuple[str, str, dict[str, Any] | None]] = []
+    for path, (key, body) in items.items():
+        url = f"/api/v1/{path}/{key}"
+        out += [("GET", url, None), ("PATCH", url, body), ("DELETE", url, None)]
+    out.append(("GET", f"/api/v1/changes/{b['change']}", None))
+    # Writes to A's own objects or new objects that would reach into B's.
+    out += [
+        ("POST", "/api/v1/vm-interfaces", {"vm_id": b["vm"]}),
+        ("POST", "/api/v1/vm-interfaces", {"vm_id": b["a_vm"], "vlans": [b["vlan"]]}),
+        ("POST", "/api/v1/storage", {"vm_id": b["vm"], "size": GiB, "storage_type": "lvm"}),
+        ("POST", "/api/v1/vlans", {"name": "grab", "members": [b["iface"]]}),
+        ("PATCH", f"/api/v1/vlans/{b['a_vlan']}", {"members": [b["a_iface"], b["iface"]]}),
+        ("PATCH", f"/api/v1/vm-interfaces/{b['a_iface']}", {"vlans": [b["vlan"]]}),
+    ]
+    return out
+
+
+def test_customer_a_cannot_reach_customer_b(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    ca = H(api_tokens.customer_a)
+    assert client.get("/api/v1/whoami", headers=ca).status_code == 200  # token use recorded now
+    b = _b_objects(app)
+    assert all(b.values()), b
+    before = _snapshot(app)
+    failures = []
+    for method, url, body in cases(b):
+        resp = client.open(url, method=method, json=body, headers=ca)
+        if resp.status_code != 404 or resp.json["code"] != "not_found":
+            failures.append((method, url, body, resp.status_code, resp.json))
+        # The same answer as for an object that does not exist at all.
+        assert "1002" not in resp.get_data(as_text=True) or url.endswith("/1002")
+    assert not failures, failures
+    assert _snapshot(app) == before
+
+
+def test_customer_lists_never_show_b(app: Any, client: Any, api_tokens: Any, demo: Any) -> None:
+    ca = H(api_tokens.customer_a)
+    b = _b_objects(app)
+    for path in (
+        "vms",
+        "vm-interfaces",
+        "vlans",
+        "ipv4-addresses",
+        "ipv6-addresses",
+        "storage",
+        "customer-quotas",
+        "changes",
+    ):
+        page = client.get(f"/api/v1/{path}?limit=1000", headers=ca).json
+        assert page["count"] > 0, path
+        text_ = str(page["results"])
+        assert "1002" not in text_, path
+    for query in (
+        "vms?customer_id=1002",
+        f"vm-interfaces?vm_id={b['vm']}",
+        f"storage?vm_id={b['vm']}",
+        "vlans?vni=10002",
+        f"ipv4-addresses?vm_id={b['vm']}",
+        "changes?customer_id=1002",
+        f"changes?object_type=vm&object_id={b['vm']}",
+        "customer-quotas?customer_id=1002",
+    ):
+        assert client.get(f"/api/v1/{query}", headers=ca).json["count"] == 0, query
+
+
+def test_customer_sees_own_objects_and_vocabularies(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    ca = H(api_tokens.customer_a)
+    for path in ("vm-states", "storage-types", "cache-options", "virt-methods", "ceph-pools"):
+        assert client.get(f"/api/v1/{path}", headers=ca).json["count"] > 0, path
+    for path in ("nodes", "virt-nodes", "ceph-osd-nodes", "ipv4-networks", "node-states"):
+        assert client.get(f"/api/v1/{path}", headers=ca).status_code == 403, path
+    b = _b_objects(app)
+    assert client.get(f"/api/v1/vms/{b['a_vm']}", headers=ca).status_code == 200
+    assert client.get("/api/v1/customer-quotas/1001", headers=ca).status_code == 200
+    log = client.get("/api/v1/changes?object_type=vm", headers=ca).json
+    assert log["count"] == 3 and {c["customer_id"] for c in log["results"]} == {1001}

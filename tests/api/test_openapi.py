@@ -1,0 +1,81 @@
+"""The OpenAPI document is valid, served, and describes the responses the server really sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate
+
+from tests.api.helpers import H
+from virtapi.api import crud
+
+
+def _validator(spec: dict[str, Any], schema: dict[str, Any]) -> OAS30Validator:
+    # Resolve $refs against the whole document.
+    return OAS30Validator({**schema, "components": spec["components"]})
+
+
+def _response_schema(spec: dict[str, Any], path: str, method: str, status: int) -> dict[str, Any]:
+    responses = spec["paths"][path][method]["responses"]
+    response = responses[str(status)]
+    if "$ref" in response:
+        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return response["content"]["application/json"]["schema"]
+
+
+def test_document_valid_and_docs_served(client: Any) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    validate(spec)
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    error = spec["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"status", "code", "message", "errors"}
+    assert error["properties"]["status"]["type"] == "integer"
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and b"swagger" in docs.data.lower()
+
+
+def test_every_route_documents_its_statuses(client: Any) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    for r in crud._REGISTRY.values():
+        item = spec["paths"][f"/api/v1/{r.path}/{{id}}"]
+        assert {"200", "304", "401", "403", "404", "429"} <= set(item["get"]["responses"])
+        listing = spec["paths"][f"/api/v1/{r.path}"]["get"]
+        assert {"200", "401", "403", "422"} <= set(listing["responses"])
+        if r.update_schema is not None:
+            assert {"200", "401", "403", "404", "409", "412", "422"} <= set(
+                item["patch"]["responses"]
+            )
+            assert any(p["name"] == "If-Match" for p in item["patch"]["parameters"])
+        if r.deletable:
+            assert {"204", "404", "409", "412"} <= set(item["delete"]["responses"])
+
+
+def test_real_responses_match_the_document(client: Any, api_tokens: Any, demo: Any) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    ad = H(api_tokens.admin)
+    checked = 0
+    for r in crud._REGISTRY.values():
+        list_path, item_path = f"/api/v1/{r.path}", f"/api/v1/{r.path}/{{id}}"
+        page = client.get(list_path, headers=ad)
+        assert page.status_code == 200
+        _validator(spec, _response_schema(spec, list_path, "get", 200)).validate(page.json)
+        if page.json["results"]:
+            first = page.json["results"][0]
+            key = first.get("id", first.get("customer_id"))
+            one = client.get(f"{list_path}/{key}", headers=ad)
+            _validator(spec, _response_schema(spec, item_path, "get", 200)).validate(one.json)
+            checked += 1
+    assert checked >= 18
+    errors = [
+        (client.get("/api/v1/vms/999999", headers=ad), "/api/v1/vms/{id}", "get", 404),
+        (client.get("/api/v1/vms"), "/api/v1/vms", "get", 401),
+        (client.get("/api/v1/nodes?x=1", headers=ad), "/api/v1/nodes", "get", 422),
+        (client.post("/api/v1/nodes", json={"fqdn": 5}, headers=ad), "/api/v1/nodes", "post", 422),
+    ]
+    for resp, path, method, status in errors:
+        assert resp.status_code == status
+        _validator(spec, _response_schema(spec, path, method, status)).validate(resp.json)
