@@ -101,7 +101,8 @@ virtapi-vxlan-{{ vx.vni }}-network:
 {%-   if vx.bridges %}
         Bridge={{ vx.bridges[0] }}
 {%-   endif %}
-{%-   for remote in vx.remotes_ipv4 + vx.remotes_ipv6 %}
+{#-   A VXLAN device speaks one address family: the one of its Local= address. #}
+{%-   for remote in (vx.remotes_ipv4 if hv.get('underlay_ipv4') else vx.remotes_ipv6) %}
 
         [BridgeFDB]
         MACAddress=00:00:00:00:00:00

@@ -107,7 +107,11 @@ class virtapi::hypervisor (
     }
     file { virtapi::path($root, "${network_dir}/40-virtapi-${vx}.network"):
       ensure  => file,
-      content => epp('virtapi/vxlan.network.epp', { 'vxlan' => $vxlan, 'name' => $vx }),
+      content => epp('virtapi/vxlan.network.epp', {
+        'vxlan'         => $vxlan,
+        'name'          => $vx,
+        'ipv4_underlay' => $underlay_ipv4 =~ NotUndef,
+      }),
     }
     # A VXLAN device can be a port of one bridge only. When several local interfaces
     # carry the same VNI, the further bridges join the first through veth pairs, so
