@@ -1,0 +1,5 @@
+"""`python -m virtapi` is the `virtapi` command."""
+
+from .cli import main
+
+main()

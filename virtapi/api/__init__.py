@@ -1,0 +1,36 @@
+"""The REST API under /api/v1: flask-smorest blueprints, one per resource family."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from . import errors
+
+
+def init_app(app: Flask) -> Api:
+    app.config.setdefault("API_TITLE", "virtapi")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    api = Api(
+        app,
+        spec_kwargs={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    errors.init_app(app)
+    for blueprint in blueprints():
+        api.register_blueprint(blueprint)
+    return api
+
+
+def blueprints() -> list:
+    """Every API blueprint; each resource module adds itself here."""
+    from .meta import blp as meta
+
+    return [meta]

@@ -1,0 +1,199 @@
+"""The `virtapi` command: database, server, tokens, demo data."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
+
+from . import migrate
+from .app import create_app
+from .db import get_db
+from .services import tokens
+from .services.audit import set_actor
+from .services.errors import DomainError
+
+
+def _create_app(*_args: Any) -> Flask:
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+def main() -> None:
+    """virtapi: inventory and orchestration API for a KVM + Ceph cloud."""
+
+
+def _url() -> str:
+    return current_app.config["DATABASE_URL"]
+
+
+@contextmanager
+def cli_session() -> Iterator[Session]:
+    """One transaction, attributed to the local user in the change log; domain errors exit 1."""
+    try:
+        with get_db().session() as session:
+            set_actor(session, None, f"cli:{getpass.getuser()}")
+            yield session
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    migrate.upgrade(_url(), revision)
+    click.echo(f"database at {migrate.current(_url())}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (default: base, i.e. drop everything)."""
+    migrate.downgrade(_url(), revision)
+    click.echo(f"database at {migrate.current(_url()) or 'base'}")
+
+
+@db.command("current")
+@with_appcontext
+def db_current() -> None:
+    """Print the revision the database is at."""
+    click.echo(migrate.current(_url()) or "base (empty)")
+
+
+@db.command("schema")
+def db_schema() -> None:
+    """Print the PostgreSQL DDL of all migrations (what sql/schema.sql holds)."""
+    click.echo(migrate.offline_sql(), nl=False)
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """API tokens: shown once at creation, stored only as a hash."""
+
+
+def _parse_expiry(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return datetime.now(UTC) + timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use an ISO date/time or a duration such as 30d, 12h") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@token.command("create")
+@click.option(
+    "--role", type=click.Choice(["admin", "operator", "reader", "customer"]), required=True
+)
+@click.option("--customer-id", type=int, help="Required for --role customer.")
+@click.option("--name", default="", help="A label to recognise the token by.")
+@click.option("--expires", help="ISO date/time or a duration such as 30d or 12h.")
+@with_appcontext
+def token_create(role: str, customer_id: int | None, name: str, expires: str | None) -> None:
+    """Create a token and print it once."""
+    with cli_session() as session:
+        row, plaintext = tokens.create_token(
+            session, role, customer_id=customer_id, name=name, expires_at=_parse_expiry(expires)
+        )
+    click.echo(plaintext)
+    click.echo(f"token {row.id} ({role}) created; it is not shown again", err=True)
+
+
+@token.command("list")
+@with_appcontext
+def token_list() -> None:
+    """List tokens (never their secret)."""
+    with get_db().session() as session:
+        for row in tokens.list_tokens(session):
+            status = "revoked" if row.revoked_at else "active"
+            if status == "active" and row.expires_at and row.expires_at <= datetime.now(UTC):
+                status = "expired"
+            click.echo(
+                f"{row.id}\t{row.role}\t{row.customer_id or '-'}\t{status}\t"
+                f"{row.expires_at.isoformat() if row.expires_at else 'never'}\t{row.name}"
+            )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id; it stops working at once."""
+    with cli_session() as session:
+        tokens.revoke(session, token_id)
+    click.echo(f"token {token_id} revoked")
+
+
+# --- demo and serve ---------------------------------------------------------------------------
+
+
+def _load_demo() -> None:
+    from .services.demo import load_demo
+
+    migrate.upgrade(_url())
+    with cli_session() as session:
+        result = load_demo(session)
+    click.echo(result.summary)
+    for label, plaintext in result.tokens.items():
+        click.echo(f"{label} token: {plaintext}")
+
+
+@main.command()
+@with_appcontext
+def demo() -> None:
+    """Load a small realistic fleet (migrating the database first) and print demo tokens."""
+    _load_demo()
+
+
+@main.command()
+@click.option("--bind", "-b", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", "-w", default=2, show_default=True, type=int)
+@click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
+@click.option("--demo", "with_demo", is_flag=True, help="Load demo data first (empty database).")
+@with_appcontext
+def serve(bind: str, workers: int, dev: bool, with_demo: bool) -> None:
+    """Run virtapi with gunicorn (or the Flask reloader with --dev)."""
+    url = _url()
+    if url.startswith("sqlite"):
+        # The embedded database migrates itself; PostgreSQL is migrated deliberately by an operator.
+        migrate.upgrade(url)
+    if with_demo:
+        _load_demo()
+    get_db().dispose()  # no connection may cross the fork into the workers
+    if dev:
+        host, _, port = bind.rpartition(":")
+        current_app.run(host=host or "127.0.0.1", port=int(port), use_reloader=True, debug=True)
+        return
+    from .server import run_gunicorn
+
+    run_gunicorn(bind=bind, workers=workers)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("FLASK_APP", "virtapi.app")
+    main()

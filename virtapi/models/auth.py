@@ -1,0 +1,33 @@
+"""API tokens. Only a hash is stored; the token itself is shown once at creation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, IdMixin, UTCDateTime, utcnow
+
+ROLES = ("admin", "operator", "reader", "customer")
+
+
+class ApiToken(IdMixin, Base):
+    __tablename__ = "api_token"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'operator', 'reader', 'customer')", name="role_known"),
+        CheckConstraint(
+            "(role = 'customer') = (customer_id IS NOT NULL)", name="customer_id_iff_customer"
+        ),
+        CheckConstraint("customer_id IS NULL OR customer_id > 0", name="customer_id_positive"),
+    )
+
+    name: Mapped[str] = mapped_column(String(128), default="")
+    # sha256 of the token: tokens are 256 random bits, so a fast hash loses nothing to brute force.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

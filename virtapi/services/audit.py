@@ -1,0 +1,144 @@
+"""The change log, written by a session hook so no code path can change data unrecorded.
+
+Every flush adds one ``change`` row per created, updated or deleted object, in the same
+transaction as the change itself. The actor comes from ``session.info["actor"]``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import netaddr
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session, UOWTransaction
+
+from ..models import (
+    ApiToken,
+    Change,
+    Install,
+    Ipv4Address,
+    Ipv6Address,
+    Storage,
+    StorageCeph,
+    Vm,
+    VmInterface,
+)
+from ..models.base import utcnow
+
+# Never copied into the log: hashes of secrets are secrets too.
+SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
+ANONYMOUS = (None, "system")
+
+
+def set_actor(session: Session, token_id: int | None, name: str) -> None:
+    session.info["actor"] = (token_id, name)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, netaddr.IPAddress | netaddr.EUI | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _columns(obj: Any, *, before: bool) -> dict[str, Any]:
+    """Column values (and many-to-many member ids) as they were before or are after this flush."""
+    state = inspect(obj)
+    out: dict[str, Any] = {}
+    for attr in state.mapper.column_attrs:
+        if attr.key in SECRET_COLUMNS:
+            continue
+        hist = state.attrs[attr.key].history
+        value = hist.deleted[0] if before and hist.deleted else state.attrs[attr.key].value
+        out[attr.key] = jsonable(value)
+    for rel in state.mapper.relationships:
+        # Many-to-many membership (VLANs of an interface) lives in no column of its own.
+        if rel.secondary is None or rel.key not in state.dict:
+            continue
+        hist = state.attrs[rel.key].history
+        kept = list(hist.unchanged or ())
+        items = kept + list((hist.deleted if before else hist.added) or ())
+        out[rel.key] = sorted(_object_id(i) for i in items)
+    return out
+
+
+def _customer_id(session: Session, obj: Any) -> int | None:
+    """The customer an object belongs to, so customers can read their own history."""
+    if isinstance(obj, Vm):
+        return obj.customer_id
+    if isinstance(obj, ApiToken):
+        return None
+    if hasattr(obj, "customer_id"):
+        return obj.customer_id
+    vm_id = None
+    if isinstance(obj, VmInterface | Storage | Install):
+        vm_id = obj.vm_id
+    elif isinstance(obj, Ipv4Address | Ipv6Address):
+        iface = session.get(VmInterface, obj.vm_interface_id) if obj.vm_interface_id else None
+        vm_id = iface.vm_id if iface is not None else None
+    elif isinstance(obj, StorageCeph):
+        storage = session.get(Storage, obj.storage_id)
+        vm_id = storage.vm_id if storage is not None else None
+    if vm_id is None:
+        return None
+    vm = session.get(Vm, vm_id)
+    return vm.customer_id if vm is not None else None
+
+
+def _object_id(obj: Any) -> str:
+    # identity keys are assigned only after the flush; the primary key is already there.
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
+    return ",".join(str(v) for v in key)
+
+
+@event.listens_for(Session, "after_flush")
+def _record_changes(session: Session, _flush: UOWTransaction) -> None:
+    if session.info.get("audit_disabled"):
+        return
+    token_id, actor = session.info.get("actor", ANONYMOUS)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+
+    def add(obj: Any, action: str, before: Any, after: Any) -> None:
+        rows.append(
+            {
+                "at": now,
+                "actor_token_id": token_id,
+                "actor": actor,
+                "action": action,
+                "object_type": obj.__tablename__,
+                "object_id": _object_id(obj),
+                "customer_id": _customer_id(session, obj),
+                "before": before,
+                "after": after,
+            }
+        )
+
+    with session.no_autoflush:
+        for obj in session.new:
+            if not isinstance(obj, Change):
+                add(obj, "create", None, _columns(obj, before=False))
+        for obj in session.dirty:
+            if isinstance(obj, Change) or not session.is_modified(obj):
+                continue
+            before, after = _columns(obj, before=True), _columns(obj, before=False)
+            changed = {k for k in after if before.get(k) != after.get(k)}
+            changed.discard("updated_at")
+            changed.discard("last_used_at")
+            if changed:
+                add(
+                    obj,
+                    "update",
+                    {k: before.get(k) for k in sorted(changed)},
+                    {k: after[k] for k in sorted(changed)},
+                )
+        for obj in session.deleted:
+            if not isinstance(obj, Change):
+                add(obj, "delete", _columns(obj, before=True), None)
+    if rows:
+        session.connection().execute(insert(Change), rows)
