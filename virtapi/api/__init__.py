@@ -31,6 +31,7 @@ def init_app(app: Flask) -> Api:
 
 def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
+    from .config_management import blp as config_management
     from .meta import blp as meta
 
-    return [meta]
+    return [meta, config_management]

@@ -31,6 +31,7 @@ from typing import Any
 import netaddr
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session, aliased
+
 from virtapi.models import (
     CacheOption,
     CephMonNode,
