@@ -12,6 +12,7 @@ import netaddr
 import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
 from virtapi.models import (
     CacheOption,
     CephMonNode,
@@ -35,7 +36,6 @@ from virtapi.models import (
     VmState,
 )
 from virtapi.services.demo import load_demo
-
 from virtapi.services.node_document import build_node_document, disk_name
 
 GiB = 1024**3
@@ -177,13 +177,13 @@ def test_query_count_is_constant(session: Session, n_vms: int) -> None:
     vm = document["hypervisor"]["vms"][-1]
     assert len(vm["interfaces"]) == 2 and len(vm["disks"]) == 4
     # Counted for 1 and for 100 VMs alike; the number is the builder's fixed plan:
-    # node, own addresses (2), monitors + their addresses (3), virt methods, VMs,
-    # interfaces, VLANs, IPv4, IPv6, disks, VXLAN remotes + their addresses (3).
+    # node, underlay addresses of node + monitors + VXLAN peers (2), monitors,
+    # virt methods, VMs, interfaces, VLANs, IPv4, IPv6, disks, VXLAN peers per VNI.
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == EXPECTED_HYPERVISOR_QUERIES, selects
 
 
-EXPECTED_HYPERVISOR_QUERIES = 16
+EXPECTED_HYPERVISOR_QUERIES = 12
 
 
 def test_hypervisor_document_content(session: Session) -> None:

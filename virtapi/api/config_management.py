@@ -61,10 +61,20 @@ def _json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# libyaml's emitter is about ten times faster than the pure-Python one; same output.
+_YamlDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _yaml(data: Any) -> str:
     # Block style and insertion order keep the ENC answer readable; the document builder
     # is deterministic, so the bytes (and the ETag) are too.
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump(
+        data,
+        Dumper=_YamlDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+    )
 
 
 def _respond(body: str, mimetype: str) -> Response:
