@@ -7,6 +7,7 @@ VIRTAPI_REQUIRE_INTEGRATION=1 turns the skip into a failure.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import logging
@@ -288,5 +289,9 @@ def test_salt_and_puppet_build_the_same_files(
     applied = site.run("apply", "--certname", certname, "-e", "", "--detailed-exitcodes")
     assert applied.returncode in (0, 2), applied.stdout + applied.stderr
     salt_files = _content_lines(minion.out)
+    puppet_files = _content_lines(site.root)
     assert salt_files, "salt wrote nothing"
-    assert salt_files == _content_lines(site.root)
+    assert sorted(salt_files) == sorted(puppet_files)
+    for name, lines in salt_files.items():
+        diff = "\n".join(difflib.unified_diff(lines, puppet_files[name], "salt", "puppet"))
+        assert not diff, f"{name} differs:\n{diff}"

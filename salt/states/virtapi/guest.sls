@@ -1,7 +1,9 @@
 {#- A VM's own network configuration (inside the guest), matched by MAC. #}
 {%- from "virtapi/map.jinja" import doc, root with context %}
 {%- for iface in doc.get('vm', {}).get('interfaces', []) %}
-{%-   set gws = (iface.ipv4 + iface.ipv6) | map(attribute='gateway') | select | unique | list %}
+{#-   In order of appearance, like the Puppet class (Salt's `unique` filter does not keep order). #}
+{%-   set gws = [] %}
+{%-   for a in iface.ipv4 + iface.ipv6 if a.gateway and a.gateway not in gws %}{% do gws.append(a.gateway) %}{% endfor %}
 virtapi-guest-{{ iface.name }}:
   file.managed:
     - name: {{ root }}/etc/systemd/network/20-virtapi-{{ iface.name }}.network
