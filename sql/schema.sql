@@ -444,5 +444,17 @@ INSERT INTO cache_option (name, description) VALUES ('unsafe', 'Ignore flushes: 
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0006
+
+CREATE TABLE auth_failure (
+    source VARCHAR(45) NOT NULL, 
+    window_start TIMESTAMP WITH TIME ZONE NOT NULL, 
+    failures INTEGER NOT NULL, 
+    CONSTRAINT pk_auth_failure PRIMARY KEY (source), 
+    CONSTRAINT ck_auth_failure_failures_non_negative CHECK (failures >= 0)
+);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0001';
+
 COMMIT;
 

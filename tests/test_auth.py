@@ -59,3 +59,36 @@ def test_revoked_and_expired_tokens_refused(app: Any, client: Any) -> None:
 def test_unknown_route_is_json_404(client: Any) -> None:
     resp = client.get("/api/v1/no-such-thing")
     assert resp.status_code == 404 and resp.json["code"] == "not_found"
+
+
+def test_failed_authentication_is_rate_limited_per_source(app: Any, api_tokens: Any) -> None:
+    app.config["AUTH_MAX_FAILURES"] = 3
+    client = app.test_client()
+    attacker = {"REMOTE_ADDR": "198.51.100.66"}
+    for _ in range(3):
+        resp = client.get("/api/v1/whoami", headers={"Authorization": "Bearer va_guess"},
+                          environ_base=attacker)  # fmt: skip
+        assert resp.status_code == 401
+    # Blocked now, even with a valid token: a lucky guess cannot be told apart.
+    resp = client.get(
+        "/api/v1/whoami", headers=api_tokens.header(api_tokens.admin), environ_base=attacker
+    )
+    assert resp.status_code == 429 and resp.json["code"] == "too_many_requests"
+    assert int(resp.headers["Retry-After"]) > 0
+    # Another address is unaffected.
+    resp = client.get(
+        "/api/v1/whoami",
+        headers=api_tokens.header(api_tokens.admin),
+        environ_base={"REMOTE_ADDR": "198.51.100.67"},
+    )
+    assert resp.status_code == 200
+
+
+def test_no_token_or_hash_in_logs(app: Any, api_tokens: Any, caplog: Any) -> None:
+    caplog.set_level("DEBUG")
+    client = app.test_client()
+    client.get("/api/v1/whoami", headers=api_tokens.header(api_tokens.admin))
+    client.get("/api/v1/whoami", headers={"Authorization": "Bearer va_wrong-secret-value"})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert api_tokens.admin not in logged and "va_wrong-secret-value" not in logged
+    assert tokens.hash_token(api_tokens.admin) not in logged

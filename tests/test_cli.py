@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import ssl
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.pg import free_port
+from virtapi import migrate
 from virtapi.models import ApiToken, Node, Vm
 
 
@@ -30,10 +36,11 @@ def env(db_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def test_db_current_downgrade_upgrade(env: dict[str, str]) -> None:
-    assert run(env, "db", "current").stdout.strip() == "0001"
+    head = migrate.head()
+    assert run(env, "db", "current").stdout.strip() == head
     assert "base" in run(env, "db", "downgrade").stdout
     assert "base" in run(env, "db", "current").stdout
-    assert "0001" in run(env, "db", "upgrade").stdout
+    assert head in run(env, "db", "upgrade").stdout
 
 
 def test_token_create_list_revoke(env: dict[str, str], db_url: str) -> None:
@@ -83,3 +90,91 @@ def test_embedded_default_database_is_created_in_instance_folder(tmp_path: Path)
     assert "demo fleet loaded" in result.stdout
     assert (tmp_path / "inst" / "virtapi.sqlite").exists()
     assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "virtapi", "serve", "--demo", "--bind", f"127.0.0.1:{port}"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("virtapi serve did not come up")
+
+
+def test_serve_demo_on_embedded_database_twice(tmp_path: Path) -> None:
+    """The README's first command: a fresh instance folder, demo data, a working admin token."""
+    env = {"VIRTAPI_INSTANCE_PATH": str(tmp_path / "inst")}
+    port = free_port()
+    proc = _serve(env, port)
+    try:
+        _wait_healthy(port, proc)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    admin = next(line.split()[-1] for line in out.splitlines() if line.startswith("admin token"))
+    # Second start on the same database: serves without loading the demo twice.
+    proc = _serve(env, port)
+    try:
+        _wait_healthy(port, proc)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/whoami", headers={"Authorization": f"Bearer {admin}"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert json.load(r)["role"] == "admin"
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert "demo data not loaded" in out
+    assert admin not in out  # the token is never printed or logged again
+
+
+def test_serve_with_tls(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    env = {**os.environ, "VIRTAPI_INSTANCE_PATH": str(tmp_path / "inst")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "virtapi", "serve", "--bind", f"127.0.0.1:{port}",
+         "--certfile", str(cert), "--keyfile", str(key)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2
+                ) as r:
+                    assert json.load(r) == {"status": "ok"}
+                break
+            except (OSError, ssl.SSLError):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+        # Plain HTTP is not served on a TLS port.
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

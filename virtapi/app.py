@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, db
+from . import api, db, web
 from .config import load_config
 
 
@@ -17,9 +18,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if app.config.get("TRUSTED_PROXIES"):
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO)
     db.init_app(app)
     api.init_app(app)
+    web.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import g, request, session
+from flask import current_app, g, request, session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from .db import get_session
-from .services import tokens
+from .models import ApiToken
+from .services import ratelimit, tokens
 from .services.audit import set_actor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,22 +52,61 @@ def _bearer() -> str | None:
     return None
 
 
+def _policy() -> ratelimit.Policy:
+    return ratelimit.Policy(
+        max_failures=current_app.config["AUTH_MAX_FAILURES"],
+        window=timedelta(seconds=current_app.config["AUTH_FAILURE_WINDOW_SECONDS"]),
+    )
+
+
 def resolve_principal() -> Principal | None:
-    """The authenticated caller of this request, looked up once."""
+    """The authenticated caller of this request, looked up once.
+
+    A source address with too many failed attempts gets 429 for the rest of the window, valid
+    token or not, so guessing cannot go on behind one lucky success.
+    """
     if "principal" in g:
         return g.principal
     plaintext = _bearer() or session.get("token")
     principal = None
     if plaintext:
-        db = get_session()
-        row = tokens.authenticate(db, plaintext)
+        row = authenticate(plaintext)
         if row is not None:
+            db = get_session()
             principal = Principal(row.id, row.name, row.role, row.customer_id)
             set_actor(db, row.id, principal.label)
             if tokens.touch(row):
                 db.commit()
     g.principal = principal
     return principal
+
+
+def authenticate(plaintext: str) -> ApiToken | None:
+    """The live token for ``plaintext`` under the per-source failure limit (429 when exceeded).
+
+    Shared by Bearer requests and the HTML login form, so both count against one limit.
+    """
+    db = get_session()
+    source = request.remote_addr or "unknown"
+    wait = ratelimit.blocked_for(db, source, _policy())
+    if wait is not None:
+        raise TooManyRequests(
+            f"too many failed authentication attempts from {source}; retry in {wait} s",
+            retry_after=wait,
+        )
+    row = tokens.authenticate(db, plaintext)
+    if row is None:
+        _count_failure(db, source)
+    return row
+
+
+def _count_failure(db: Session, source: str) -> None:
+    try:
+        ratelimit.record_failure(db, source, _policy())
+        db.commit()
+    except IntegrityError:
+        # Two first failures from one source raced to insert its row; one goes uncounted.
+        db.rollback()
 
 
 def current_principal() -> Principal:

@@ -152,11 +152,17 @@ def token_revoke(token_id: int) -> None:
 # --- demo and serve ---------------------------------------------------------------------------
 
 
-def _load_demo() -> None:
-    from .services.demo import load_demo
+def _load_demo(*, only_if_empty: bool = False) -> None:
+    from .services.demo import inventory_is_empty, load_demo
 
     migrate.upgrade(_url())
     with cli_session() as session:
+        if only_if_empty and not inventory_is_empty(session):
+            click.echo(
+                "the database already holds an inventory; demo data not loaded "
+                "(create a token with `virtapi token create --role admin`)"
+            )
+            return
         result = load_demo(session)
     click.echo(result.summary)
     for label, plaintext in result.tokens.items():
@@ -175,15 +181,24 @@ def demo() -> None:
 @click.option("--workers", "-w", default=2, show_default=True, type=int)
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
 @click.option("--demo", "with_demo", is_flag=True, help="Load demo data first (empty database).")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
 @with_appcontext
-def serve(bind: str, workers: int, dev: bool, with_demo: bool) -> None:
+def serve(
+    bind: str,
+    workers: int,
+    dev: bool,
+    with_demo: bool,
+    certfile: str | None,
+    keyfile: str | None,
+) -> None:
     """Run virtapi with gunicorn (or the Flask reloader with --dev)."""
     url = _url()
     if url.startswith("sqlite"):
         # The embedded database migrates itself; PostgreSQL is migrated deliberately by an operator.
         migrate.upgrade(url)
     if with_demo:
-        _load_demo()
+        _load_demo(only_if_empty=True)
     get_db().dispose()  # no connection may cross the fork into the workers
     if dev:
         host, _, port = bind.rpartition(":")
@@ -191,7 +206,10 @@ def serve(bind: str, workers: int, dev: bool, with_demo: bool) -> None:
         return
     from .server import run_gunicorn
 
-    run_gunicorn(bind=bind, workers=workers)
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("--certfile and --keyfile go together")
+    tls = {"certfile": certfile, "keyfile": keyfile} if certfile else {}
+    run_gunicorn(bind=bind, workers=workers, **tls)
 
 
 if __name__ == "__main__":  # pragma: no cover

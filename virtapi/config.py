@@ -76,6 +76,10 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "PXE_ALLOWED_NETWORKS": [
             n.strip() for n in env.get("VIRTAPI_PXE_ALLOWED_NETWORKS", "").split(",") if n.strip()
         ],
+        "AUTH_MAX_FAILURES": _int(env, "VIRTAPI_AUTH_MAX_FAILURES", 20),
+        "AUTH_FAILURE_WINDOW_SECONDS": _int(env, "VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS", 300),
+        # How many reverse proxies in front of us set X-Forwarded-For; 0 trusts none.
+        "TRUSTED_PROXIES": _int(env, "VIRTAPI_TRUSTED_PROXIES", 0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("VIRTAPI_SECURE_COOKIES", "0") == "1",

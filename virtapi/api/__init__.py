@@ -5,7 +5,13 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import errors
+from . import errors, guards
+
+
+class VirtApi(Api):
+    """flask-smorest's Api documenting our error shape instead of its own."""
+
+    ERROR_SCHEMA = errors.ErrorSchema
 
 
 def init_app(app: Flask) -> Api:
@@ -16,7 +22,7 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
-    api = Api(
+    api = VirtApi(
         app,
         spec_kwargs={
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
@@ -24,6 +30,7 @@ def init_app(app: Flask) -> Api:
         },
     )
     errors.init_app(app)
+    guards.init_app(app)
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     return api
@@ -31,7 +38,13 @@ def init_app(app: Flask) -> Api:
 
 def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
+    from .changes import blp as changes
+    from .compute import blp as compute
     from .config_management import blp as config_management
     from .meta import blp as meta
+    from .network import blp as network
+    from .nodes import blp as nodes
+    from .storage import blp as storage
+    from .vocabularies import blp as vocabularies
 
-    return [meta, config_management]
+    return [meta, vocabularies, nodes, compute, network, storage, changes, config_management]

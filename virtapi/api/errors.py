@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from marshmallow import Schema, fields
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..db import get_session
@@ -46,6 +47,18 @@ _HTTP_CODES = {
     428: "precondition_required",
     429: "too_many_requests",
 }
+
+
+class ErrorSchema(Schema):
+    """The body of every error response (documents the shape; error_response builds it)."""
+
+    status = fields.Integer(required=True, metadata={"description": "HTTP status"})
+    code = fields.String(required=True, metadata={"description": "short machine-readable code"})
+    message = fields.String(required=True, metadata={"description": "what went wrong, for people"})
+    errors = fields.Dict(
+        required=True,
+        metadata={"description": "per-field messages (field → list of messages), may be empty"},
+    )
 
 
 def error_response(
@@ -120,6 +133,10 @@ def _integrity_error(exc: IntegrityError) -> Response:
 
 def _db_error(exc: DBAPIError) -> Response:
     get_session().rollback()
+    if isinstance(exc, DataError):
+        # The schemas range-check input; this is the safety net for a value they let through.
+        log.warning("database refused a value: %s", exc.orig)
+        return error_response(422, "invalid", "a value is out of range or malformed for its field")
     if isinstance(exc, OperationalError) and "could not serialize" in str(exc.orig):
         return error_response(409, "retry", "a concurrent change interfered; retry the request")
     log.exception("database error")

@@ -1,7 +1,7 @@
 """All tables of virtapi; importing this module registers every model on ``Base.metadata``."""
 
 from .audit import Change
-from .auth import ROLES, ApiToken
+from .auth import ROLES, ApiToken, AuthFailure
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
 from .network import (
@@ -20,6 +20,7 @@ from .storage import CacheOption, CephPool, Storage, StorageCeph, StorageType
 __all__ = [
     "ROLES",
     "ApiToken",
+    "AuthFailure",
     "Base",
     "CacheOption",
     "CephMonNode",

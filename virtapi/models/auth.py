@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, String
+from sqlalchemy import BigInteger, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdMixin, UTCDateTime, utcnow
@@ -31,3 +31,14 @@ class ApiToken(IdMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuthFailure(Base):
+    """Failed authentications per source address in the current window, shared by all API hosts."""
+
+    __tablename__ = "auth_failure"
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures_non_negative"),)
+
+    source: Mapped[str] = mapped_column(String(45), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, default=0)

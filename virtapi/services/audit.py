@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from ..models import (
     ApiToken,
+    AuthFailure,
     Change,
     Install,
     Ipv4Address,
@@ -30,6 +31,8 @@ from ..models.base import utcnow
 # Never copied into the log: hashes of secrets are secrets too.
 SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
 ANONYMOUS = (None, "system")
+# Bookkeeping, not inventory: recording it would only bury the real changes.
+UNAUDITED = (Change, AuthFailure)
 
 
 def set_actor(session: Session, token_id: int | None, name: str) -> None:
@@ -121,10 +124,10 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
 
     with session.no_autoflush:
         for obj in session.new:
-            if not isinstance(obj, Change):
+            if not isinstance(obj, UNAUDITED):
                 add(obj, "create", None, _columns(obj, before=False))
         for obj in session.dirty:
-            if isinstance(obj, Change) or not session.is_modified(obj):
+            if isinstance(obj, UNAUDITED) or not session.is_modified(obj):
                 continue
             before, after = _columns(obj, before=True), _columns(obj, before=False)
             changed = {k for k in after if before.get(k) != after.get(k)}
@@ -138,7 +141,7 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
                     {k: after[k] for k in sorted(changed)},
                 )
         for obj in session.deleted:
-            if not isinstance(obj, Change):
+            if not isinstance(obj, UNAUDITED):
                 add(obj, "delete", _columns(obj, before=True), None)
     if rows:
         session.connection().execute(insert(Change), rows)

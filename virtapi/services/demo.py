@@ -60,9 +60,13 @@ def _network(session: Session, model: type, cidr: str, gateway: str, description
     return row
 
 
+def inventory_is_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count()).select_from(Node))
+
+
 def load_demo(session: Session) -> DemoResult:
     """Insert the demo fleet into an empty inventory; refuse to mix it into real data."""
-    if session.scalar(select(func.count()).select_from(Node)):
+    if not inventory_is_empty(session):
         raise Conflict("the database already holds nodes; the demo loads only into an empty one")
     running = by_name(session, NodeState, "running")
     vm_running = by_name(session, VmState, "running")

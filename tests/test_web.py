@@ -1,0 +1,403 @@
+"""HTML pages through the Flask test client: login, roles, customer isolation, query counts."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from sqlalchemy import event, select
+
+from virtapi.db import Database
+from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState
+from virtapi.services import tokens
+from virtapi.services.lookups import by_name
+from virtapi.web import format
+
+GiB = 1024**3
+NODES = [f"{n}.dc1.example.com" for n in ("hv01", "hv02", "hv03", "ceph01", "ceph02", "ceph03")]
+VMS_A = ["web1.c1001.example.net", "web2.c1001.example.net", "db1.c1001.example.net"]
+VMS_B = ["app1.c1002.example.net", "app2.c1002.example.net"]
+
+
+def vm_uuid(hostname: str) -> uuid.UUID:
+    """The demo fleet derives VM uuids from their hostnames."""
+    host, customer = hostname.split(".")[:2]
+    return uuid.uuid5(uuid.NAMESPACE_DNS, f"{host}.{customer}.example.net")
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def login(client: Any, token: str, next_url: str | None = None) -> Any:
+    csrf = csrf_of(client.get("/login").text)
+    data = {"token": token, "csrf": csrf}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)
+
+
+def page(client: Any, path: str, status: int = 200) -> str:
+    resp = client.get(path)
+    assert resp.status_code == status, (path, resp.status_code, resp.text[:500])
+    assert resp.mimetype == "text/html"
+    return resp.text
+
+
+@pytest.fixture
+def signed_in(app: Any, demo: Any, api_tokens: Any) -> Any:
+    """A test client signed in as the given role."""
+
+    def make(role: str) -> Any:
+        client = app.test_client()
+        resp = login(client, getattr(api_tokens, role))
+        assert resp.status_code == 303 and resp.headers["Location"] == "/"
+        return client
+
+    return make
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+def test_pages_redirect_to_login_without_session(client: Any, demo: Any) -> None:
+    for path in (
+        "/",
+        "/vms",
+        "/vms/" + str(vm_uuid(VMS_A[0])),
+        "/nodes/1",
+        "/networks",
+        "/changes",
+    ):
+        resp = client.get(path)
+        assert resp.status_code == 302, path
+        assert unquote(resp.headers["Location"]) == f"/login?next={path}"
+    assert "Sign in" in page(client, "/login")
+
+
+def test_bad_token_fails_with_message_and_is_not_echoed(client: Any, api_tokens: Any) -> None:
+    bad = "va_this-is-not-a-real-token-at-all-0123456789"
+    resp = login(client, bad)
+    assert resp.status_code == 401
+    assert "That token is not valid" in resp.text
+    assert bad not in resp.text
+    assert client.get("/").status_code == 302
+    resp = login(client, "")
+    assert resp.status_code == 401 and "Enter a token" in resp.text
+
+
+def test_login_form_counts_against_the_failed_authentication_limit(
+    app: Any, client: Any, api_tokens: Any
+) -> None:
+    app.config["AUTH_MAX_FAILURES"] = 3
+    for _ in range(3):
+        assert login(client, "va_guess-" + "x" * 40).status_code == 401
+    resp = login(client, api_tokens.operator)  # even the right token waits out the window
+    assert resp.status_code == 429 and "too many failed authentication attempts" in resp.text
+    assert resp.mimetype == "text/html" and int(resp.headers["Retry-After"]) > 0
+    assert client.get("/").status_code == 302
+
+
+def test_login_needs_the_session_csrf_token(client: Any, api_tokens: Any) -> None:
+    client.get("/login")
+    resp = client.post("/login", data={"token": api_tokens.operator, "csrf": "forged"})
+    assert resp.status_code == 400 and "form has expired" in resp.text
+    fresh = client.application.test_client()  # no session, hence no CSRF token to match
+    resp = fresh.post("/login", data={"token": api_tokens.operator})
+    assert resp.status_code == 400
+    assert client.get("/").status_code == 302 and fresh.get("/").status_code == 302
+
+
+def test_login_goes_to_next_but_only_on_this_site(app: Any, api_tokens: Any) -> None:
+    client = app.test_client()
+    resp = login(client, api_tokens.operator, next_url="/networks")
+    assert resp.headers["Location"] == "/networks"
+    for evil in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:x",
+        "/vms\r\nSet-Cookie: x=y",
+    ):
+        client = app.test_client()
+        assert login(client, api_tokens.operator, next_url=evil).headers["Location"] == "/"
+
+
+def test_logout_clears_the_session(signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("operator")
+    html = page(client, "/")
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 400
+    assert client.get("/").status_code == 200  # a forged logout changes nothing
+    resp = client.post("/logout", data={"csrf": csrf_of(html)})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login"
+    assert "You are signed out" in page(client, "/login")
+    assert client.get("/").status_code == 302
+    with client.session_transaction() as sess:
+        assert "token" not in sess
+
+
+def test_revoked_token_ends_the_session(app: Any, signed_in: Any) -> None:
+    client = signed_in("reader")
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        row = next(t for t in tokens.list_tokens(s) if t.name == "reader")
+        tokens.revoke(s, row.id)
+    resp = client.get("/vms")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
+    assert "no longer valid" in page(client, "/login")
+
+
+def test_token_never_in_pages_and_pages_are_not_cached(signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("customer_a")
+    for path in ("/vms", "/changes", f"/vms/{vm_uuid(VMS_A[0])}"):
+        resp = client.get(path)
+        assert api_tokens.customer_a not in resp.text
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert client.get("/assets/virtapi.css").status_code == 200
+
+
+# --- what each role sees -----------------------------------------------------------------------
+
+
+def test_operator_sees_the_whole_fleet(signed_in: Any) -> None:
+    client = signed_in("operator")
+    html = page(client, "/")
+    for fqdn in NODES:
+        assert fqdn in html
+    assert "Ceph OSD" in html and "Ceph mon" in html and "hypervisor" in html
+    # hv01 carries web1 and db1: 6 of 32 cores, 20 of 128 GiB RAM, 120 GiB lvm of 2000 GB.
+    row = html[html.index("hv01.dc1.example.com") : html.index("hv02.dc1.example.com")]
+    assert "6 / 32 cores" in row and "19%" in row
+    assert "20 GiB / 128 GiB" in row and "16%" in row
+    assert "120 GiB / 1.82 TiB" in row
+    assert "running" in row
+    html = page(client, "/vms")
+    for host in VMS_A + VMS_B:
+        assert host in html
+    assert "5 VMs" in html
+
+
+def test_node_page_lists_its_vms(signed_in: Any) -> None:
+    client = signed_in("admin")
+    fleet = page(client, "/")
+    node_id = re.search(r'href="/nodes/(\d+)">hv01\.', fleet).group(1)
+    html = page(client, f"/nodes/{node_id}")
+    assert "hv01.dc1.example.com" in html and "VMs on this node (2)" in html
+    assert "web1.c1001.example.net" in html and "db1.c1001.example.net" in html
+    assert "app1.c1002" not in html
+    assert "kvm, qemu" in html and "vg0" in html and "10.20.0.11" in html
+    assert "6 / 32 cores" in html and "20 GiB / 128 GiB" in html and "120 GiB / 1.82 TiB" in html
+    ceph_id = re.search(r'href="/nodes/(\d+)">ceph01\.', fleet).group(1)
+    html = page(client, f"/nodes/{ceph_id}")
+    assert "Listening on port 6789" in html and "VMs on this node" not in html
+    assert "no node with id 999999" in page(client, "/nodes/999999", 404)
+    page(client, "/nodes/abc", 404)
+
+
+def test_vm_page_shows_host_interfaces_and_disks(signed_in: Any) -> None:
+    client = signed_in("operator")
+    html = page(client, f"/vms/{vm_uuid('db1.c1001.example.net')}")
+    assert "db1.c1001.example.net" in html and "hv01.dc1.example.com" in html
+    assert "52:54:00:00:e9:03" in html  # MAC of the demo's third VM, customer 1001
+    assert re.search(r"br-\d+-\d+", html)
+    assert "backend" in html and "VNI 10001" in html
+    assert "198.51.100.12/24" in html and "2001:db8:100::c/64" in html
+    assert "100 GiB" in html and "200 GiB" in html and "300 GiB" in html  # disks and total
+    assert "lvm" in html and "ceph" in html and "vms-ssd" in html
+    assert "writeback" in html and "2000 IOPS" in html and "1000 IOPS" in html
+    assert "16 GiB" in html and "4 cores" in html
+    html = page(client, f"/vms/{vm_uuid('app2.c1002.example.net')}")
+    assert html.count("stopped") >= 2  # requested and actual
+    page(client, f"/vms/{uuid.uuid4()}", 404)
+    page(client, "/vms/not-a-uuid", 404)
+
+
+def test_customer_sees_only_own_vms(signed_in: Any) -> None:
+    client = signed_in("customer_a")
+    resp = client.get("/")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/vms"
+    html = page(client, "/vms")
+    assert "My VMs" in html and "3 VMs" in html
+    for host in VMS_A:
+        assert host in html
+    for host in VMS_B:
+        assert host not in html
+    assert "Fleet" not in html and "Networks" not in html  # no links to operator pages
+    html = page(client, f"/vms/{vm_uuid(VMS_A[0])}")
+    assert VMS_A[0] in html and "hv01.dc1.example.com" in html
+    assert "/nodes/" not in html  # the host is named, not linked
+    # Another customer's VM looks exactly like a missing one.
+    other = page(client, f"/vms/{vm_uuid(VMS_B[0])}", 404)
+    missing = page(client, f"/vms/{uuid.uuid4()}", 404)
+    assert VMS_B[0] not in other
+    assert other.replace(str(vm_uuid(VMS_B[0])), "X") == re.sub(
+        r"[0-9a-f]{8}-[0-9a-f-]{27}", "X", missing
+    )
+    # ?customer= is an operator filter; a customer cannot widen their view with it.
+    assert VMS_B[0] not in page(client, "/vms?customer=1002")
+    for path in ("/nodes/1", "/networks"):
+        assert "for operators" in page(client, path, 403)
+
+
+def test_customer_change_log_holds_only_their_objects(signed_in: Any) -> None:
+    html = page(signed_in("customer_b"), "/changes")
+    assert "app1.c1002.example.net" in html
+    assert "c1001" not in html and "dc1.example.com" not in html  # nor nodes or A's VMs
+    html = page(signed_in("operator"), "/changes")
+    assert "c1001" in html and "c1002" in html
+
+
+def test_change_log_filters_and_shows_updates(app: Any, signed_in: Any) -> None:
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        vm = s.scalar(select(Vm).where(Vm.hostname == VMS_A[0]))
+        vm.cores = 3
+        vm_id = vm.id
+    client = signed_in("customer_a")
+    html = page(client, f"/changes?object_type=vm&object_id={vm_id}")
+    assert "Changes to vm" in html and "update" in html
+    assert re.search(r"cores</span> 2 → 3", html)
+    assert html.count("<tr>") == 3  # header, the update, the create
+
+
+def test_reader_sees_everything_and_can_change_nothing(signed_in: Any) -> None:
+    client = signed_in("reader")
+    for path in ("/", "/vms", "/networks", "/changes", f"/vms/{vm_uuid(VMS_B[1])}"):
+        html = page(client, path)
+        # The only form on any page is the sign-out button.
+        assert html.count("<form") == 1 and 'action="/logout"' in html
+    assert "hv03.dc1.example.com" in page(client, "/")
+
+
+def test_networks_show_address_usage(signed_in: Any) -> None:
+    html = page(signed_in("operator"), "/networks")
+    for prefix in ("10.20.0.0/24", "fd00:20::/64", "198.51.100.0/24", "2001:db8:100::/64"):
+        assert prefix in html
+    row = html[html.index("198.51.100.0/24") :].split("</tr>")[0]
+    assert "5 / 254" in row and "2%" in row and "public IPv4" in row
+    row = html[html.index("2001:db8:100::/64") :].split("</tr>")[0]
+    assert "5 / 2^64" in row and "&lt;1%" in row
+
+
+def test_odd_urls_and_parameters_get_pages_not_500s(signed_in: Any) -> None:
+    client = signed_in("operator")
+    huge = "9" * 30
+    page(client, f"/nodes/{huge}", 404)
+    page(client, "/nodes/-1", 404)
+    page(client, "/nodes/0", 404)
+    page(client, f"/vms/{huge}", 404)
+    assert "positive customer id" in page(client, "/vms?customer=abc", 400)
+    assert "positive customer id" in page(client, f"/vms?customer={huge}", 400)
+    assert "0 VMs" in page(client, "/vms?customer=4242")
+    assert "5 VMs" in page(client, f"/vms?page={huge}")  # past the end: an empty page
+    page(client, "/vms?page=-3")
+    page(client, f"/changes?before={huge}&object_type={'x' * 500}")
+    page(client, "/changes?before=abc&object_id=%00")
+    assert client.get("/logout").status_code == 405
+
+
+# --- bounded queries ---------------------------------------------------------------------------
+
+
+@contextmanager
+def counting(db: Database) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def _add_vms(db: Database, count: int) -> None:
+    with db.session() as s:
+        running = by_name(s, VmState, "running")
+        placement = s.scalars(select(NodeMethod).order_by(NodeMethod.id)).first()
+        template = s.scalar(select(Storage).order_by(Storage.id))
+        for n in range(count):
+            vm = Vm(
+                hostname=f"extra{n}.c1001.example.net",
+                cores=1,
+                ram=GiB,
+                customer_id=1001,
+                node_method=placement,
+                requested_state=running,
+                actual_state=running,
+            )
+            s.add_all(
+                [
+                    vm,
+                    VmInterface(vm=vm, mac=f"52:54:00:aa:00:{n:02x}"),
+                    Storage(
+                        vm=vm,
+                        size=GiB,
+                        storage_type_id=template.storage_type_id,
+                        cache_option_id=template.cache_option_id,
+                    ),
+                ]
+            )
+
+
+def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
+    db: Database = app.extensions["virtapi.db"]
+    client = signed_in("operator")
+    fleet = page(client, "/")
+    node_path = "/nodes/" + re.search(r'href="/nodes/(\d+)">hv0', fleet).group(1)
+    paths = ["/", "/vms", "/networks", "/changes", node_path, f"/vms/{vm_uuid(VMS_A[2])}"]
+    page(client, "/vms")  # let the token's last-use stamp settle before counting
+
+    def measure() -> dict[str, int]:
+        out = {}
+        for path in paths:
+            with counting(db) as statements:
+                page(client, path)
+            out[path] = len(statements)
+        return out
+
+    before = measure()
+    _add_vms(db, 20)
+    after = measure()
+    assert after == before
+    assert max(before.values()) <= 12, before
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def test_human_formatting() -> None:
+    assert format.human_bytes(4 * GiB) == "4 GiB"
+    assert format.human_bytes(2000 * 1000**3) == "1.82 TiB"
+    assert format.human_bytes(1536 * 1024**2) == "1.5 GiB"
+    assert format.human_bytes(300 * GiB) == "300 GiB"
+    assert format.human_bytes(512) == "512 B"
+    assert format.human_bytes(None) == "—"
+    assert format.human_rate(100 * 1024**2) == "100 MiB/s"
+    assert format.percent(6, 32) == "19%"
+    assert format.percent(1, 1000) == "<1%"
+    assert format.percent(0, 0) == "—"
+    assert format.percent(150, 100) == "150%"
+    assert format.human_count(254) == "254"
+    assert format.human_count(65534) == "65\u202f534"
+    assert format.human_count(2**64) == "2^64"
+    now = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    assert format.relative_time(now - timedelta(seconds=10), now) == "just now"
+    assert format.relative_time(now - timedelta(minutes=5), now) == "5 minutes ago"
+    assert format.relative_time(now - timedelta(minutes=1), now) == "1 minute ago"
+    assert format.relative_time(now - timedelta(hours=3, minutes=20), now) == "3 hours ago"
+    assert format.relative_time(now - timedelta(days=1, hours=2), now) == "1 day ago"
+    assert format.relative_time(now - timedelta(days=400), now) == "1 year ago"
+    assert format.relative_time(now + timedelta(hours=2), now) == "in 2 hours"
+    assert format.relative_time(None, now) == "—"

@@ -1,0 +1,206 @@
+"""VMs and per-customer quotas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
+from ..models import (
+    CustomerQuota,
+    NodeMethod,
+    Storage,
+    VirtNode,
+    Vm,
+    VmInterface,
+    VmState,
+)
+from ..services import quotas as quota_service
+from ..services import vms as vm_service
+from . import crud
+from .fields import NameOrId, int32, int64, ref_id, string, updating
+from .filters import Filter
+from .network import InterfaceSchema
+from .storage import DiskSchema
+
+blp = Blueprint("compute", __name__, url_prefix="/api/v1", description="VMs and quotas")
+
+
+class HostSchema(Schema):
+    virt_node_id = fields.Integer(required=True)
+    node_id = fields.Integer(required=True, attribute="virt_node.node_id")
+    fqdn = fields.String(required=True, attribute="virt_node.node.fqdn")
+
+
+class VmSchema(Schema):
+    id = fields.Integer(required=True)
+    uuid = fields.UUID(required=True)
+    hostname = fields.String(required=True)
+    customer_id = fields.Integer(required=True)
+    cores = fields.Integer(required=True)
+    ram = fields.Integer(required=True, metadata={"description": "bytes"})
+    cputime_limit = fields.Integer(required=True, allow_none=True)
+    host = fields.Nested(
+        HostSchema,
+        attribute="node_method",
+        required=True,
+        allow_none=True,
+        metadata={"description": "the hypervisor; null until placed"},
+    )
+    virt_method = fields.Function(
+        lambda vm: vm.node_method.virt_method.name if vm.node_method else None,
+        required=True,
+        allow_none=True,
+        metadata={"type": "string"},
+    )
+    requested_state = fields.String(required=True, attribute="requested_state.name")
+    actual_state = fields.String(required=True, attribute="actual_state.name")
+    interfaces = fields.List(fields.Nested(InterfaceSchema), required=True)
+    disks = fields.List(fields.Nested(DiskSchema), required=True)
+    reported_at = fields.DateTime(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class VmCreateSchema(Schema):
+    hostname = string(253, required=True, non_empty=True)
+    cores = int32(1, required=True)
+    ram = int64(1, required=True, metadata={"description": "bytes"})
+    customer_id = ref_id(metadata={"description": "required for operators; customers: own"})
+    cputime_limit = int32(1, allow_none=True)
+    requested_state = NameOrId(metadata={"description": "VM state name or id (stopped)"})
+    actual_state = NameOrId(metadata={"description": "operators only"})
+    virt_node_id = ref_id(allow_none=True, metadata={"description": "placement, operators only"})
+    virt_method = NameOrId(allow_none=True, metadata={"description": "placement, operators only"})
+    uuid = fields.UUID(metadata={"description": "operators only; generated if omitted"})
+
+
+def _vm_scope(customer_id: int) -> Any:
+    return Vm.customer_id == customer_id
+
+
+def _vm_filter_hypervisor(value: str) -> Any:
+    virt_node = VirtNode.node.has(fqdn=value)
+    if value.isdigit():
+        virt_node = VirtNode.node.has(id=int(value)) | (VirtNode.id == int(value))
+    return Vm.node_method.has(NodeMethod.virt_node.has(virt_node))
+
+
+def _state(column: Any) -> Any:
+    return lambda v: column.has(VmState.name == v)
+
+
+_iface = selectinload(Vm.interfaces)
+_disk = selectinload(Vm.disks)
+VM_OPTIONS = (
+    joinedload(Vm.node_method).joinedload(NodeMethod.virt_node).joinedload(VirtNode.node),
+    joinedload(Vm.requested_state),
+    joinedload(Vm.actual_state),
+    _iface.selectinload(VmInterface.vlans),
+    _iface.selectinload(VmInterface.ipv4_addresses),
+    _iface.selectinload(VmInterface.ipv6_addresses),
+    _disk.selectinload(Storage.ceph),
+)
+
+VMS = crud.register(
+    blp,
+    crud.Resource(
+        path="vms",
+        model=Vm,
+        title="VM",
+        schema=VmSchema,
+        create_schema=VmCreateSchema,
+        update_schema=updating(VmCreateSchema),
+        filters={
+            "hostname": Filter(string(253), Vm.hostname),
+            "customer_id": Filter(ref_id(), Vm.customer_id),
+            "hypervisor": Filter(string(253), _vm_filter_hypervisor),
+            "state": Filter(string(32), _state(Vm.actual_state)),
+            "requested_state": Filter(string(32), _state(Vm.requested_state)),
+            "actual_state": Filter(string(32), _state(Vm.actual_state)),
+            "uuid": Filter(fields.UUID(), Vm.uuid),
+        },
+        read_roles=EVERYONE,
+        write_roles=CUSTOMERS_AND_OPERATORS,
+        customer_scope=_vm_scope,
+        options=VM_OPTIONS,
+        create=vm_service.create_vm,
+        update=vm_service.update_vm,
+        delete=vm_service.delete_vm,
+        description=(
+            "Customers see and change only their own VMs, within their quota, and cannot set "
+            "placement. Filters: hostname, customer_id, hypervisor (fqdn, node id or virt node "
+            "id), state (= actual_state), requested_state, actual_state, uuid."
+        ),
+    ),
+)
+
+
+# --- quotas -------------------------------------------------------------------------------------
+
+
+class UsageSchema(Schema):
+    vms = fields.Integer(required=True)
+    cores = fields.Integer(required=True)
+    ram = fields.Integer(required=True)
+    disk = fields.Integer(required=True)
+
+
+class QuotaCreateSchema(Schema):
+    customer_id = ref_id(required=True)
+    max_vms = int32(0, allow_none=True, load_default=None)
+    max_cores = int32(0, allow_none=True, load_default=None)
+    max_ram = int64(0, allow_none=True, load_default=None, metadata={"description": "bytes"})
+    max_disk = int64(0, allow_none=True, load_default=None, metadata={"description": "bytes"})
+
+
+class QuotaSchema(Schema):
+    customer_id = fields.Integer(required=True)
+    max_vms = fields.Integer(required=True, allow_none=True)
+    max_cores = fields.Integer(required=True, allow_none=True)
+    max_ram = fields.Integer(required=True, allow_none=True)
+    max_disk = fields.Integer(required=True, allow_none=True)
+    used = fields.Method("_used", required=True, metadata={"type": "object"})
+
+    def _used(self, quota: CustomerQuota) -> dict[str, int]:
+        session = Session.object_session(quota)
+        assert session is not None
+        usage = quota_service.usage(session, quota.customer_id)
+        return UsageSchema().dump(usage)
+
+
+class QuotaUpdateSchema(Schema):
+    max_vms = int32(0, allow_none=True)
+    max_cores = int32(0, allow_none=True)
+    max_ram = int64(0, allow_none=True)
+    max_disk = int64(0, allow_none=True)
+
+
+def _create_quota(session: Session, principal: Principal, data: dict[str, Any]) -> CustomerQuota:
+    quota = CustomerQuota(**data)
+    session.add(quota)
+    return quota
+
+
+QUOTAS = crud.register(
+    blp,
+    crud.Resource(
+        path="customer-quotas",
+        model=CustomerQuota,
+        title="customer quota",
+        schema=QuotaSchema,
+        create_schema=QuotaCreateSchema,
+        update_schema=QuotaUpdateSchema,
+        filters={"customer_id": Filter(ref_id(), CustomerQuota.customer_id)},
+        read_roles=EVERYONE,
+        customer_scope=lambda c: CustomerQuota.customer_id == c,
+        create=_create_quota,
+        description=(
+            "Ceilings per customer (null: no limit), keyed by customer id, with current usage. "
+            "Operators manage them; a customer reads its own."
+        ),
+    ),
+)

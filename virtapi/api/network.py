@@ -1,0 +1,507 @@
+"""Interfaces, VLANs, IPv4/IPv6 networks and addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import netaddr
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
+from ..models import (
+    Ipv4Address,
+    Ipv4Network,
+    Ipv6Address,
+    Ipv6Network,
+    Node,
+    Vlan,
+    Vm,
+    VmInterface,
+)
+from ..services import network as net_service
+from ..services.caller import customer_of
+from ..services.errors import Forbidden, InvalidInput
+from . import crud
+from .fields import IPAddress, MACAddress, Network, int32, ref_id, string
+from .filters import Filter
+
+blp = Blueprint(
+    "network", __name__, url_prefix="/api/v1", description="Interfaces, VLANs, networks, addresses"
+)
+
+MAX_LIST = 1024
+
+
+def _ids(**kwargs: Any) -> fields.List:
+    return fields.List(ref_id(), validate=validate.Length(max=MAX_LIST), **kwargs)
+
+
+def _customer_only_own(principal: Principal, given: list[str], what: str) -> None:
+    if given and customer_of(principal) is not None:
+        raise Forbidden(
+            f"customers cannot set {what} by hand; leave out {', '.join(given)}",
+            errors={k: ["operators only"] for k in given},
+        )
+
+
+# --- interfaces ---------------------------------------------------------------------------------
+
+
+class Ipv4AddressRefSchema(Schema):
+    address = IPAddress(4, required=True)
+
+
+class Ipv6AddressRefSchema(Schema):
+    address = IPAddress(6, required=True)
+
+
+class VlanRefSchema(Schema):
+    id = fields.Integer(required=True)
+    vni = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
+class InterfaceSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True, metadata={"description": "<vm_id>-<id> or the NIC name"})
+    bridge = fields.String(required=True, allow_none=True)
+    mac = MACAddress(required=True)
+    vm_id = fields.Integer(required=True, allow_none=True)
+    node_id = fields.Integer(required=True, allow_none=True)
+    vlans = fields.List(fields.Nested(VlanRefSchema), required=True)
+    ipv4_addresses = fields.Pluck(Ipv4AddressRefSchema, "address", many=True, required=True)
+    ipv6_addresses = fields.Pluck(Ipv6AddressRefSchema, "address", many=True, required=True)
+
+
+class InterfaceCreateSchema(Schema):
+    vm_id = ref_id(metadata={"description": "exactly one of vm_id and node_id"})
+    node_id = ref_id(metadata={"description": "operators only"})
+    node_ifname = string(15, metadata={"description": "NIC name on a node (eno1)"})
+    mac = MACAddress(metadata={"description": "operators only; generated if omitted"})
+    vlans = _ids(metadata={"description": "VLAN ids this interface is a member of"})
+
+
+class InterfaceUpdateSchema(Schema):
+    mac = MACAddress(metadata={"description": "operators only"})
+    node_ifname = string(15)
+    vlans = _ids()
+
+
+def _vlans(session: Session, principal: Principal, ids: list[int]) -> list[Vlan]:
+    return [crud.load_ref(session, principal, Vlan, i, "vlans") for i in ids]
+
+
+def create_interface(session: Session, principal: Principal, data: dict[str, Any]) -> VmInterface:
+    _customer_only_own(
+        principal, [k for k in ("mac", "node_id", "node_ifname") if k in data], "MACs or node NICs"
+    )
+    if ("vm_id" in data) == ("node_id" in data):
+        raise InvalidInput(
+            "give exactly one of vm_id and node_id", errors={"vm_id": ["or node_id, not both"]}
+        )
+    iface = VmInterface(mac=data.get("mac") or net_service.generate_mac(session))
+    if "vm_id" in data:
+        if "node_ifname" in data:
+            raise InvalidInput(
+                "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
+            )
+        iface.vm = crud.load_ref(session, principal, Vm, data["vm_id"], "vm_id")
+    else:
+        iface.node = crud.load_ref(session, principal, Node, data["node_id"], "node_id")
+        iface.node_ifname = data.get("node_ifname")
+    session.add(iface)
+    net_service.set_vlans(session, iface, _vlans(session, principal, data.get("vlans", [])))
+    return iface
+
+
+def update_interface(
+    session: Session, principal: Principal, iface: VmInterface, data: dict[str, Any]
+) -> None:
+    _customer_only_own(principal, [k for k in ("mac", "node_ifname") if k in data], "MACs")
+    if "node_ifname" in data and iface.vm_id is not None:
+        raise InvalidInput(
+            "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
+        )
+    if "vlans" in data:
+        net_service.set_vlans(session, iface, _vlans(session, principal, data["vlans"]))
+    for key in ("mac", "node_ifname"):
+        if key in data:
+            setattr(iface, key, data[key])
+
+
+def _iface_scope(customer_id: int) -> Any:
+    return VmInterface.vm.has(Vm.customer_id == customer_id)
+
+
+INTERFACE_OPTIONS = (
+    selectinload(VmInterface.vlans),
+    selectinload(VmInterface.ipv4_addresses),
+    selectinload(VmInterface.ipv6_addresses),
+)
+
+
+def _mac_filter() -> Filter:
+    return Filter(MACAddress(), VmInterface.mac)
+
+
+INTERFACES = crud.register(
+    blp,
+    crud.Resource(
+        path="vm-interfaces",
+        model=VmInterface,
+        title="interface",
+        schema=InterfaceSchema,
+        create_schema=InterfaceCreateSchema,
+        update_schema=InterfaceUpdateSchema,
+        filters={
+            "mac": _mac_filter(),
+            "vm_id": Filter(ref_id(), VmInterface.vm_id),
+            "node_id": Filter(ref_id(), VmInterface.node_id),
+            "vlan_id": Filter(ref_id(), lambda v: VmInterface.vlans.any(Vlan.id == v)),
+            "vni": Filter(int32(1), lambda v: VmInterface.vlans.any(Vlan.vni == v)),
+        },
+        read_roles=EVERYONE,
+        write_roles=CUSTOMERS_AND_OPERATORS,
+        customer_scope=_iface_scope,
+        options=INTERFACE_OPTIONS,
+        create=create_interface,
+        update=update_interface,
+        delete=lambda session, principal, iface: net_service.delete_interface(session, iface),
+        description=(
+            "NICs of VMs (name <vm_id>-<id>, bridge br-<vm_id>-<id>) and of nodes. "
+            "MACs are generated unless an operator gives one (any spelling). "
+            "Filters: mac, vm_id, node_id, vlan_id, vni."
+        ),
+    ),
+)
+
+
+# --- VLANs --------------------------------------------------------------------------------------
+
+
+class VlanMemberSchema(Schema):
+    id = fields.Integer(required=True)
+
+
+class VlanSchema(Schema):
+    id = fields.Integer(required=True)
+    vni = fields.Integer(required=True)
+    name = fields.String(required=True)
+    customer_id = fields.Integer(required=True, allow_none=True)
+    description = fields.String(required=True)
+    members = fields.Pluck(
+        VlanMemberSchema,
+        "id",
+        many=True,
+        attribute="interfaces",
+        required=True,
+        metadata={"description": "ids of member interfaces"},
+    )
+
+
+class VlanCreateSchema(Schema):
+    vni = int32(1, 2**24 - 1, metadata={"description": "operators only; allocated if omitted"})
+    name = string(64, required=True, non_empty=True)
+    customer_id = ref_id(allow_none=True, metadata={"description": "null: operator network"})
+    description = string(None, load_default="")
+    members = _ids(load_default=list, metadata={"description": "member interface ids"})
+
+
+class VlanUpdateSchema(Schema):
+    vni = int32(1, 2**24 - 1, metadata={"description": "operators only"})
+    name = string(64, non_empty=True)
+    customer_id = ref_id(allow_none=True, metadata={"description": "operators only"})
+    description = string(None)
+    members = _ids(metadata={"description": "member interface ids (replaces the list)"})
+
+
+def _members(session: Session, principal: Principal, ids: list[int]) -> list[VmInterface]:
+    return [crud.load_ref(session, principal, VmInterface, i, "members") for i in ids]
+
+
+def _vlan_guard(principal: Principal, data: dict[str, Any]) -> None:
+    customer = customer_of(principal)
+    if customer is None:
+        return
+    given = [k for k in ("vni",) if k in data]
+    if "customer_id" in data and data["customer_id"] != customer:
+        given.append("customer_id")
+    _customer_only_own(principal, given, "VNIs or other customers")
+
+
+def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) -> Vlan:
+    _vlan_guard(principal, data)
+    values = dict(data)
+    members = _members(session, principal, values.pop("members"))
+    if customer_of(principal) is not None:
+        values["customer_id"] = customer_of(principal)
+    if values.get("vni") is None:
+        values["vni"] = net_service.allocate_vni(session)
+    vlan = Vlan(**values)
+    session.add(vlan)
+    net_service.set_members(session, vlan, members)
+    return vlan
+
+
+def update_vlan(session: Session, principal: Principal, vlan: Vlan, data: dict[str, Any]) -> None:
+    _vlan_guard(principal, data)
+    values = dict(data)
+    if "members" in values:
+        net_service.set_members(session, vlan, _members(session, principal, values.pop("members")))
+    for key, value in values.items():
+        setattr(vlan, key, value)
+
+
+VLANS = crud.register(
+    blp,
+    crud.Resource(
+        path="vlans",
+        model=Vlan,
+        title="VLAN",
+        schema=VlanSchema,
+        create_schema=VlanCreateSchema,
+        update_schema=VlanUpdateSchema,
+        filters={
+            "vni": Filter(int32(1), Vlan.vni),
+            "name": Filter(string(64), Vlan.name),
+            "customer_id": Filter(ref_id(), Vlan.customer_id),
+            "member": Filter(ref_id(), lambda v: Vlan.interfaces.any(VmInterface.id == v)),
+        },
+        read_roles=EVERYONE,
+        write_roles=CUSTOMERS_AND_OPERATORS,
+        customer_scope=lambda c: Vlan.customer_id == c,
+        options=(selectinload(Vlan.interfaces),),
+        create=create_vlan,
+        update=update_vlan,
+        description=(
+            "VXLAN-backed networks; the VNI is the tag. Customers see and manage their own. "
+            "Filters: vni, name, customer_id, member (interface id)."
+        ),
+    ),
+)
+
+
+# --- networks -----------------------------------------------------------------------------------
+
+
+def _network_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Schema]]:
+    out = Schema.from_dict(
+        {
+            "id": fields.Integer(required=True),
+            "prefix": fields.String(required=True, attribute="cidr"),
+            "network": IPAddress(version, required=True),
+            "prefixlen": fields.Integer(required=True),
+            "last_address": IPAddress(version, required=True),
+            "gateway": IPAddress(version, required=True, allow_none=True),
+            "vlan_id": fields.Integer(required=True, allow_none=True),
+            "description": fields.String(required=True),
+        },
+        name=f"Ipv{version}NetworkSchema",
+    )
+    create = Schema.from_dict(
+        {
+            "prefix": Network(version, required=True),
+            "gateway": IPAddress(version, allow_none=True, load_default=None),
+            "vlan_id": ref_id(allow_none=True, load_default=None),
+            "description": string(None, load_default=""),
+        },
+        name=f"Ipv{version}NetworkCreateSchema",
+    )
+    update = Schema.from_dict(
+        {
+            "gateway": IPAddress(version, allow_none=True),
+            "vlan_id": ref_id(allow_none=True),
+            "description": string(None),
+        },
+        name=f"Ipv{version}NetworkUpdateSchema",
+    )
+    return out, create, update
+
+
+def _vlan_ref(session: Session, principal: Principal, values: dict[str, Any]) -> None:
+    if values.get("vlan_id") is not None:
+        values["vlan"] = crud.load_ref(session, principal, Vlan, values.pop("vlan_id"), "vlan_id")
+
+
+def _create_network(session: Session, principal: Principal, data: dict[str, Any]) -> Any:
+    values = dict(data)
+    prefix = values.pop("prefix")
+    _vlan_ref(session, principal, values)
+    return net_service.create_network(session, prefix, values)
+
+
+def _update_network(session: Session, principal: Principal, net: Any, data: dict[str, Any]) -> None:
+    values = dict(data)
+    if "gateway" in values:
+        net_service.check_gateway(net.cidr, values["gateway"])
+    _vlan_ref(session, principal, values)
+    for key, value in values.items():
+        setattr(net, key, value)
+
+
+def _contains(model: Any) -> Any:
+    return lambda a: (model.network <= a) & (model.last_address >= a)
+
+
+def _prefix(model: Any) -> Any:
+    return lambda n: (model.network == n.network) & (model.prefixlen == n.prefixlen)
+
+
+NETWORKS = {}
+for _version, _model in ((4, Ipv4Network), (6, Ipv6Network)):
+    _out, _create, _update = _network_schemas(_version)
+    NETWORKS[_version] = crud.register(
+        blp,
+        crud.Resource(
+            path=f"ipv{_version}-networks",
+            model=_model,
+            title=f"IPv{_version} network",
+            schema=_out,
+            create_schema=_create,
+            update_schema=_update,
+            filters={
+                "prefix": Filter(Network(_version), _prefix(_model)),
+                "contains": Filter(IPAddress(_version), _contains(_model)),
+                "vlan_id": Filter(ref_id(), _model.vlan_id),
+            },
+            create=_create_network,
+            update=_update_network,
+            description=(
+                "Give the prefix in CIDR notation; host bits must be zero and networks of one "
+                "version may not overlap. Filters: prefix, contains (an address), vlan_id."
+            ),
+        ),
+    )
+
+
+# --- addresses ----------------------------------------------------------------------------------
+
+
+def _address_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Schema]]:
+    out = Schema.from_dict(
+        {
+            "id": fields.Integer(required=True),
+            "address": IPAddress(version, required=True),
+            "network_id": fields.Integer(required=True),
+            "prefix": fields.String(required=True, attribute="network.cidr"),
+            "vm_interface_id": fields.Integer(
+                required=True, allow_none=True, metadata={"description": "null: free"}
+            ),
+            "vm_id": fields.Function(
+                lambda a: a.interface.vm_id if a.interface else None,
+                required=True,
+                allow_none=True,
+                metadata={"type": "integer"},
+            ),
+        },
+        name=f"Ipv{version}AddressSchema",
+    )
+    create = Schema.from_dict(
+        {
+            "address": IPAddress(version, required=True),
+            "network_id": ref_id(metadata={"description": "found from the address if omitted"}),
+            "vm_interface_id": ref_id(allow_none=True, load_default=None),
+        },
+        name=f"Ipv{version}AddressCreateSchema",
+    )
+    update = Schema.from_dict(
+        {"vm_interface_id": ref_id(allow_none=True, metadata={"description": "null frees it"})},
+        name=f"Ipv{version}AddressUpdateSchema",
+    )
+    return out, create, update
+
+
+def _address_hooks(model: Any, network_model: Any) -> tuple[crud.CreateHook, crud.UpdateHook]:
+    def create(session: Session, principal: Principal, data: dict[str, Any]) -> Any:
+        _customer_only_own(principal, ["address"], "addresses")
+        values = dict(data)
+        if "network_id" in values:
+            network = crud.load_ref(
+                session, principal, network_model, values.pop("network_id"), "network_id"
+            )
+            net_service.check_in_network(values["address"], network)
+        else:
+            network = net_service.containing_network(session, values["address"])
+        iface_id = values.pop("vm_interface_id")
+        iface = None
+        if iface_id is not None:
+            iface = crud.load_ref(session, principal, VmInterface, iface_id, "vm_interface_id")
+        row = model(address=values["address"], network=network, interface=iface)
+        session.add(row)
+        return row
+
+    def update(session: Session, principal: Principal, row: Any, data: dict[str, Any]) -> None:
+        _customer_only_own(principal, list(data) or ["vm_interface_id"], "addresses")
+        if "vm_interface_id" in data:
+            iface_id = data["vm_interface_id"]
+            row.interface = (
+                None
+                if iface_id is None
+                else crud.load_ref(session, principal, VmInterface, iface_id, "vm_interface_id")
+            )
+
+    return create, update
+
+
+def _address_scope(model: Any) -> crud.CustomerScope:
+    return lambda c: model.interface.has(VmInterface.vm.has(Vm.customer_id == c))
+
+
+def _in_network(model: Any) -> Any:
+    def condition(net: netaddr.IPNetwork) -> Any:
+        last = netaddr.IPAddress(net.last, net.version)
+        return (model.address >= net.network) & (model.address <= last)
+
+    return condition
+
+
+def _delete_address(session: Session, principal: Principal, row: Any) -> None:
+    _customer_only_own(principal, ["address"], "addresses")
+    session.delete(row)
+
+
+ADDRESSES = {}
+for _version, _model, _net in ((4, Ipv4Address, Ipv4Network), (6, Ipv6Address, Ipv6Network)):
+    _out, _create, _update = _address_schemas(_version)
+    _c, _u = _address_hooks(_model, _net)
+    ADDRESSES[_version] = crud.register(
+        blp,
+        crud.Resource(
+            path=f"ipv{_version}-addresses",
+            model=_model,
+            title=f"IPv{_version} address",
+            schema=_out,
+            create_schema=_create,
+            update_schema=_update,
+            filters={
+                "address": Filter(IPAddress(_version), _model.address),
+                "network_id": Filter(ref_id(), _model.network_id),
+                "network": Filter(Network(_version), _in_network(_model)),
+                "vm_interface_id": Filter(ref_id(), _model.vm_interface_id),
+                "vm_id": Filter(
+                    ref_id(), lambda v, m=_model: m.interface.has(VmInterface.vm_id == v)
+                ),
+                "free": Filter(
+                    fields.Boolean(),
+                    lambda v, m=_model: (
+                        m.vm_interface_id.is_(None) if v else m.vm_interface_id.is_not(None)
+                    ),
+                ),
+            },
+            read_roles=EVERYONE,
+            write_roles=CUSTOMERS_AND_OPERATORS,
+            customer_scope=_address_scope(_model),
+            options=(joinedload(_model.network), joinedload(_model.interface)),
+            create=_c,
+            update=_u,
+            delete=_delete_address,
+            description=(
+                "Addresses of a network, assigned to an interface or free. Any spelling is "
+                "accepted, the compressed form returned. Customers read the addresses of their "
+                "VMs but cannot assign them. Filters: address, network_id, network (CIDR), "
+                "vm_interface_id, vm_id, free."
+            ),
+        ),
+    )

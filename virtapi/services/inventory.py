@@ -1,0 +1,273 @@
+"""Read views of the inventory for people: fleet, node, VM, network usage and change log.
+
+Every function issues a fixed number of queries whatever the number of rows, and loads
+exactly the relationships its callers may touch (``raiseload`` everything else), so a page or
+serializer iterating over the result can never fall into one query per row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import netaddr
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload, raiseload, selectinload
+
+from ..models import (
+    Change,
+    Ipv4Address,
+    Ipv4Network,
+    Ipv6Address,
+    Ipv6Network,
+    Node,
+    NodeMethod,
+    Storage,
+    StorageCeph,
+    VirtNode,
+    Vm,
+    VmInterface,
+)
+from .capacity import HypervisorUsage, hypervisor_usage
+from .errors import NotFound
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    node: Node
+    usage: HypervisorUsage | None  # None unless the node is a hypervisor
+
+
+@dataclass(frozen=True)
+class NodeDetail:
+    node: Node
+    usage: HypervisorUsage | None
+    vms: list[Vm]
+
+
+@dataclass(frozen=True)
+class VmListing:
+    vms: list[Vm]
+    total: int  # matching VMs over all pages
+    disk_bytes: dict[int, int] = field(default_factory=dict)  # vm id → summed disk size
+    addresses: dict[int, list[netaddr.IPAddress]] = field(default_factory=dict)  # vm id → IPs
+
+
+@dataclass(frozen=True)
+class NetworkUsage:
+    network: Ipv4Network | Ipv6Network
+    used: int  # addresses bound to an interface
+    registered: int  # address rows known to virtapi (used or free for allocation)
+
+    @property
+    def version(self) -> int:
+        return self.network.network.version
+
+    @property
+    def total(self) -> int:
+        """Assignable addresses: an IPv4 subnet loses its network and broadcast address."""
+        size = self.network.cidr.size
+        if self.version == 4 and self.network.prefixlen <= 30:
+            return size - 2
+        return size
+
+    @property
+    def fraction(self) -> float:
+        return self.used / self.total if self.total else 0.0
+
+
+def _node_roles():  # type: ignore[no-untyped-def]
+    return (
+        joinedload(Node.state),
+        joinedload(Node.reported_state),
+        # One-to-one roles ride along in the node query; only the methods list needs its own.
+        joinedload(Node.virt_node)
+        .selectinload(VirtNode.methods)
+        .joinedload(NodeMethod.virt_method),
+        joinedload(Node.ceph_osd_node),
+        joinedload(Node.ceph_mon_node),
+    )
+
+
+def fleet(session: Session) -> list[NodeSummary]:
+    """Every node with its roles and, for hypervisors, committed resources; ordered by fqdn."""
+    nodes = session.scalars(
+        select(Node).options(*_node_roles(), raiseload("*")).order_by(Node.fqdn)
+    ).all()
+    usage = {u.node_id: u for u in hypervisor_usage(session)}
+    return [NodeSummary(node, usage.get(node.id)) for node in nodes]
+
+
+def _vm_loads():  # type: ignore[no-untyped-def]
+    """What a list of VMs shows: states and host."""
+    return (
+        joinedload(Vm.requested_state),
+        joinedload(Vm.actual_state),
+        joinedload(Vm.node_method).joinedload(NodeMethod.virt_method),
+        joinedload(Vm.node_method).joinedload(NodeMethod.virt_node).joinedload(VirtNode.node),
+    )
+
+
+def node_detail(session: Session, node_id: int) -> NodeDetail:
+    node = session.scalar(
+        select(Node)
+        .where(Node.id == node_id)
+        .options(
+            *_node_roles(),
+            selectinload(Node.interfaces).selectinload(VmInterface.ipv4_addresses),
+            selectinload(Node.interfaces).selectinload(VmInterface.ipv6_addresses),
+            raiseload("*"),
+        )
+    )
+    if node is None:
+        raise NotFound(f"no node with id {node_id}")
+    usage = None
+    vms: list[Vm] = []
+    if node.virt_node is not None:
+        usage = next(iter(hypervisor_usage(session, [node.virt_node.id])), None)
+        vms = list(
+            session.scalars(
+                select(Vm)
+                .join(NodeMethod, NodeMethod.id == Vm.node_method_id)
+                .where(NodeMethod.virt_node_id == node.virt_node.id)
+                .options(*_vm_loads(), raiseload("*"))
+                .order_by(Vm.hostname)
+            )
+        )
+    return NodeDetail(node, usage, vms)
+
+
+def list_vms(
+    session: Session,
+    *,
+    customer_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> VmListing:
+    """One page of VMs (a customer's only, when given) by hostname, with disk totals and IPs."""
+    limit = max(1, min(limit, MAX_PAGE))
+    offset = max(0, offset)
+    where = [] if customer_id is None else [Vm.customer_id == customer_id]
+    total = session.scalar(select(func.count(Vm.id)).where(*where)) or 0
+    vms = list(
+        session.scalars(
+            select(Vm)
+            .where(*where)
+            .options(*_vm_loads(), raiseload("*"))
+            .order_by(Vm.hostname, Vm.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    ids = [vm.id for vm in vms]
+    disk_bytes: dict[int, int] = {}
+    addresses: dict[int, list[netaddr.IPAddress]] = defaultdict(list)
+    if ids:
+        disk_bytes = {
+            vm_id: int(size)
+            for vm_id, size in session.execute(
+                select(Storage.vm_id, func.sum(Storage.size))
+                .where(Storage.vm_id.in_(ids))
+                .group_by(Storage.vm_id)
+            )
+        }
+        for model in (Ipv4Address, Ipv6Address):
+            rows = session.execute(
+                select(VmInterface.vm_id, model.address)
+                .join(VmInterface, VmInterface.id == model.vm_interface_id)
+                .where(VmInterface.vm_id.in_(ids))
+                .order_by(model.address)
+            )
+            for vm_id, address in rows:
+                addresses[vm_id].append(address)
+    return VmListing(vms, total, disk_bytes, dict(addresses))
+
+
+def vm_detail(session: Session, vm_uuid: uuid.UUID | str, customer_id: int | None = None) -> Vm:
+    """A VM with host, interfaces (VLANs, addresses and their networks) and disks.
+
+    With ``customer_id`` another customer's VM is reported exactly like a missing one.
+    """
+    try:
+        key = vm_uuid if isinstance(vm_uuid, uuid.UUID) else uuid.UUID(str(vm_uuid))
+    except ValueError:
+        raise NotFound(f"no VM with uuid {vm_uuid}") from None
+    query = (
+        select(Vm)
+        .where(Vm.uuid == key)
+        .options(
+            *_vm_loads(),
+            selectinload(Vm.interfaces).selectinload(VmInterface.vlans),
+            selectinload(Vm.interfaces)
+            .selectinload(VmInterface.ipv4_addresses)
+            .joinedload(Ipv4Address.network),
+            selectinload(Vm.interfaces)
+            .selectinload(VmInterface.ipv6_addresses)
+            .joinedload(Ipv6Address.network),
+            selectinload(Vm.disks).joinedload(Storage.storage_type),
+            selectinload(Vm.disks).joinedload(Storage.cache_option),
+            selectinload(Vm.disks).joinedload(Storage.ceph).joinedload(StorageCeph.ceph_pool),
+            raiseload("*"),
+        )
+    )
+    if customer_id is not None:
+        query = query.where(Vm.customer_id == customer_id)
+    vm = session.scalar(query)
+    if vm is None:
+        raise NotFound(f"no VM with uuid {vm_uuid}")
+    return vm
+
+
+def network_usage(session: Session) -> list[NetworkUsage]:
+    """Every IPv4 then IPv6 network, ordered by address, with used and registered addresses."""
+    out: list[NetworkUsage] = []
+    for network_model, address_model in ((Ipv4Network, Ipv4Address), (Ipv6Network, Ipv6Address)):
+        counts = (
+            select(
+                address_model.network_id.label("network_id"),
+                func.count(address_model.vm_interface_id).label("used"),
+                func.count(address_model.id).label("registered"),
+            )
+            .group_by(address_model.network_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(
+                network_model,
+                func.coalesce(counts.c.used, 0),
+                func.coalesce(counts.c.registered, 0),
+            )
+            .outerjoin(counts, counts.c.network_id == network_model.id)
+            .options(joinedload(network_model.vlan), raiseload("*"))
+            .order_by(network_model.network, network_model.prefixlen)
+        )
+        out.extend(NetworkUsage(net, int(used), int(reg)) for net, used, reg in rows)
+    return out
+
+
+def changes(
+    session: Session,
+    *,
+    customer_id: int | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Change]:
+    """Newest changes first (optionally older than ``before_id``); a customer's only if given."""
+    limit = max(1, min(limit, MAX_PAGE))
+    if "\x00" in (object_type or "") + (object_id or ""):
+        return []  # no object is named so, and PostgreSQL refuses NUL in text parameters
+    query = select(Change)
+    if customer_id is not None:
+        query = query.where(Change.customer_id == customer_id)
+    if object_type:
+        query = query.where(Change.object_type == object_type)
+    if object_id:
+        query = query.where(Change.object_id == object_id)
+    if before_id is not None:
+        query = query.where(Change.id < before_id)
+    return list(session.scalars(query.order_by(Change.id.desc()).limit(limit)))
