@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -98,12 +99,17 @@ def _env(instance: Path, database_url: str) -> dict[str, str]:
     return env
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_until_up(
+    url: str, proc: subprocess.Popen[bytes], deadline: float, ca_file: Path | None = None
+) -> None:
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:  # noqa: S310
+            with urllib.request.urlopen(  # noqa: S310
+                url + "/healthz", timeout=1, context=context
+            ) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -142,39 +148,87 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         )
     engine.dispose()
 
-    port = free_port()
     access_log = base / "access.log"
     access_log.touch()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            '"%(r)s" %(s)s',
-            "virtapi.app:create_app()",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(base / "gunicorn.log", "wb"),  # noqa: SIM115 - lives as long as the server
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = _start_gunicorn(env, access_log, base / "gunicorn.log")
     try:
-        _wait_until_up(url, proc, time.monotonic() + 60)
         yield LiveServer(url=url, database_url=database_url, access_log=access_log, tokens=tokens)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
+
+
+def _start_gunicorn(
+    env: dict[str, str], access_log: Path, error_log: Path, tls: tuple[Path, Path] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        '"%(r)s" %(s)s',
+    ]
+    if tls:
+        command += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
+    proc = subprocess.Popen(
+        [*command, "virtapi.app:create_app()"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(error_log, "wb"),  # noqa: SIM115 - lives as long as the server
+    )
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, time.monotonic() + 60, tls[0] if tls else None)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, url
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class TlsServer:
+    url: str
+    ca_file: Path
+
+
+@pytest.fixture(scope="session")
+def live_tls_server(
+    live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TlsServer]:
+    """The same database served over HTTPS with a self-signed certificate, to prove that
+    the clients verify certificates by default and accept a configured CA file."""
+    if shutil.which("openssl") is None:
+        skip_or_fail("openssl is not installed")
+    base = tmp_path_factory.mktemp("tls")
+    cert, key = base / "cert.pem", base / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    env = _env(base, live_server.database_url)
+    proc, url = _start_gunicorn(env, base / "access.log", base / "gunicorn.log", (cert, key))
+    try:
+        yield TlsServer(url=url, ca_file=cert)
+    finally:
+        _stop(proc)
 
 
 def _importable(module: str) -> bool:

@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     HIERA_TRAP,
     REPO,
     LiveServer,
+    TlsServer,
     clean_stderr,
     find_tool,
 )
@@ -208,7 +209,15 @@ class PuppetSite:
                 {f"virtapi::{cls}::root": str(self.root) for cls in ("hypervisor", "ceph", "guest")}
             )
         )
-        (env_dir / "hiera.yaml").write_text(
+        self.env_dir = env_dir
+        self.set_virtapi_level(
+            f"{live.url}/hiera/%{{trusted.certname}}",
+            {"token_file": str(token_file), "timeout": 5},
+        )
+
+    def set_virtapi_level(self, uri: str, options: dict[str, Any]) -> None:
+        """hiera.yaml: local data first (for $root), then virtapi through our backend."""
+        (self.env_dir / "hiera.yaml").write_text(
             yaml.safe_dump(
                 {
                     "version": 5,
@@ -217,8 +226,8 @@ class PuppetSite:
                         {
                             "name": "virtapi",
                             "data_hash": "virtapi::hiera_data",
-                            "uri": f"{live.url}/hiera/%{{trusted.certname}}",
-                            "options": {"token_file": str(token_file), "timeout": 5},
+                            "uri": uri,
+                            "options": options,
                         },
                     ],
                 }
@@ -356,3 +365,29 @@ def test_puppet_apply_hiera_only_makes_one_request(
     domains = list((site.root / "etc/virtapi/libvirt").glob("*.xml"))
     assert len(domains) == 2  # web2 and app1 run on hv02
     assert (site.root / "etc/systemd/network/40-virtapi-vx10002.netdev").exists()
+
+
+def test_tls_is_verified_by_default(
+    site: PuppetSite, live_tls_server: TlsServer, token_file: Path, tmp_path: Path
+) -> None:
+    """Against a server with a self-signed certificate, the Hiera backend and the ENC script
+    refuse to talk until they are given its CA file."""
+    uri = f"{live_tls_server.url}/hiera/%{{trusted.certname}}"
+    site.set_virtapi_level(uri, {"token_file": str(token_file)})
+    refused = site.lookup(HV01, "virtapi::hypervisor::vg_name")
+    assert refused.returncode != 0
+    assert "certificate verify failed" in refused.stderr, refused.stderr
+    ca_file = str(live_tls_server.ca_file)
+    site.set_virtapi_level(uri, {"token_file": str(token_file), "ca_file": ca_file})
+    trusted = site.lookup(HV01, "virtapi::hypervisor::vg_name")
+    assert trusted.returncode == 0, trusted.stderr
+    assert json.loads(trusted.stdout) == "vg0"
+
+    config = dict(url=live_tls_server.url, token_file=token_file, cache_dir=tmp_path / "c")
+    untrusted = run_enc(HV01, write_yaml_config(tmp_path / "a.yaml", **config))
+    assert untrusted.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    ok = run_enc(
+        HV01, write_yaml_config(tmp_path / "b.yaml", ca_file=live_tls_server.ca_file, **config)
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "virtapi::hypervisor" in yaml.safe_load(ok.stdout)["classes"]

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import skip_or_fail
-from tests.integration.conftest import REPO, LiveServer, find_tool
+from tests.integration.conftest import REPO, LiveServer, TlsServer, find_tool
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +124,15 @@ def test_ext_pillar_wrong_token(
     ext_pillar_module: ModuleType, live_server: LiveServer, tmp_path: Path
 ) -> None:
     assert ext_pillar_module.ext_pillar(HV01, {}, url=live_server.url, token="va_wrong") == {}
+
+
+def test_ext_pillar_verifies_tls(
+    ext_pillar_module: ModuleType, live_tls_server: TlsServer, live_server: LiveServer
+) -> None:
+    kwargs = {"url": live_tls_server.url, "token": live_server.reader_token}
+    assert ext_pillar_module.ext_pillar(HV01, {}, **kwargs) == {}
+    trusted = ext_pillar_module.ext_pillar(HV01, {}, ca_file=str(live_tls_server.ca_file), **kwargs)
+    assert trusted["virtapi"]["certname"] == HV01
 
 
 # --- real salt-call ---------------------------------------------------------------------------
