@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, db, web
+from . import api, db, pxe, web
 from .config import load_config
 
 
@@ -25,6 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     api.init_app(app)
     web.init_app(app)
+    pxe.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select
@@ -83,7 +84,7 @@ def test_operator_creates_placed_vm(client: Any, api_tokens: Any, demo: Any) -> 
     assert resp.status_code == 422 and "customer_id" in resp.json["errors"]
 
 
-def test_customer_creates_own_vm_without_placement(
+def test_customer_creates_own_vm_placed_automatically(
     app: Any, client: Any, api_tokens: Any, demo: Any
 ) -> None:
     ca = H(api_tokens.customer_a)
@@ -91,8 +92,10 @@ def test_customer_creates_own_vm_without_placement(
         "/api/v1/vms", json={"hostname": "mine.example.net", "cores": 1, "ram": GiB}, headers=ca
     )
     assert resp.status_code == 201, resp.json
-    assert resp.json["customer_id"] == 1001 and resp.json["host"] is None
-    for extra in ({"virt_node_id": 1}, {"virt_method": "kvm"}, {"actual_state": "running"}):
+    # virtapi picks the hypervisor; the customer may only name the method.
+    assert resp.json["customer_id"] == 1001 and resp.json["host"]["fqdn"].startswith("hv")
+    assert resp.json["virt_method"] == "kvm" and resp.json["actual_state"] == "pending"
+    for extra in ({"virt_node_id": 1}, {"actual_state": "running"}, {"uuid": str(uuid.uuid4())}):
         bad = client.post(
             "/api/v1/vms",
             json={"hostname": "p.example.net", "cores": 1, "ram": GiB, **extra},

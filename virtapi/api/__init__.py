@@ -41,10 +41,23 @@ def blueprints() -> list:
     from .changes import blp as changes
     from .compute import blp as compute
     from .config_management import blp as config_management
+    from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
     from .nodes import blp as nodes
+    from .operations import blp as operations
     from .storage import blp as storage
     from .vocabularies import blp as vocabularies
 
-    return [meta, vocabularies, nodes, compute, network, storage, changes, config_management]
+    return [
+        meta,
+        vocabularies,
+        nodes,
+        compute,
+        network,
+        storage,
+        changes,
+        installs,
+        operations,
+        config_management,
+    ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
+    Install,
     NodeMethod,
     Storage,
     VirtNode,
@@ -18,12 +19,14 @@ from ..models import (
     VmInterface,
     VmState,
 )
+from ..services import installs as install_service
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
 from . import crud
-from .fields import NameOrId, int32, int64, ref_id, string, updating
+from .fields import IPAddress, MACAddress, NameOrId, int32, int64, ref_id, string, updating
 from .filters import Filter
 from .network import InterfaceSchema
+from .operations import overcommit
 from .storage import DiskSchema
 
 blp = Blueprint("compute", __name__, url_prefix="/api/v1", description="VMs and quotas")
@@ -58,14 +61,28 @@ class VmSchema(Schema):
     )
     requested_state = fields.String(required=True, attribute="requested_state.name")
     actual_state = fields.String(required=True, attribute="actual_state.name")
+    transition_pending = fields.Function(
+        lambda vm: vm.requested_state_id != vm.actual_state_id,
+        required=True,
+        metadata={"type": "boolean", "description": "requested state not yet reported reached"},
+    )
     interfaces = fields.List(fields.Nested(InterfaceSchema), required=True)
     disks = fields.List(fields.Nested(DiskSchema), required=True)
     reported_at = fields.DateTime(required=True, allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    install = fields.Function(
+        install_service.vm_install,
+        required=True,
+        allow_none=True,
+        metadata={
+            "type": "object",
+            "description": "the latest network install (state, phase, percent …); null if none",
+        },
+    )
 
 
-class VmCreateSchema(Schema):
+class VmBaseSchema(Schema):
     hostname = string(253, required=True, non_empty=True)
     cores = int32(1, required=True)
     ram = int64(1, required=True, metadata={"description": "bytes"})
@@ -76,6 +93,57 @@ class VmCreateSchema(Schema):
     virt_node_id = ref_id(allow_none=True, metadata={"description": "placement, operators only"})
     virt_method = NameOrId(allow_none=True, metadata={"description": "placement, operators only"})
     uuid = fields.UUID(metadata={"description": "operators only; generated if omitted"})
+
+
+class VmDiskRequestSchema(Schema):
+    size = int64(1, required=True, metadata={"description": "bytes"})
+    storage_type = NameOrId(required=True, metadata={"description": "lvm, qcow2, raw, ceph"})
+    cache_option = NameOrId(load_default="default", metadata={"description": "libvirt cache mode"})
+    ceph_pool = NameOrId(load_default=None, metadata={"description": "required for ceph disks"})
+    discard = fields.Boolean(load_default=None, metadata={"description": "ceph disks (true)"})
+    read_iops_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
+    write_iops_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
+    read_bps_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
+    write_bps_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
+
+
+class VmInterfaceRequestSchema(Schema):
+    ipv4_network_id = ref_id(
+        allow_none=True, metadata={"description": "allocate the next free IPv4 address here"}
+    )
+    ipv6_network_id = ref_id(
+        allow_none=True, metadata={"description": "allocate the next free IPv6 address here"}
+    )
+    ipv4_address = IPAddress(4, allow_none=True, metadata={"description": "operators only"})
+    ipv6_address = IPAddress(6, allow_none=True, metadata={"description": "operators only"})
+    mac = MACAddress(allow_none=True, metadata={"description": "operators only; else generated"})
+    vlans = fields.List(
+        ref_id(),
+        load_default=list,
+        validate=validate.Length(max=64),
+        metadata={"description": "VLAN ids to join (a network's own VLAN is joined anyway)"},
+    )
+
+
+class VmCreateSchema(VmBaseSchema):
+    requested_state = NameOrId(
+        metadata={"description": "running (start at once) or stopped (default)"}
+    )
+    virt_method = NameOrId(
+        allow_none=True,
+        metadata={"description": "kvm (default), qemu …; placement picks a host that runs it"},
+    )
+    virt_node_id = ref_id(
+        allow_none=True, metadata={"description": "operators only; else placed automatically"}
+    )
+    disks = fields.List(
+        fields.Nested(VmDiskRequestSchema), load_default=list, validate=validate.Length(max=32)
+    )
+    interfaces = fields.List(
+        fields.Nested(VmInterfaceRequestSchema),
+        load_default=list,
+        validate=validate.Length(max=32),
+    )
 
 
 def _vm_scope(customer_id: int) -> Any:
@@ -103,6 +171,7 @@ VM_OPTIONS = (
     _iface.selectinload(VmInterface.ipv4_addresses),
     _iface.selectinload(VmInterface.ipv6_addresses),
     _disk.selectinload(Storage.ceph),
+    selectinload(Vm.installs).joinedload(Install.image),
 )
 
 VMS = crud.register(
@@ -113,7 +182,7 @@ VMS = crud.register(
         title="VM",
         schema=VmSchema,
         create_schema=VmCreateSchema,
-        update_schema=updating(VmCreateSchema),
+        update_schema=updating(VmBaseSchema),
         filters={
             "hostname": Filter(string(253), Vm.hostname),
             "customer_id": Filter(ref_id(), Vm.customer_id),
@@ -127,8 +196,8 @@ VMS = crud.register(
         write_roles=CUSTOMERS_AND_OPERATORS,
         customer_scope=_vm_scope,
         options=VM_OPTIONS,
-        create=vm_service.create_vm,
-        update=vm_service.update_vm,
+        create=lambda s, p, data: vm_service.create_vm(s, p, data, overcommit=overcommit()),
+        update=lambda s, p, vm, data: vm_service.update_vm(s, p, vm, data, overcommit=overcommit()),
         delete=vm_service.delete_vm,
         description=(
             "Customers see and change only their own VMs, within their quota, and cannot set "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import netaddr
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -20,6 +21,7 @@ from ..models import (
     Vm,
     VmInterface,
 )
+from ..services import ipam
 from ..services import network as net_service
 from ..services.caller import customer_of
 from ..services.errors import Forbidden, InvalidInput
@@ -238,7 +240,7 @@ def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) ->
     if customer_of(principal) is not None:
         values["customer_id"] = customer_of(principal)
     if values.get("vni") is None:
-        values["vni"] = net_service.allocate_vni(session)
+        values["vni"] = net_service.allocate_vni(session, tuple(current_app.config["VNI_RANGE"]))
     vlan = Vlan(**values)
     session.add(vlan)
     net_service.set_members(session, vlan, members)
@@ -400,7 +402,13 @@ def _address_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
     )
     create = Schema.from_dict(
         {
-            "address": IPAddress(version, required=True),
+            "address": IPAddress(
+                version,
+                metadata={
+                    "description": "omitted: the next free address of network_id is allocated "
+                    "to vm_interface_id (never network, broadcast or gateway)"
+                },
+            ),
             "network_id": ref_id(metadata={"description": "found from the address if omitted"}),
             "vm_interface_id": ref_id(allow_none=True, load_default=None),
         },
@@ -417,18 +425,27 @@ def _address_hooks(model: Any, network_model: Any) -> tuple[crud.CreateHook, cru
     def create(session: Session, principal: Principal, data: dict[str, Any]) -> Any:
         _customer_only_own(principal, ["address"], "addresses")
         values = dict(data)
+        if "address" not in values and (
+            "network_id" not in values or values.get("vm_interface_id") is None
+        ):
+            raise InvalidInput(
+                "give an address, or network_id and vm_interface_id to allocate the next free one",
+                errors={"address": ["required unless allocating"]},
+            )
         if "network_id" in values:
             network = crud.load_ref(
                 session, principal, network_model, values.pop("network_id"), "network_id"
             )
-            net_service.check_in_network(values["address"], network)
+            if "address" in values:
+                net_service.check_in_network(values["address"], network)
         else:
             network = net_service.containing_network(session, values["address"])
         iface_id = values.pop("vm_interface_id")
-        iface = None
         if iface_id is not None:
+            # Assigned addresses go through IPAM: inside, not reserved, free, under a lock.
             iface = crud.load_ref(session, principal, VmInterface, iface_id, "vm_interface_id")
-        row = model(address=values["address"], network=network, interface=iface)
+            return ipam.allocate(session, network, iface, values.get("address"))
+        row = model(address=values["address"], network=network, interface=None)
         session.add(row)
         return row
 

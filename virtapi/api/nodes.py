@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import or_
@@ -21,6 +22,7 @@ from ..models import (
     VmInterface,
 )
 from ..services import nodes as node_service
+from ..services.lifecycle import is_stale
 from ..services.vocabulary import resolve
 from . import crud
 from .fields import MACAddress, NameOrId, int32, int64, ref_id, string, updating
@@ -56,6 +58,15 @@ class NodeSchema(Schema):
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True)
     interfaces = fields.List(fields.Nested(NodeInterfaceSchema), required=True)
     last_seen_at = fields.DateTime(required=True, allow_none=True)
+    stale = fields.Function(
+        lambda n: is_stale(n, int(current_app.config.get("NODE_STALE_SECONDS", 300))),
+        required=True,
+        metadata={
+            "type": "boolean",
+            "description": "no heartbeat (POST /nodes/<fqdn>/report) for NODE_STALE_SECONDS",
+        },
+    )
+    facts = fields.Dict(required=True, allow_none=True, metadata={"description": "last reported"})
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 

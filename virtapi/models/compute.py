@@ -14,6 +14,7 @@ from .nodes import NodeMethod
 
 if TYPE_CHECKING:
     from .network import VmInterface
+    from .provisioning import Install
     from .storage import Storage
 
 
@@ -66,6 +67,8 @@ class Vm(IdMixin, Base):
     disks: Mapped[list[Storage]] = relationship(
         back_populates="vm", order_by="Storage.id", passive_deletes=True
     )
+    # Newest first: installs[0] is the one the API shows; read-only (Install.vm writes).
+    installs: Mapped[list[Install]] = relationship(viewonly=True, order_by="Install.id.desc()")
 
 
 class CustomerQuota(Base):

@@ -1,17 +1,17 @@
 """Interfaces, MACs, VLANs (VNIs), networks and addresses: the rules beyond column mapping.
 
 MAC and VNI allocation live here so smarter allocators (and IPAM) can replace them in one place.
-Uniqueness is finally guaranteed by unique constraints; these functions pick likely-free values.
+Uniqueness is finally guaranteed by unique constraints; the choices are made under locks
+(services.locks) so concurrent requests do not pick the same value.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
 import netaddr
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -23,7 +23,9 @@ from ..models import (
     VmInterface,
 )
 from ..models.network import MAX_VNI
-from .errors import Conflict, InvalidInput
+from . import ipam, macs, vlans
+from .errors import InvalidInput
+from .locks import advisory_lock
 
 # QEMU/KVM's own OUI, the prefix libvirt uses for guest NICs.
 MAC_PREFIX = (0x52, 0x54, 0x00)
@@ -34,35 +36,29 @@ NetworkModel = type[Ipv4Network] | type[Ipv6Network]
 
 
 def generate_mac(session: Session) -> netaddr.EUI:
-    """A random unused MAC under the QEMU prefix."""
-    for _ in range(64):
-        tail = [random.randrange(256) for _ in range(3)]
-        mac = netaddr.EUI(":".join(f"{b:02x}" for b in (*MAC_PREFIX, *tail)))
-        if session.scalar(select(VmInterface.id).where(VmInterface.mac == mac)) is None:
-            return mac
-    raise Conflict("could not find a free MAC address; retry")
+    """A random unused MAC under the QEMU prefix (checked under a lock: see services.macs)."""
+    advisory_lock(session, "vm_interface.mac")
+    return macs.unused_mac(session)
 
 
-def allocate_vni(session: Session) -> int:
-    """The next VNI above the highest in use (from FIRST_AUTO_VNI), or the lowest gap."""
-    highest = session.scalar(select(func.max(Vlan.vni))) or 0
-    candidate = max(highest + 1, FIRST_AUTO_VNI)
-    if candidate <= MAX_VNI:
-        return candidate
-    used = set(session.scalars(select(Vlan.vni)))
-    for vni in range(1, MAX_VNI + 1):
-        if vni not in used:
-            return vni
-    raise Conflict("every VNI is in use")
+def allocate_vni(session: Session, vni_range: tuple[int, int] = (FIRST_AUTO_VNI, MAX_VNI)) -> int:
+    """The lowest free VNI of the configured range (VIRTAPI_VNI_RANGE), under a lock held
+    until commit so concurrent VLAN creations get different ones."""
+    advisory_lock(session, "vlan.vni")
+    return vlans.free_vni(session, vni_range)
 
 
 def set_members(session: Session, vlan: Vlan, interfaces: Sequence[VmInterface]) -> None:
     """Make exactly ``interfaces`` members of ``vlan`` (recorded in the change log)."""
+    for iface in interfaces:
+        vlans.check_member(vlan, iface)
     vlan.interfaces[:] = list({i.id: i for i in interfaces}.values())
 
 
-def set_vlans(session: Session, iface: VmInterface, vlans: Sequence[Vlan]) -> None:
-    iface.vlans[:] = list({v.id: v for v in vlans}.values())
+def set_vlans(session: Session, iface: VmInterface, members_of: Sequence[Vlan]) -> None:
+    for vlan in members_of:
+        vlans.check_member(vlan, iface)
+    iface.vlans[:] = list({v.id: v for v in members_of}.values())
 
 
 def delete_interface(session: Session, iface: VmInterface) -> None:
@@ -89,26 +85,17 @@ def network_values(net: netaddr.IPNetwork) -> dict[str, Any]:
 
 
 def check_gateway(net: netaddr.IPNetwork, gateway: netaddr.IPAddress | None) -> None:
-    if gateway is not None and gateway not in net:
-        raise InvalidInput(
-            f"gateway {gateway} is not inside {net}", errors={"gateway": [f"not inside {net}"]}
-        )
+    """Inside the network and a usable host address (not network or broadcast)."""
+    ipam.check_gateway(net, gateway)
 
 
 def create_network(session: Session, net: netaddr.IPNetwork, values: dict[str, Any]) -> Any:
-    """A new network; refuses one overlapping an existing network of the same version."""
+    """A new network; refuses one overlapping an existing network of the same version
+    (checked under a lock, so two overlapping creations cannot both pass)."""
     model, _ = _models(net.version)
     check_gateway(net, values.get("gateway"))
+    ipam.ensure_no_overlap(session, net)
     row = model(**network_values(net), **values)
-    first, last = net.network, netaddr.IPAddress(net.last, net.version)
-    overlap = session.scalar(
-        select(model).where(model.network <= last, model.last_address >= first).limit(1)
-    )
-    if overlap is not None:
-        raise Conflict(
-            f"{net} overlaps network {overlap.id} ({overlap.cidr})",
-            errors={"prefix": [f"overlaps {overlap.cidr}"]},
-        )
     session.add(row)
     return row
 

@@ -1,0 +1,218 @@
+"""The endpoints machines call while they boot: no token, so protected otherwise.
+
+- the one-shot window: anything beyond the local-boot script exists only while the machine
+  has an install pending or running;
+- an optional allow-list of source networks (PXE_ALLOWED_NETWORKS), checked against the
+  socket peer address only (``request.remote_addr``; X-Forwarded-For counts only if the
+  deployment wraps the app in a proxy fix, i.e. deliberately trusts its proxy);
+- the per-install secret in the URL path, compared in constant time against its stored hash;
+- the machine's SMBIOS UUID (iPXE's ``${uuid}``, ``/pxe/<mac>?uuid=…``), without which the
+  iPXE script, and so the secret, is not handed out: a guessed MAC alone reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import netaddr
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest, ServiceUnavailable
+
+from ..db import get_session
+from ..services import install_fields as fields
+from ..services import installs
+from ..services.audit import set_actor
+from ..services.errors import Forbidden
+from . import render
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("pxe", __name__)
+
+
+def _text(body: str, status: int = 200) -> Response:
+    resp = Response(body, status=status, mimetype="text/plain")
+    # A script or config that carries a secret must not linger in caches.
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _allowed_networks() -> netaddr.IPSet | None:
+    raw = current_app.config.get("PXE_ALLOWED_NETWORKS") or []
+    if isinstance(raw, str):
+        raw = [n.strip() for n in raw.split(",") if n.strip()]
+    if not raw:
+        return None
+    cache = current_app.extensions.setdefault("virtapi.pxe", {})
+    key = tuple(raw)
+    if cache.get("networks_key") != key:
+        try:
+            cache["networks"] = netaddr.IPSet(netaddr.IPNetwork(n) for n in raw)
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            raise ServiceUnavailable(
+                f"VIRTAPI_PXE_ALLOWED_NETWORKS must be a comma-separated list of networks, "
+                f"got {', '.join(map(str, raw))!r}"
+            ) from None
+        cache["networks_key"] = key
+    return cache["networks"]
+
+
+def _check_source() -> None:
+    networks = _allowed_networks()
+    if networks is None:
+        return
+    peer = request.remote_addr or ""
+    try:
+        address = netaddr.IPAddress(peer)
+    except (netaddr.AddrFormatError, ValueError):
+        address = None
+    if address is not None and address.is_ipv4_mapped():
+        address = address.ipv4()
+    if address is None or address not in networks:
+        log.warning("pxe request from %s outside PXE_ALLOWED_NETWORKS refused", peer)
+        raise Forbidden(
+            f"{peer or 'this address'} is not in the networks allowed to boot from virtapi"
+        )
+
+
+def _public_url() -> str:
+    configured = current_app.config.get("PXE_PUBLIC_URL") or ""
+    base = (configured or request.host_url).rstrip("/")
+    if not fields.URL_RE.fullmatch(base):
+        # Without a configured public URL the Host header decides, and it is the client's.
+        problem = ServiceUnavailable if configured else BadRequest
+        raise problem(
+            f"cannot build installer URLs from {base!r}: set VIRTAPI_PUBLIC_URL to the "
+            "http(s) address machines reach virtapi at"
+        )
+    return base
+
+
+def _boot_url(key: str) -> str:
+    value = current_app.config.get(key) or ""
+    if not fields.URL_RE.fullmatch(value):
+        raise ServiceUnavailable(
+            f"VIRTAPI_{key} must be an http(s) URL of plain characters (no spaces, quotes, "
+            f"'$' or query string), got {value!r}"
+        )
+    return value
+
+
+def _config_url(mac: str, secret: str) -> str:
+    return render.installimage_url(_public_url(), mac, secret)
+
+
+def _secret_key() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _installer_session(mac: str) -> Any:
+    db = get_session()
+    set_actor(db, None, f"installer:{mac}")
+    return db
+
+
+def _form() -> dict[str, Any]:
+    """A JSON object or a form body (curl -d phase=… -d percent=…)."""
+    body = request.get_json(silent=True)
+    if isinstance(body, dict):
+        return body
+    return request.form.to_dict()
+
+
+@bp.get("/pxe/<mac>")
+def pxe_script(mac: str) -> Response:
+    """The iPXE script for the machine with this MAC: installer while an install is active
+    and the machine presents its SMBIOS UUID (``?uuid=${uuid}``)."""
+    _check_source()
+    normal = fields.mac(mac)
+    db = get_session()
+    install = installs.active_install_by_mac(db, normal)
+    if install is None:
+        return _text(render.local_boot_script())
+    if not installs.machine_identity_matches(install, request.args.get("uuid")):
+        # Same answer as "no install": a prober can't tell a wrong UUID from an idle MAC.
+        log.warning(
+            "install %s: /pxe/%s without the machine's SMBIOS UUID (%s); booting it locally",
+            install.id,
+            normal,
+            "none given" if not request.args.get("uuid") else "wrong or malformed",
+        )
+        return _text(render.local_boot_script())
+    if not installs.machine_identity_recorded(install):
+        log.info(
+            "install %s: node has no SMBIOS UUID in its facts; only the allow-list guards /pxe/%s",
+            install.id,
+            normal,
+        )
+    secret = installs.install_secret(install, _secret_key())
+    if not installs.secret_matches(install, secret):
+        # The application key changed since the request: the stored hash no longer matches
+        # anything we can hand out. Booting the installer would only fail later.
+        log.warning(
+            "install %s: secret key changed since it was requested; re-request it", install.id
+        )
+        return _text(render.local_boot_script())
+    script = render.installer_script(
+        hostname=install.hostname,
+        mac=normal,
+        kernel_url=_boot_url("PXE_KERNEL_URL"),
+        initrd_url=_boot_url("PXE_INITRD_URL"),
+        config_url=_config_url(normal, secret),
+    )
+    return _text(script)
+
+
+@bp.get("/installimage/<mac>/<secret>")
+def installimage_config(mac: str, secret: str) -> Response:
+    _check_source()
+    db = get_session()
+    install = installs.authenticate_installer(db, mac, secret)
+    plan = installs.install_plan(db, install)
+    return _text(render.installimage_config(plan, _config_url(mac, secret)))
+
+
+@bp.get("/installimage/<mac>/<secret>/authorized_keys")
+def installimage_keys(mac: str, secret: str) -> Response:
+    _check_source()
+    db = get_session()
+    install = installs.authenticate_installer(db, mac, secret)
+    return _text(render.authorized_keys(installs.install_plan(db, install)))
+
+
+@bp.post("/installimage/<mac>/<secret>/status")
+def installimage_status(mac: str, secret: str) -> Response:
+    _check_source()
+    db = _installer_session(fields.mac(mac))
+    install = installs.authenticate_installer(db, mac, secret)
+    body = _form()
+    installs.report_progress(
+        db,
+        install,
+        phase=body.get("phase"),
+        percent=body.get("percent"),
+        message=body.get("message"),
+    )
+    db.commit()
+    return jsonify(installs.install_summary(install))
+
+
+@bp.post("/installimage/<mac>/<secret>/done")
+def installimage_done(mac: str, secret: str) -> Response:
+    _check_source()
+    db = _installer_session(fields.mac(mac))
+    install = installs.authenticate_installer(db, mac, secret)
+    installs.finish(db, install, message=_form().get("message"))
+    db.commit()
+    return jsonify(installs.install_summary(install))
+
+
+@bp.post("/installimage/<mac>/<secret>/failed")
+def installimage_failed(mac: str, secret: str) -> Response:
+    _check_source()
+    db = _installer_session(fields.mac(mac))
+    install = installs.authenticate_installer(db, mac, secret)
+    installs.fail(db, install, message=_form().get("message"))
+    db.commit()
+    return jsonify(installs.install_summary(install))

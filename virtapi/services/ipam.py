@@ -1,0 +1,392 @@
+"""IP address management: networks that never overlap, addresses handed out exactly once.
+
+Addresses are rows of ``ipv4``/``ipv6``; a row whose interface is NULL is free again (that is
+what releasing leaves behind) and is reused before new rows are made. Free addresses are found
+by walking the used ones in address order, in chunks, through the unique index on ``address``,
+so a /16 is never loaded into memory and a mostly empty /64 costs one short query.
+
+Never handed out: the network address (IPv4 and IPv6: the subnet-router anycast address), the
+IPv4 broadcast address (both only for prefixes shorter than /31) and the gateway. IPv6
+addresses are allocated sequentially from the network address + 1, like IPv4, so they are
+short, predictable and independent of the MAC (which an operator may change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import netaddr
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from ..models import Ipv4Address, Ipv4Network, Ipv6Address, Ipv6Network, Vlan, VmInterface
+from .errors import Conflict, InvalidInput, NotFound
+from .locks import advisory_lock, lock_row
+
+Network = Ipv4Network | Ipv6Network
+Address = Ipv4Address | Ipv6Address
+
+NETWORK_MODELS: dict[int, type[Any]] = {4: Ipv4Network, 6: Ipv6Network}
+ADDRESS_MODELS: dict[int, type[Any]] = {4: Ipv4Address, 6: Ipv6Address}
+CHUNK = 512
+
+
+def version_of(network: Network) -> int:
+    return 4 if isinstance(network, Ipv4Network) else 6
+
+
+def get_network(session: Session, version: int, network_id: int) -> Network:
+    row = session.get(NETWORK_MODELS[version], network_id)
+    if row is None:
+        raise NotFound(f"IPv{version} network {network_id} does not exist")
+    return row
+
+
+def parse_cidr(cidr: str, version: int) -> netaddr.IPNetwork:
+    """A strict network in CIDR notation: host bits set is a typo we refuse, not guess."""
+    try:
+        net = netaddr.IPNetwork(cidr, version=version)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise InvalidInput(
+            f"{cidr!r} is not an IPv{version} network in CIDR notation (e.g. "
+            f"{'192.0.2.0/24' if version == 4 else '2001:db8::/64'})",
+            errors={"cidr": ["not a network in CIDR notation"]},
+        ) from None
+    if "/" not in str(cidr):
+        raise InvalidInput(
+            f"{cidr!r} lacks a prefix length", errors={"cidr": ["missing /prefixlen"]}
+        )
+    if net.ip != net.network:
+        raise InvalidInput(
+            f"{cidr} has host bits set; did you mean {net.cidr}?",
+            errors={"cidr": [f"host bits set, the network is {net.cidr}"]},
+        )
+    return net
+
+
+def parse_address(value: Any, version: int, field: str = "address") -> netaddr.IPAddress:
+    try:
+        return netaddr.IPAddress(str(value), version)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise InvalidInput(
+            f"{value!r} is not an IPv{version} address", errors={field: ["not an address"]}
+        ) from None
+
+
+def _edge_reserved(net: netaddr.IPNetwork) -> set[int]:
+    if net.version == 4:
+        return {net.first, net.last} if net.prefixlen < 31 else set()
+    return {net.first} if net.prefixlen < 127 else set()
+
+
+def reserved(network: Network) -> set[int]:
+    """Integer addresses of ``network`` that are never handed out."""
+    out = _edge_reserved(network.cidr)
+    if network.gateway is not None:
+        out.add(int(network.gateway))
+    return out
+
+
+def check_gateway(net: netaddr.IPNetwork, gateway: netaddr.IPAddress | None) -> None:
+    """A gateway must be a usable host address of its network."""
+    if gateway is None:
+        return
+    if gateway not in net:
+        raise InvalidInput(
+            f"gateway {gateway} lies outside {net.cidr}",
+            errors={"gateway": [f"not inside {net.cidr}"]},
+        )
+    if int(gateway) in _edge_reserved(net):
+        raise InvalidInput(
+            f"gateway {gateway} is the network or broadcast address of {net.cidr}",
+            errors={"gateway": ["must be a usable host address"]},
+        )
+
+
+def ensure_no_overlap(session: Session, net: netaddr.IPNetwork) -> None:
+    """409 naming an existing network ``net`` would overlap.
+
+    The lock is held until commit, so two overlapping networks created at the same time
+    cannot both pass this check.
+    """
+    model = NETWORK_MODELS[net.version]
+    advisory_lock(session, f"ipv{net.version}_network")
+    first = netaddr.IPAddress(net.first, net.version)
+    last = netaddr.IPAddress(net.last, net.version)
+    clash = session.scalars(
+        select(model)
+        .where(model.network <= last, model.last_address >= first)
+        .order_by(model.network)
+        .limit(1)
+    ).first()
+    if clash is not None:
+        raise Conflict(
+            f"{net.cidr} overlaps IPv{net.version} network {clash.cidr} (id {clash.id})",
+            errors={"prefix": [f"overlaps {clash.cidr} (id {clash.id})"]},
+        )
+
+
+def create_network(
+    session: Session,
+    version: int,
+    cidr: str,
+    *,
+    gateway: str | None = None,
+    vlan_id: int | None = None,
+    description: str = "",
+) -> Network:
+    """Add a network; 409 naming the existing network it would overlap."""
+    model = NETWORK_MODELS[version]
+    net = parse_cidr(cidr, version)
+    gw = None if gateway in (None, "") else parse_address(gateway, version, "gateway")
+    check_gateway(net, gw)
+    if vlan_id is not None and session.get(Vlan, vlan_id) is None:
+        raise InvalidInput(f"VLAN {vlan_id} does not exist", errors={"vlan_id": ["no such VLAN"]})
+    ensure_no_overlap(session, net)
+    row = model(
+        network=netaddr.IPAddress(net.first, version),
+        last_address=netaddr.IPAddress(net.last, version),
+        prefixlen=net.prefixlen,
+        gateway=gw,
+        vlan_id=vlan_id,
+        description=description,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _first_untaken(session: Session, network: Network, low: int) -> int:
+    """The lowest address >= ``low`` that can be handed out (last + 1 if none).
+
+    Either the lowest released row (rare; one indexed query) or the lowest address with no row
+    at all, found by bisection over range counts on the unique address index: about
+    log2(size) COUNT queries that read no table rows, instead of walking a long run of
+    assigned addresses.
+    """
+    version = version_of(network)
+    model = ADDRESS_MODELS[version]
+    high = int(network.last_address)
+    skip = reserved(network)
+    ip = lambda value: netaddr.IPAddress(value, version)  # noqa: E731
+    # ORDER BY … LIMIT 1, not min(): PostgreSQL has no min() for bytea.
+    released = session.scalar(
+        select(model.address)
+        .where(
+            model.address >= ip(low),
+            model.address <= network.last_address,
+            model.vm_interface_id.is_(None),
+            model.address.not_in([ip(r) for r in skip]),
+        )
+        .order_by(model.address)
+        .limit(1)
+    )
+    if released is not None:
+        high = int(released) - 1  # a gap, if any, must lie below it to win
+    with_rows = set(
+        int(a)
+        for a in session.scalars(
+            select(model.address).where(model.address.in_([ip(r) for r in skip]))
+        )
+    )
+    bare_reserved = skip - with_rows
+
+    def occupied(a: int, b: int) -> int:
+        rows = session.scalar(
+            select(func.count())
+            .select_from(model)
+            .where(model.address >= ip(a), model.address <= ip(b))
+        )
+        return int(rows or 0) + sum(1 for r in bare_reserved if a <= r <= b)
+
+    if low > high or occupied(low, high) == high - low + 1:
+        return int(released) if released is not None else int(network.last_address) + 1
+    while low < high:
+        mid = (low + high) // 2
+        if occupied(low, mid) == mid - low + 1:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+def _free(session: Session, network: Network) -> Iterator[tuple[int, Address | None]]:
+    """Free addresses of ``network`` in ascending order: (address, reusable row or None).
+
+    Walks the rows in address order one chunk at a time; a chunk without any free address
+    (a long run of assigned ones) is skipped by bisection (:func:`_first_untaken`).
+    """
+    version = version_of(network)
+    model = ADDRESS_MODELS[version]
+    skip = reserved(network)
+    last = int(network.last_address)
+    expected = int(network.network)
+    while True:
+        found = False
+        # Columns, not entities: the database's values, never a stale copy in the session.
+        rows = session.execute(
+            select(model.id, model.address, model.vm_interface_id)
+            .where(
+                model.address >= netaddr.IPAddress(expected, version),
+                model.address <= network.last_address,
+            )
+            .order_by(model.address)
+            .limit(CHUNK)
+        ).all()
+        for row_id, address, interface_id in rows:
+            value = int(address)
+            while expected < value:
+                if expected not in skip:
+                    found = True
+                    yield expected, None
+                expected += 1
+            if value not in skip and interface_id is None:
+                found = True
+                yield value, session.get(model, row_id)
+            expected = value + 1
+        if len(rows) < CHUNK:
+            break
+        if not found:
+            expected = _first_untaken(session, network, expected)
+    while expected <= last:
+        if expected not in skip:
+            yield expected, None
+        expected += 1
+
+
+@dataclass(frozen=True)
+class Usage:
+    size: int
+    reserved: int
+    assigned: int
+    free: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "size": self.size,
+            "reserved": self.reserved,
+            "assigned": self.assigned,
+            "free": self.free,
+        }
+
+
+def usage(session: Session, network: Network) -> Usage:
+    """How many addresses the network has, keeps back, has handed out and has left."""
+    model = ADDRESS_MODELS[version_of(network)]
+    assigned = session.scalar(
+        select(func.count())
+        .select_from(model)
+        .where(
+            model.address >= network.network,
+            model.address <= network.last_address,
+            model.vm_interface_id.is_not(None),
+        )
+    )
+    size = network.cidr.size
+    kept = len(reserved(network))
+    return Usage(size=size, reserved=kept, assigned=int(assigned or 0), free=size - kept - assigned)
+
+
+def available(session: Session, network: Network, n: int = 10) -> list[netaddr.IPAddress]:
+    """The next ``n`` addresses an allocation would hand out, in order."""
+    version = version_of(network)
+    out = []
+    for value, _row in _free(session, network):
+        if len(out) >= n:
+            break
+        out.append(netaddr.IPAddress(value, version))
+    return out
+
+
+def _holder(interface: VmInterface | None) -> str:
+    if interface is None:
+        return "an interface"
+    if interface.vm is not None:
+        return f"interface {interface.id} of VM {interface.vm.hostname}"
+    if interface.node is not None:
+        return f"interface {interface.node_ifname or interface.id} of node {interface.node.fqdn}"
+    return f"interface {interface.id}"
+
+
+def allocate(
+    session: Session,
+    network: Network,
+    interface: VmInterface,
+    address: str | netaddr.IPAddress | None = None,
+) -> Address:
+    """Give ``interface`` the next free address of ``network``, or the requested one.
+
+    The network row stays locked until the transaction ends, so concurrent allocations from
+    the same network queue up instead of picking the same address.
+    """
+    version = version_of(network)
+    model = ADDRESS_MODELS[version]
+    lock_row(session, NETWORK_MODELS[version], network.id)
+    if address is not None:
+        wanted = parse_address(address, version)
+        if wanted not in network.cidr:
+            raise InvalidInput(
+                f"{wanted} is not inside IPv{version} network {network.cidr}",
+                errors={"address": [f"not inside {network.cidr}"]},
+            )
+        if int(wanted) in reserved(network):
+            what = "the gateway" if wanted == network.gateway else "reserved"
+            raise Conflict(
+                f"{wanted} is {what} in {network.cidr} and is never assigned",
+                errors={"address": ["reserved"]},
+            )
+        row = session.scalars(
+            select(model).where(model.address == wanted).execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is not None and row.vm_interface_id is not None:
+            raise Conflict(
+                f"{wanted} is already assigned to {_holder(row.interface)}",
+                errors={"address": ["already assigned"]},
+            )
+    else:
+        found = next(_free(session, network), None)
+        if found is None:
+            used = usage(session, network)
+            raise Conflict(
+                f"IPv{version} network {network.cidr} (id {network.id}) has no free address "
+                f"left ({used.assigned} of {used.size - used.reserved} assigned)",
+                code="exhausted",
+            )
+        wanted = netaddr.IPAddress(found[0], version)
+        row = found[1]
+    if row is None:
+        row = model(address=wanted, network_id=network.id)
+        session.add(row)
+    _assign(row, interface)
+    session.flush()
+    return row
+
+
+def _assign(row: Address, interface: VmInterface) -> None:
+    collection = "ipv4_addresses" if isinstance(row, Ipv4Address) else "ipv6_addresses"
+    if interface.id is not None and collection in inspect(interface).unloaded:
+        # Through the foreign key: the backref would load all the interface's addresses.
+        row.vm_interface_id = interface.id
+        if inspect(row).persistent:
+            session = inspect(row).session
+            if session is not None:
+                session.expire(row, ["interface"])
+    else:
+        row.interface = interface
+
+
+def release(session: Session, row: Address) -> None:
+    """Free one address; the row stays, unassigned, and is handed out again first."""
+    row.interface = None
+    session.flush()
+
+
+def release_interface(session: Session, interface: VmInterface) -> int:
+    """Free every address of an interface; how many were freed."""
+    rows = [*interface.ipv4_addresses, *interface.ipv6_addresses]
+    for row in rows:
+        row.interface = None
+    session.flush()
+    return len(rows)

@@ -1,0 +1,182 @@
+"""Requested versus actual state of VMs, and node heartbeats.
+
+People (customers, operators) set what a VM *should* be: the requested state. Hosts report
+what it *is*: the actual state. A request is checked against the actual state and kept until
+a report shows it reached, so nothing asked for is silently lost (the ucloud seed's problem:
+a flag flipped in the database and forgotten when the host never acted on it).
+
+    action     requested    allowed when actual is              done when a host reports
+    start      running      pending, stopped, crashed           running
+    stop       stopped      pending, running, rebooting,        stopped
+                            installing, crashed
+    reboot     rebooting    running                             rebooting (then requested: running)
+    reinstall  installing   running, stopped, crashed           installing (then requested: running)
+    delete     deleted      anything                            deleted (the VM row is removed)
+
+An action whose target already is the actual state is allowed only to cancel another pending
+request (e.g. ``start`` while a ``stop`` waits); once the VM is being deleted, nothing else can
+be requested.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Node, NodeState, Vm, VmState
+from ..models.base import utcnow
+from .errors import Conflict, InvalidInput, NotFound
+from .lookups import by_name
+from .vms import delete_vm
+
+ACTIONS = {
+    "start": "running",
+    "stop": "stopped",
+    "reboot": "rebooting",
+    "reinstall": "installing",
+    "delete": "deleted",
+}
+ALLOWED_FROM = {
+    "start": {"pending", "stopped", "crashed"},
+    "stop": {"pending", "running", "rebooting", "installing", "crashed"},
+    "reboot": {"running"},
+    "reinstall": {"running", "stopped", "crashed"},
+    "delete": {"pending", "running", "stopped", "rebooting", "installing", "crashed"},
+}
+# Transitional requests: once the host reports having begun them, the goal becomes running.
+THEN_RUNNING = {"rebooting", "installing"}
+STATE_ACTIONS = {state: action for action, state in ACTIONS.items()}
+
+
+def action_for_state(state: str) -> str:
+    """The action behind a requested state (for clients that PATCH requested_state)."""
+    try:
+        return STATE_ACTIONS[state]
+    except KeyError:
+        raise InvalidInput(
+            f"{state!r} cannot be requested; use one of: {', '.join(sorted(STATE_ACTIONS))}",
+            errors={"requested_state": ["not requestable"]},
+        ) from None
+
+
+def request(session: Session, vm: Vm, action: str) -> Vm:
+    """Record what should happen to ``vm``; 409 when the actual state does not allow it."""
+    if action not in ACTIONS:
+        raise InvalidInput(
+            f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}",
+            errors={"action": ["unknown"]},
+        )
+    target = ACTIONS[action]
+    requested = vm.requested_state.name
+    actual = vm.actual_state.name
+    if requested == "deleted":
+        raise Conflict(
+            f"VM {vm.hostname} is being deleted (actual state: {actual}); "
+            "nothing else can be requested",
+            code="state",
+        )
+    if requested == target:
+        if actual == target:
+            raise Conflict(f"VM {vm.hostname} is already {actual}", code="state")
+        raise Conflict(
+            f"{action} is already requested for VM {vm.hostname} (requested: {requested}, "
+            f"actual: {actual}); waiting for its hypervisor to report it",
+            code="state",
+        )
+    if actual not in ALLOWED_FROM[action] and actual != target:
+        allowed = ", ".join(sorted(ALLOWED_FROM[action]))
+        raise Conflict(
+            f"cannot {action} VM {vm.hostname}: it is {actual} (possible when {allowed})",
+            code="state",
+            errors={"actual_state": [actual]},
+        )
+    vm.requested_state = by_name(session, VmState, target)
+    session.flush()
+    return vm
+
+
+def report_vm(session: Session, vm: Vm, state: str, now: datetime | None = None) -> dict[str, Any]:
+    """A host says what the VM is; returns the VM's states after the report.
+
+    When the host confirms a deletion the VM is removed, freeing its addresses and capacity.
+    """
+    if state == "pending":
+        raise InvalidInput(
+            "'pending' means not yet reported; report what the VM is",
+            errors={"state": ["not reportable"]},
+        )
+    actual = by_name(session, VmState, state)
+    vm.actual_state = actual
+    vm.reported_at = now or utcnow()
+    requested = vm.requested_state.name
+    if requested in THEN_RUNNING and state == requested:
+        vm.requested_state = by_name(session, VmState, "running")
+    result = {
+        "uuid": str(vm.uuid),
+        "hostname": vm.hostname,
+        "requested_state": vm.requested_state.name,
+        "actual_state": state,
+        "deleted": False,
+    }
+    if requested == "deleted" and state == "deleted":
+        delete_vm(session, None, vm)
+        result["deleted"] = True
+    else:
+        session.flush()
+    return result
+
+
+def find_node(session: Session, ref: str | int) -> Node:
+    """A node by id or fqdn."""
+    text = str(ref).strip()
+    if text.isdigit():
+        node = session.get(Node, int(text))
+    else:
+        node = session.scalars(select(Node).where(Node.fqdn == text.lower())).one_or_none()
+    if node is None:
+        raise NotFound(f"no node {text!r}")
+    return node
+
+
+def report_node(
+    session: Session,
+    node: Node,
+    state: str | None = None,
+    facts: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Node:
+    """A heartbeat: the node's own view of its state and its facts (replacing the last ones).
+
+    The operator-set state (``state``) is left alone: a host saying it runs does not take it
+    out of maintenance. The report goes to ``reported_state``.
+    """
+    if state is not None:
+        node.reported_state = by_name(session, NodeState, state)
+    if facts is not None:
+        if not isinstance(facts, dict):
+            raise InvalidInput("facts must be an object", errors={"facts": ["not an object"]})
+        node.facts = facts
+    node.last_seen_at = now or utcnow()
+    session.flush()
+    return node
+
+
+def is_stale(node: Node, stale_seconds: int, now: datetime | None = None) -> bool:
+    """No heartbeat for longer than ``stale_seconds`` (or never one)."""
+    if node.last_seen_at is None:
+        return True
+    now = now or datetime.now(UTC)
+    return now - node.last_seen_at > timedelta(seconds=stale_seconds)
+
+
+def vm_state_view(vm: Vm) -> dict[str, Any]:
+    """The two states and whether a request still waits for its host."""
+    return {
+        "requested_state": vm.requested_state.name,
+        "actual_state": vm.actual_state.name,
+        "transition_pending": vm.requested_state.name != vm.actual_state.name,
+        "reported_at": vm.reported_at,
+    }

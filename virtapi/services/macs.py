@@ -1,0 +1,87 @@
+"""MAC addresses for VM interfaces: random in the KVM/QEMU prefix 52:54:00, never twice.
+
+52:54:00 is the prefix libvirt and QEMU use for generated MACs; vendors' burnt-in addresses
+never carry it. 2**24 values leave collisions rare but possible, so each candidate is checked
+under a lock before use, and the unique constraint stays the last line of defence.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import netaddr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import VmInterface
+from ..models.types import normalise_mac
+from .errors import Conflict, InvalidInput
+from .locks import advisory_lock
+
+PREFIX = (0x52, 0x54, 0x00)
+ATTEMPTS = 16
+
+
+def random_mac(randbits: Callable[[int], int] = secrets.randbits) -> netaddr.EUI:
+    value = (PREFIX[0] << 40) | (PREFIX[1] << 32) | (PREFIX[2] << 24) | randbits(24)
+    return netaddr.EUI(value, dialect=netaddr.mac_unix_expanded)
+
+
+def parse_mac(value: str | netaddr.EUI) -> netaddr.EUI:
+    """A unicast MAC given by an operator, in any usual spelling."""
+    try:
+        mac = netaddr.EUI(normalise_mac(value), dialect=netaddr.mac_unix_expanded)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise InvalidInput(
+            f"{value!r} is not a MAC address", errors={"mac": ["not a MAC"]}
+        ) from None
+    if mac.words[0] & 1:
+        raise InvalidInput(
+            f"{mac} is a multicast address; an interface needs a unicast one",
+            errors={"mac": ["multicast"]},
+        )
+    return mac
+
+
+def mac_in_use(session: Session, mac: netaddr.EUI) -> bool:
+    return session.scalar(select(VmInterface.id).where(VmInterface.mac == mac)) is not None
+
+
+def unused_mac(session: Session, randbits: Callable[[int], int] = secrets.randbits) -> netaddr.EUI:
+    """A random KVM-style MAC no interface has yet."""
+    for _ in range(ATTEMPTS):
+        mac = random_mac(randbits)
+        if not mac_in_use(session, mac):
+            return mac
+    raise Conflict("could not find an unused MAC address; retry the request", code="retry")
+
+
+def add_interface(
+    session: Session,
+    interface: VmInterface,
+    mac: str | netaddr.EUI | None = None,
+    randbits: Callable[[int], int] = secrets.randbits,
+) -> VmInterface:
+    """Insert ``interface`` with the given MAC (409 if taken) or a fresh random one.
+
+    The lock makes check-then-insert safe between transactions: a MAC another transaction
+    is about to commit is visible to our check once we hold the lock.
+    """
+    # The interface may already be pending (cascaded in with its VM); it must not be
+    # flushed before it has a MAC.
+    with session.no_autoflush:
+        advisory_lock(session, "vm_interface.mac")
+        if mac is not None:
+            wanted = parse_mac(mac)
+            if mac_in_use(session, wanted):
+                raise Conflict(
+                    f"MAC {wanted} is already used by another interface",
+                    errors={"mac": ["in use"]},
+                )
+            interface.mac = wanted
+        else:
+            interface.mac = unused_mac(session, randbits)
+    session.add(interface)
+    session.flush()
+    return interface
