@@ -40,6 +40,7 @@ def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
     from .changes import blp as changes
     from .compute import blp as compute
+    from .config_management import blp as config_management
     from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
@@ -62,4 +63,5 @@ def blueprints() -> list:
         operations,
         tokens,
         transfer,
+        config_management,
     ]
