@@ -74,6 +74,19 @@ class PostgresCluster:
         )  # fmt: skip
         return self
 
+    def start_replica(self) -> PostgresCluster:
+        """A streaming replica of this (running) cluster: pg_basebackup -R, own port.
+
+        initdb's default pg_hba.conf already trusts replication connections from 127.0.0.1,
+        and PostgreSQL's default wal_level is ``replica``.
+        """
+        replica = PostgresCluster(self.bindir, self.extra_conf)
+        replica._run(
+            str(self.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
+            "-U", "postgres", "-D", str(replica.data), "-R", "-X", "stream", "-c", "fast",
+        )  # fmt: skip
+        return replica.start()
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")

@@ -61,6 +61,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": env.get("VIRTAPI_DATABASE_URL") or default_database_url(instance),
         "DATABASE_READ_URL": env.get("VIRTAPI_DATABASE_READ_URL") or None,
+        "REPLICA_RETRY_SECONDS": _float(env, "VIRTAPI_REPLICA_RETRY_SECONDS", 10.0),
         "SECRET_KEY": _secret_key(env, instance),
         "MAX_CONTENT_LENGTH": _int(env, "VIRTAPI_MAX_BODY_BYTES", 10 * 1024 * 1024),
         "PUPPET_ENVIRONMENT": env.get("VIRTAPI_PUPPET_ENVIRONMENT", "production"),

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+# A replica that does not answer within this many seconds counts as down for this request.
+REPLICA_CONNECT_TIMEOUT = 2
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -41,12 +50,52 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Database:
-    """The engines of one app: writes (and by default reads) go to the primary."""
+    """The engines of one app: writes go to the primary; reads that may lag a little
+    (config management, GET views) go to a streaming replica when one is configured.
 
-    def __init__(self, url: str, read_url: str | None = None) -> None:
+    When the replica does not answer, reads fall back to the primary, and the replica is
+    left alone for ``replica_retry_seconds`` so that every request does not wait on it.
+    """
+
+    def __init__(
+        self, url: str, read_url: str | None = None, replica_retry_seconds: float = 10.0
+    ) -> None:
         self.engine = make_engine(url)
-        self.read_engine = make_engine(read_url) if read_url else None
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine: Engine | None = None
+        self.read_sessionmaker: sessionmaker[Session] | None = None
+        if read_url:
+            connect_args = (
+                {}
+                if read_url.startswith("sqlite")
+                else {"connect_timeout": REPLICA_CONNECT_TIMEOUT}
+            )
+            self.read_engine = make_engine(read_url, connect_args=connect_args)
+            self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.replica_retry_seconds = replica_retry_seconds
+        self._replica_down_until = 0.0
+        self._lock = threading.Lock()
+
+    def read_session(self) -> Session | None:
+        """A session on the replica, already connected; None when there is no replica or it
+        is down (the caller then reads from the primary)."""
+        if self.read_sessionmaker is None or time.monotonic() < self._replica_down_until:
+            return None
+        session = self.read_sessionmaker()
+        try:
+            # Connect now, so a dead replica shows here and not halfway through a view.
+            session.connection()
+        except DBAPIError as exc:
+            session.close()
+            with self._lock:
+                self._replica_down_until = time.monotonic() + self.replica_retry_seconds
+            log.warning(
+                "read replica unavailable, reading from the primary for %ss: %s",
+                self.replica_retry_seconds,
+                str(exc.orig).strip().splitlines()[0] if exc.orig else exc,
+            )
+            return None
+        return session
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -61,7 +110,11 @@ class Database:
 
 
 def init_app(app: Flask) -> Database:
-    db = Database(app.config["DATABASE_URL"], app.config.get("DATABASE_READ_URL"))
+    db = Database(
+        app.config["DATABASE_URL"],
+        app.config.get("DATABASE_READ_URL"),
+        replica_retry_seconds=app.config.get("REPLICA_RETRY_SECONDS", 10.0),
+    )
     app.extensions["virtapi.db"] = db
     app.teardown_appcontext(_close_session)
     return db
@@ -78,8 +131,26 @@ def get_session() -> Session:
     return g.db_session
 
 
+def get_read_session() -> Session:
+    """The request's session for reading only: on the replica when one is configured and
+    answers, else the request's ordinary session (so nothing changes without a replica).
+
+    For views that only read (ENC, Hiera, pillar, GET lists and gets). What they read may lag
+    the primary by the replication delay; never write through it, and never read from it
+    what the same request has just written. Authentication stays on the primary (token
+    revocation takes effect at once, and last-use updates are writes).
+    """
+    if "db_read_session" not in g:
+        session = get_db().read_session()
+        g.db_read_session = session if session is not None else get_session()
+    return g.db_read_session
+
+
 def _close_session(_exc: BaseException | None) -> None:
+    read = g.pop("db_read_session", None)
     session = g.pop("db_session", None)
+    if read is not None and read is not session:
+        read.close()
     if session is not None:
         # Whatever the view did not commit is rolled back: nothing half-written.
         session.close()

@@ -94,6 +94,7 @@ def blueprints() -> list:
     """Every API blueprint; each resource module adds itself here."""
     from .changes import blp as changes
     from .compute import blp as compute
+    from .config_management import blp as config_management
     from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
@@ -101,6 +102,7 @@ def blueprints() -> list:
     from .operations import blp as operations
     from .storage import blp as storage
     from .tokens import blp as tokens
+    from .transfer import blp as transfer
     from .vocabularies import blp as vocabularies
 
     return [
@@ -114,4 +116,6 @@ def blueprints() -> list:
         installs,
         operations,
         tokens,
+        transfer,
+        config_management,
     ]

@@ -171,10 +171,19 @@ def _vm_scope(customer_id: int) -> Any:
 
 def _vm_filter_hypervisor(value: str) -> Any:
     # A hypervisor is a node: by fqdn or node id (virt_node_id has its own filter).
+    # An uncorrelated IN (…) lets PostgreSQL find the VMs through ix_vm_node_method_id; the
+    # correlated EXISTS of relationship.has() made it walk the whole vm table in id order
+    # (tests/test_list_indexes.py).
     node = Node.fqdn == value
     if value.isdigit() and int(value) <= INT64_MAX:
         node = node | (Node.id == int(value))
-    return Vm.node_method.has(NodeMethod.virt_node.has(VirtNode.node.has(node)))
+    methods = (
+        select(NodeMethod.id)
+        .join(VirtNode, VirtNode.id == NodeMethod.virt_node_id)
+        .join(Node, Node.id == VirtNode.node_id)
+        .where(node)
+    )
+    return Vm.node_method_id.in_(methods)
 
 
 def _vm_filter_address(value: str) -> Any:

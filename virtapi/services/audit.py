@@ -27,6 +27,7 @@ from ..models import (
     VmInterface,
 )
 from ..models.base import utcnow
+from .bulk import insert_rows
 
 # Never copied into the log: hashes of secrets are secrets too.
 SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
@@ -39,7 +40,12 @@ def set_actor(session: Session, token_id: int | None, name: str) -> None:
     session.info["actor"] = (token_id, name)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, netaddr.IPAddress | netaddr.EUI | uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
@@ -145,3 +151,47 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
                 add(obj, "delete", _columns(obj, before=True), None)
     if rows:
         session.connection().execute(insert(Change), rows)
+
+
+def record_bulk_create(
+    session: Session,
+    model: Any,
+    rows: list[dict[str, Any]],
+    customer_ids: list[int | None],
+    extras: list[dict[str, Any]] | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """One ``create`` change per row inserted with a Core multi-row INSERT.
+
+    Bulk inserts bypass the unit of work, so the flush hook never sees them; the caller hands
+    over the inserted rows (with their new keys) and the customer each belongs to. The entry
+    has the same shape as the hook's: every column, plus many-to-many members in ``extras``.
+    """
+    if session.info.get("audit_disabled") or not rows:
+        return
+    token_id, actor = session.info.get("actor", ANONYMOUS)
+    now = now or utcnow()
+    mapper = inspect(model)
+    keys = [a.key for a in mapper.column_attrs if a.key not in SECRET_COLUMNS]
+    pk = [c.key for c in mapper.primary_key]
+    table = str(mapper.local_table.name)  # a plain str: quoted_name is slow to format
+    changes = []
+    for i, row in enumerate(rows):
+        after = {k: jsonable(row.get(k)) for k in keys}
+        if extras is not None:
+            after.update(extras[i])
+        changes.append(
+            {
+                "at": now,
+                "actor_token_id": token_id,
+                "actor": actor,
+                "action": "create",
+                "object_type": table,
+                "object_id": ",".join(str(row[k]) for k in pk),
+                "customer_id": customer_ids[i],
+                "before": None,
+                "after": after,
+            }
+        )
+    insert_rows(session, Change.__table__, changes, ids=False)

@@ -1,0 +1,139 @@
+"""How long the node document takes, and how fast ENC/pillar are over HTTP.
+
+    python3 bench/node_document.py                   # SQLite, 1/100/1000 VMs, plus HTTP
+    python3 bench/node_document.py --url postgresql+psycopg2://…/empty_db --no-http
+
+Builds a hypervisor with N VMs (two interfaces, IPv4 + IPv6, VLANs and four disks each,
+the test suite's fleet), then reports SQL statements and the median build time. With
+HTTP, serves the database with gunicorn (one worker, so the figure is per core) and
+measures GET /pillar and GET /enc with and without If-None-Match. Never part of the
+test run's pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import event  # noqa: E402
+
+from tests.test_node_document import make_fleet  # noqa: E402
+from virtapi import migrate  # noqa: E402
+from virtapi.db import Database  # noqa: E402
+from virtapi.services import tokens  # noqa: E402
+from virtapi.services.audit import set_actor  # noqa: E402
+from virtapi.services.node_document import build_node_document  # noqa: E402
+
+
+def measure_build(url: str, n_vms: int, rounds: int) -> tuple[int, float]:
+    migrate.upgrade(url)
+    db = Database(url)
+    with db.sessionmaker() as session:
+        set_actor(session, None, "bench")
+        make_fleet(session, n_vms)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    times = []
+    with db.sessionmaker() as session:
+        for _ in range(rounds):
+            statements.clear()
+            started = time.perf_counter()
+            build_node_document(session, "hv-a.test")
+            times.append(time.perf_counter() - started)
+    db.dispose()
+    selects = sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+    return selects, statistics.median(times)
+
+
+def measure_http(url: str, seconds: float, threads: int) -> None:
+    db = Database(url)
+    with db.session() as session:
+        _, token = tokens.create_token(session, "reader", name="bench")
+    db.dispose()
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "VIRTAPI_DATABASE_URL": url, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
+         "-k", "gthread", "--threads", str(threads), "virtapi.app:create_app()"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).close()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.1)
+        for path in ("/pillar/hv-a.test", "/enc/hv-a.test"):
+            request = urllib.request.Request(base + path)  # noqa: S310
+            request.add_header("Authorization", f"Bearer {token}")
+            with urllib.request.urlopen(request) as resp:  # noqa: S310
+                etag, size = resp.headers["ETag"], len(resp.read())
+            for label, extra in (("200", {}), ("304", {"If-None-Match": etag})):
+                count = [0]
+                stop = time.monotonic() + seconds
+
+                def worker(
+                    extra: dict[str, str] = extra,
+                    count: list[int] = count,
+                    stop: float = stop,
+                    path: str = path,
+                ) -> None:
+                    while time.monotonic() < stop:
+                        req = urllib.request.Request(base + path)  # noqa: S310
+                        req.add_header("Authorization", f"Bearer {token}")
+                        for k, v in extra.items():
+                            req.add_header(k, v)
+                        try:
+                            urllib.request.urlopen(req).read()  # noqa: S310
+                        except urllib.error.HTTPError as exc:
+                            assert exc.code == 304
+                        count[0] += 1
+
+                pool = [threading.Thread(target=worker) for _ in range(threads)]
+                for t in pool:
+                    t.start()
+                for t in pool:
+                    t.join()
+                print(
+                    f"  GET {path} ({size} bytes) answering {label}: "
+                    f"{count[0] / seconds:.0f} req/s, one worker"
+                )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="an empty database URL (default: temporary SQLite)")
+    parser.add_argument("--vms", type=int, nargs="*", default=[1, 100, 1000])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--seconds", type=float, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.vms:
+            url = args.url or f"sqlite:///{tmp}/bench-{n}.sqlite"
+            selects, median = measure_build(url, n, args.rounds)
+            print(f"{n:5d} VMs: {selects} SELECTs, median build {median * 1000:.1f} ms")
+            if n == 100 and not args.no_http:
+                measure_http(url, args.seconds, threads=4)
+            if args.url:
+                break  # a given database is filled once
+
+
+if __name__ == "__main__":
+    main()
