@@ -200,3 +200,32 @@ def test_raw_bodies(
         assert resp.status_code == status
     assert resp.get_json()["message"]
     assert _changes(app) == before
+
+
+IMPORT_NODE = {"fqdn": "n1.example.com", "location": "dc9 rack 1"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("fqdn", "../../etc/x"),
+        ("fqdn", "n1.example.com\n- evil"),
+        ("fqdn", "1.2.3.4"),
+        ("location", "x\nclasses: {evil: {}}"),
+        ("location", "a\x1bb"),
+        ("area", "a\u202eb"),
+    ],
+)
+def test_bulk_import_refuses_hostile_values(
+    app: Any, client: Any, api_tokens: Any, field: str, value: str
+) -> None:
+    before = _changes(app)
+    doc = {"version": 1, "nodes": [{**IMPORT_NODE, field: value}]}
+    resp = client.post("/api/v1/import", json=doc, headers=H(api_tokens.admin))
+    assert resp.status_code == 422, resp.get_json()
+    assert any(field in key for key in resp.get_json()["errors"]), resp.get_json()
+    assert _changes(app) == before
+    # The same document with a sane value imports.
+    resp = client.post("/api/v1/import", json={"version": 1, "nodes": [IMPORT_NODE]},
+                       headers=H(api_tokens.admin))  # fmt: skip
+    assert resp.status_code == 201, resp.get_json()

@@ -15,7 +15,7 @@ import netaddr
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from ..models.types import normalise_mac
-from ..services.validation import hostname_problem, name_problem
+from ..services.validation import hostname_problem, name_problem, text_problem
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -26,22 +26,16 @@ def _no_nul(value: str) -> None:
         raise ValidationError("must not contain NUL characters")
 
 
-# Characters that change how text is read without being seen: C0 controls, DEL, C1 controls,
-# line/paragraph separators (line breaks to YAML) and bidirectional overrides.
-_INVISIBLE = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_LINE_BREAK = re.compile(r"[\r\n]")
-
-
 def _printable(value: str) -> None:
-    if _INVISIBLE.search(value):
-        raise ValidationError("must not contain control characters")
+    problem = text_problem(value, multiline=True)
+    if problem:
+        raise ValidationError(problem)
 
 
 def _one_line(value: str) -> None:
-    if _LINE_BREAK.search(value):
-        raise ValidationError("must be a single line")
+    problem = text_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 def string(max_length: int | None = None, **kwargs: Any) -> fields.String:

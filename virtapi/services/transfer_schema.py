@@ -14,6 +14,29 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from ..models.network import MAX_VNI
 from ..models.types import normalise_mac
+from .validation import hostname_problem, text_problem
+
+
+class Text(fields.String):
+    """A string without control characters; a single line unless ``multiline``."""
+
+    def __init__(self, *args: Any, multiline: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.multiline = multiline
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = text_problem(text, multiline=self.multiline)
+        if problem:
+            raise ValidationError(problem)
+        return text
+
+
+def _hostname(value: str) -> None:
+    problem = hostname_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
 
 FORMAT_VERSION = 1
 
@@ -78,22 +101,22 @@ class _Strict(Schema):
 
 
 class CephPoolSchema(_Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    description = fields.String(load_default="")
+    name = Text(required=True, validate=validate.Length(min=1, max=128))
+    description = Text(load_default="", multiline=True)
 
 
 class VlanSchema(_Strict):
     vni = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_VNI))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = Text(required=True, validate=validate.Length(min=1, max=64))
     customer_id = _optional_positive()
-    description = fields.String(load_default="")
+    description = Text(load_default="", multiline=True)
 
 
 class NetworkSchema(_Strict):
     cidr = CidrField(required=True)
     gateway = IpField(load_default=None, allow_none=True)
     vlan = fields.Integer(load_default=None, allow_none=True, strict=True)
-    description = fields.String(load_default="")
+    description = Text(load_default="", multiline=True)
     # Addresses of the network held by no interface (released, or reserved for allocation).
     unassigned = fields.List(IpField(), load_default=list)
 
@@ -107,11 +130,9 @@ class HypervisorSchema(_Strict):
     cores = _positive(required=True)
     ram = _positive(required=True)
     local_storage_gb = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
-    vg_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
-    local_storage_path = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=255)
-    )
-    methods = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    vg_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    local_storage_path = Text(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    methods = fields.List(Text(), required=True, validate=validate.Length(min=1))
 
 
 class CephMonSchema(_Strict):
@@ -119,19 +140,17 @@ class CephMonSchema(_Strict):
 
 
 class NodeInterfaceSchema(_Strict):
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=15))
+    name = Text(load_default=None, allow_none=True, validate=validate.Length(max=15))
     mac = MacField(required=True)
     addresses = fields.List(IpField(), load_default=list)
 
 
 class NodeSchema(_Strict):
-    fqdn = fields.String(required=True, validate=validate.Length(min=1, max=253))
-    location = fields.String(load_default="", validate=validate.Length(max=255))
-    area = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
-    state = fields.String(load_default="running")
-    puppet_environment = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=64)
-    )
+    fqdn = Text(required=True, validate=[validate.Length(min=1, max=253), _hostname])
+    location = Text(load_default="", validate=validate.Length(max=255))
+    area = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    state = Text(load_default="running")
+    puppet_environment = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
     hypervisor = fields.Nested(HypervisorSchema, load_default=None, allow_none=True)
     ceph_osd = fields.Boolean(load_default=False)
     ceph_mon = fields.Nested(CephMonSchema, load_default=None, allow_none=True)
@@ -139,8 +158,8 @@ class NodeSchema(_Strict):
 
 
 class PlacementSchema(_Strict):
-    hypervisor = fields.String(required=True)
-    method = fields.String(load_default="kvm")
+    hypervisor = Text(required=True)
+    method = Text(load_default="kvm")
 
 
 class VmInterfaceSchema(_Strict):
@@ -150,14 +169,14 @@ class VmInterfaceSchema(_Strict):
 
 
 class DiskCephSchema(_Strict):
-    pool = fields.String(required=True)
+    pool = Text(required=True)
     discard = fields.Boolean(load_default=True)
 
 
 class DiskSchema(_Strict):
-    type = fields.String(required=True)
+    type = Text(required=True)
     size = _positive(required=True)
-    cache = fields.String(load_default="default")
+    cache = Text(load_default="default")
     read_iops_limit = _optional_positive()
     write_iops_limit = _optional_positive()
     read_bps_limit = _optional_positive()
@@ -173,14 +192,14 @@ class DiskSchema(_Strict):
 
 
 class VmSchema(_Strict):
-    hostname = fields.String(required=True, validate=validate.Length(min=1, max=253))
+    hostname = Text(required=True, validate=[validate.Length(min=1, max=253), _hostname])
     uuid = fields.UUID(load_default=None, allow_none=True)
     customer_id = _positive(required=True)
     cores = _positive(required=True)
     ram = _positive(required=True)
     cputime_limit = _optional_positive()
-    requested_state = fields.String(load_default="stopped")
-    actual_state = fields.String(load_default="stopped")
+    requested_state = Text(load_default="stopped")
+    actual_state = Text(load_default="stopped")
     placement = fields.Nested(PlacementSchema, load_default=None, allow_none=True)
     interfaces = fields.List(fields.Nested(VmInterfaceSchema), load_default=list)
     disks = fields.List(fields.Nested(DiskSchema), load_default=list)

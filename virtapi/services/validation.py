@@ -65,3 +65,20 @@ def ssh_key_problem(value: str) -> str | None:
     if not isinstance(value, str) or len(value) > 16384 or not _SSH_KEY.fullmatch(value):
         return "an SSH public key is one line: '<type> <base64> [comment]'"
     return None
+
+
+# Characters that change how text is read without being seen: C0 controls (other than tab and
+# line breaks), DEL, C1 controls, Unicode line/paragraph separators and bidirectional overrides.
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why free text cannot be stored (control characters; line breaks in a single-line field)."""
+    if _INVISIBLE.search(value):
+        return "must not contain control characters"
+    if not multiline and _LINE_BREAK.search(value):
+        return "must be a single line"
+    return None
