@@ -29,8 +29,63 @@ def _body_format() -> str:
     )
 
 
+_DOCUMENT = {"type": "object", "description": "an inventory document, version 1 (docs/scale.md)"}
+
+_IMPORT_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _DOCUMENT},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    },
+    "responses": {
+        "201": {
+            "description": "imported; counts per kind of object",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["message", "imported"],
+                        "properties": {
+                            "message": {"type": "string"},
+                            "imported": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer"},
+                            },
+                        },
+                    }
+                }
+            },
+        },
+        "415": {"description": "not application/json or application/yaml"},
+    },
+}
+
+_EXPORT_DOC = {
+    "parameters": [
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(transfer.FORMATS)},
+        }
+    ],
+    "responses": {
+        "200": {
+            "description": "the whole inventory as an import document",
+            "content": {
+                "application/json": {"schema": _DOCUMENT},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+}
+
+
 @blp.route("/import")
 class Import(MethodView):
+    @blp.doc(**_IMPORT_DOC)
     @require(OPERATORS)
     def post(self) -> tuple[dict, int]:
         """Import a whole inventory document in one transaction.
@@ -47,6 +102,7 @@ class Import(MethodView):
 
 @blp.route("/export")
 class Export(MethodView):
+    @blp.doc(**_EXPORT_DOC)
     @require(READERS)
     def get(self) -> Response:
         """The whole inventory as an import document: JSON, or YAML with ``?format=yaml``
