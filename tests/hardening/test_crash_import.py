@@ -19,13 +19,19 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bench.fleet import generate
+from tests.conftest import BACKENDS
 from tests.hardening.consistency import problems
 from tests.hardening.server import running_server
 from virtapi import migrate
 from virtapi.db import Database
 from virtapi.services import tokens
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        "postgresql" not in BACKENDS, reason="VIRTAPI_TEST_BACKENDS excludes PostgreSQL"
+    ),
+]
 
 
 def _post(url: str, body: bytes, token: str, result: list[Any]) -> None:

@@ -21,10 +21,16 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import BACKENDS
 from tests.hardening.consistency import problems, snapshot
 from tests.hardening.server import Server, running_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        "postgresql" not in BACKENDS, reason="VIRTAPI_TEST_BACKENDS excludes PostgreSQL"
+    ),
+]
 
 GiB = 1024**3
 REQUESTS = 60
