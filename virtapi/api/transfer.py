@@ -36,7 +36,7 @@ _IMPORT_DOC = {
         "required": True,
         "content": {
             "application/json": {"schema": _DOCUMENT},
-            "application/yaml": {"schema": {"type": "string"}},
+            "application/yaml": {"schema": _DOCUMENT},
         },
     },
     "responses": {
@@ -76,7 +76,7 @@ _EXPORT_DOC = {
             "description": "the whole inventory as an import document",
             "content": {
                 "application/json": {"schema": _DOCUMENT},
-                "application/yaml": {"schema": {"type": "string"}},
+                "application/yaml": {"schema": _DOCUMENT},
             },
         }
     },
