@@ -71,7 +71,8 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
             "--workers", "2", "--request-timeout", "60", "--no-color",
             "--report", "junit", "--report-junit-path", str(report),
         ],
-        capture_output=True, text=True, timeout=1800, check=False,
+        # schemathesis keeps a cache directory in its working directory; not in the repository.
+        cwd=tmp_path, capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
     # Belt and braces: the server itself logged no 5xx and no traceback.
