@@ -15,7 +15,7 @@ from typing import Any
 
 import netaddr
 from sqlalchemy import Connection, event, insert, inspect, select, update
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from ..models import (
     ApiToken,
@@ -164,6 +164,18 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
 
 # Set when the current transaction recorded a change; cleared when it ends.
 _WROTE = "data_version_pending"
+
+
+_UNAUDITED_TABLES = frozenset(m.__table__ for m in UNAUDITED)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement_write(state: ORMExecuteState) -> None:
+    # INSERT/UPDATE/DELETE statements run through the session bypass the flush (and the
+    # change log), but caches must still see them.
+    writes = state.is_insert or state.is_update or state.is_delete
+    if writes and getattr(state.statement, "table", None) not in _UNAUDITED_TABLES:
+        state.session.info[_WROTE] = True
 
 
 @event.listens_for(Session, "before_commit")
