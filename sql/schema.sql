@@ -456,5 +456,18 @@ CREATE TABLE auth_failure (
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE data_version (
+    id INTEGER NOT NULL, 
+    version BIGINT NOT NULL, 
+    CONSTRAINT pk_data_version PRIMARY KEY (id), 
+    CONSTRAINT ck_data_version_single_row CHECK (id = 1)
+);
+
+INSERT INTO data_version (id, version) VALUES (1, 0);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
 COMMIT;
 

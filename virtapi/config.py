@@ -65,6 +65,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": _secret_key(env, instance),
         "MAX_CONTENT_LENGTH": _int(env, "VIRTAPI_MAX_BODY_BYTES", 10 * 1024 * 1024),
         "PUPPET_ENVIRONMENT": env.get("VIRTAPI_PUPPET_ENVIRONMENT", "production"),
+        # Node documents kept per process for ENC/Hiera/pillar; 0 turns the cache off.
+        "DOCUMENT_CACHE_SIZE": _int(env, "VIRTAPI_DOCUMENT_CACHE_SIZE", 2000),
         "CPU_OVERCOMMIT": _float(env, "VIRTAPI_CPU_OVERCOMMIT", 4.0),
         "RAM_OVERCOMMIT": _float(env, "VIRTAPI_RAM_OVERCOMMIT", 1.0),
         "VNI_RANGE": (int(vni_low), int(vni_high or vni_low)),

@@ -4,6 +4,10 @@ All four are thin: they build the node document (virtapi/services/node_document.
 reshape it with a view (virtapi/enc, virtapi/pillar), serialise it deterministically and
 send an ETag derived from the bytes, so a client revalidating with If-None-Match gets
 304 as long as nothing that node needs has changed.
+
+Documents and rendered answers are cached per process (virtapi/services/document_cache.py)
+for as long as the data version is unchanged: a repeated request, a 304 included, costs
+one ``SELECT`` of the version instead of a build.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from ..db import get_read_session
 from ..enc import enc_view, hiera_view
 from ..enc.emit import to_yaml
 from ..pillar import pillar_view
+from ..services.audit import data_version
+from ..services.document_cache import CachedDocument, DocumentCache
 from ..services.errors import NotFound
 from ..services.node_document import build_node_document
 
@@ -40,9 +46,24 @@ _ETAG_RESPONSES = {
 }
 
 
-def _document(certname: str) -> dict[str, Any]:
+def _cache() -> DocumentCache:
+    cache = current_app.extensions.get("virtapi_document_cache")
+    if cache is None:
+        size = current_app.config.get("DOCUMENT_CACHE_SIZE", 2000)
+        cache = current_app.extensions.setdefault("virtapi_document_cache", DocumentCache(size))
+    return cache
+
+
+def _document(certname: str) -> CachedDocument:
+    session = get_read_session()
+    # The version before the build: see document_cache for why the order matters.
+    version = data_version(session)
+    cache = _cache()
+    entry = cache.get(certname, version)
+    if entry is not None:
+        return entry
     document = build_node_document(
-        get_read_session(),
+        session,
         certname,
         default_environment=current_app.config.get("PUPPET_ENVIRONMENT", "production"),
     )
@@ -52,7 +73,7 @@ def _document(certname: str) -> dict[str, Any]:
             "VM's hostname or uuid",
             code="unknown_certname",
         )
-    return document
+    return cache.put(certname, version, document)
 
 
 def _json(data: Any) -> str:
@@ -68,9 +89,13 @@ def _yaml(data: Any) -> str:
     return to_yaml(data)
 
 
-def _respond(body: str, mimetype: str) -> Response:
+def _rendered(body: str) -> tuple[bytes, str]:
     raw = body.encode("utf-8")
-    etag = hashlib.sha256(raw).hexdigest()[:40]
+    return raw, hashlib.sha256(raw).hexdigest()[:40]
+
+
+def _respond(rendered: tuple[bytes, str], mimetype: str) -> Response:
+    raw, etag = rendered
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
@@ -82,10 +107,14 @@ def _respond(body: str, mimetype: str) -> Response:
 
 
 def _serve(certname: str, view: Callable[[dict[str, Any]], Any], fmt: str) -> Response:
-    data = view(_document(certname))
-    if fmt == "yaml":
-        return _respond(_yaml(data), "application/yaml")
-    return _respond(_json(data), "application/json")
+    entry = _document(certname)
+    key = f"{view.__name__}.{fmt}"
+    rendered = entry.renders.get(key)
+    if rendered is None:
+        data = view(entry.document)
+        rendered = _rendered(_yaml(data) if fmt == "yaml" else _json(data))
+        entry.renders[key] = rendered
+    return _respond(rendered, "application/yaml" if fmt == "yaml" else "application/json")
 
 
 @blp.route("/enc/<string:certname>", methods=["GET"])
@@ -114,10 +143,10 @@ def hiera(certname: str) -> Response:
 def hiera_key(certname: str, key: str) -> Response:
     """One Hiera key as `{"<key>": value}` (the shape hiera-http's default dig expects);
     404 if the node has no such key."""
-    data = hiera_view(_document(certname))
+    data = hiera_view(_document(certname).document)
     if key not in data:
         raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
-    return _respond(_json({key: data[key]}), "application/json")
+    return _respond(_rendered(_json({key: data[key]})), "application/json")
 
 
 @blp.route("/pillar/<string:minion_id>", methods=["GET"])

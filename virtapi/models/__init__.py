@@ -1,6 +1,6 @@
 """All tables of virtapi; importing this module registers every model on ``Base.metadata``."""
 
-from .audit import Change
+from .audit import Change, DataVersion
 from .auth import ROLES, ApiToken, AuthFailure
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
@@ -28,6 +28,7 @@ __all__ = [
     "CephPool",
     "Change",
     "CustomerQuota",
+    "DataVersion",
     "Image",
     "Install",
     "Ipv4Address",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdMixin, UTCDateTime, utcnow
@@ -27,3 +27,18 @@ class Change(IdMixin, Base):
     customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DataVersion(Base):
+    """One row: a counter raised once by every committed transaction that changes data.
+
+    Caches (the node-document cache) compare it to know whether anything changed. Not the
+    newest change id: ids are drawn before commit, so a later commit can carry a smaller
+    one; the row lock taken by ``UPDATE … SET version = version + 1`` orders the commits.
+    """
+
+    __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -2,6 +2,9 @@
 
 Every flush adds one ``change`` row per created, updated or deleted object, in the same
 transaction as the change itself. The actor comes from ``session.info["actor"]``.
+
+A transaction that recorded any change also raises the data version (``data_version``)
+by one, just before it commits; caches compare it to know whether to rebuild.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from datetime import datetime
 from typing import Any
 
 import netaddr
-from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy import Connection, event, insert, inspect, select, update
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from ..models import (
     ApiToken,
     AuthFailure,
     Change,
+    DataVersion,
     Install,
     Ipv4Address,
     Ipv6Address,
@@ -108,6 +112,10 @@ def _object_id(obj: Any) -> str:
 @event.listens_for(Session, "after_flush")
 def _record_changes(session: Session, _flush: UOWTransaction) -> None:
     if session.info.get("audit_disabled"):
+        # Unrecorded, but still a change caches must see.
+        objects = (*session.new, *session.dirty, *session.deleted)
+        if any(not isinstance(o, UNAUDITED) for o in objects):
+            session.info[_WROTE] = True
         return
     token_id, actor = session.info.get("actor", ANONYMOUS)
     now = utcnow()
@@ -151,6 +159,51 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
                 add(obj, "delete", _columns(obj, before=True), None)
     if rows:
         session.connection().execute(insert(Change), rows)
+        session.info[_WROTE] = True
+
+
+# Set when the current transaction recorded a change; cleared when it ends.
+_WROTE = "data_version_pending"
+
+
+_UNAUDITED_TABLES = frozenset(m.__table__ for m in UNAUDITED)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement_write(state: ORMExecuteState) -> None:
+    # INSERT/UPDATE/DELETE statements run through the session bypass the flush (and the
+    # change log), but caches must still see them.
+    writes = state.is_insert or state.is_update or state.is_delete
+    if writes and getattr(state.statement, "table", None) not in _UNAUDITED_TABLES:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _raise_data_version(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the outer transaction raises it once, when it commits
+    # Flush now (commit would anyway, right after this hook) so its writes count too.
+    session.flush()
+    if session.info.pop(_WROTE, False):
+        # Taken last, so the row lock that orders the commits is held only briefly.
+        session.connection().execute(
+            update(DataVersion).where(DataVersion.id == 1).values(version=DataVersion.version + 1)
+        )
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+_VERSION = select(DataVersion.version).where(DataVersion.id == 1)
+
+
+def data_version(conn: Session | Connection) -> int | None:
+    """The data version: equal values mean no committed change in between (None if the
+    table holds no row, e.g. a database not migrated to 0007: then nothing is cacheable)."""
+    return conn.execute(_VERSION).scalar()
 
 
 def record_bulk_create(
@@ -168,7 +221,10 @@ def record_bulk_create(
     over the inserted rows (with their new keys) and the customer each belongs to. The entry
     has the same shape as the hook's: every column, plus many-to-many members in ``extras``.
     """
-    if session.info.get("audit_disabled") or not rows:
+    if not rows:
+        return
+    session.info[_WROTE] = True
+    if session.info.get("audit_disabled"):
         return
     token_id, actor = session.info.get("actor", ANONYMOUS)
     now = now or utcnow()

@@ -6,13 +6,15 @@ the Salt pillar are views of it (virtapi/enc, virtapi/pillar), so they always ag
 
 It runs a constant number of SQL queries however many VMs, interfaces, addresses and
 disks a hypervisor carries: every query selects plain columns for *all* VMs of the
-hypervisor at once (joined on the hypervisor, never an IN list built from earlier
-results), and Python stitches the rows together.
+hypervisor at once, and Python stitches the rows together. The VXLAN peers and the
+underlay addresses are fetched by the ids this node's own rows name (its VLAN ids, then
+the peer and monitor node ids, as IN lists), so every query is an index lookup whose cost
+follows the node's data, not the size of the fleet.
 
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. About 16 SELECTs and a few milliseconds for 100 VMs.
+through netaddr objects. Twelve SELECTs for a hypervisor.
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
@@ -42,7 +44,6 @@ from sqlalchemy import (
     bindparam,
     select,
     type_coerce,
-    union,
 )
 from sqlalchemy.orm import Session
 
@@ -178,7 +179,7 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         )
     ).order_by(iface_t.c.id)
     vlans = scoped(
-        select(member_t.c.vm_interface_id, vlan_t.c.vni, vlan_t.c.name)
+        select(member_t.c.vm_interface_id, vlan_t.c.vni, vlan_t.c.name, member_t.c.vlan_id)
         .select_from(member_t)
         .join(vlan_t, vlan_t.c.id == member_t.c.vlan_id)
         .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
@@ -232,7 +233,7 @@ class _Statements:
     virt_methods: Select[Any]
     vm_by_hostname: Select[Any]
     vm_by_uuid: Select[Any]
-    remote_vnis: Select[Any]
+    remote_peers: Select[Any]
     by_hypervisor: _VmStatements
     by_vm: _VmStatements
 
@@ -264,58 +265,28 @@ def _statements() -> _Statements:
         .where(node_t.c.fqdn == bindparam("fqdn"))
     )
 
-    # Underlay addresses of a set of nodes, given as a subquery of node ids in ``:scope``
-    # terms: this node, all monitors, or the hypervisors sharing our VNIs.
-    here_member = member_t.alias("here_member")
-    here_iface = iface_t.alias("here_iface")
-    here_vm = vm_t.alias("here_vm")
-    here_nm = node_method_t.alias("here_nm")
-    our_vlans = (
-        select(here_member.c.vlan_id)
-        .select_from(here_member)
-        .join(here_iface, here_iface.c.id == here_member.c.vm_interface_id)
-        .join(here_vm, here_vm.c.id == here_iface.c.vm_id)
-        .join(here_nm, here_nm.c.id == here_vm.c.node_method_id)
-        .where(here_nm.c.virt_node_id == bindparam("virt_node_id"))
-    )
-    remote_vnis = (
-        select(vlan_t.c.vni, virt_node_t.c.node_id)
+    # Every statement below is an index lookup driven by ids this node's own data names
+    # (its VLANs, its peers, its monitors), so its cost follows the node, not the fleet.
+    # Written as semi-joins over "my VLANs" they were planned as hash joins over all of
+    # vlan_member, vm_interface and vm (see docs/scale.md).
+    remote_peers = (
+        select(member_t.c.vlan_id, virt_node_t.c.node_id)
         .select_from(member_t)
-        .join(vlan_t, vlan_t.c.id == member_t.c.vlan_id)
         .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
         .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
         .join(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
         .join(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
-        .where(member_t.c.vlan_id.in_(our_vlans))
+        .where(member_t.c.vlan_id.in_(bindparam("vlan_ids", expanding=True)))
         .where(virt_node_t.c.id != bindparam("virt_node_id"))
         .distinct()
     )
-    remote_nodes = (
-        select(virt_node_t.c.node_id)
-        .select_from(member_t)
-        .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
-        .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
-        .join(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .join(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
-        .where(member_t.c.vlan_id.in_(our_vlans))
-        .where(virt_node_t.c.id != bindparam("virt_node_id"))
-    )
-    # One statement answers "underlay addresses" for this node, the monitors and the
-    # VXLAN peers at once; :virt_node_id may be NULL for a node that is no hypervisor.
-    # One IN over a UNION lets the database use the index on vm_interface.node_id; an OR
-    # of three conditions made SQLite scan every address.
-    wanted = iface_t.c.node_id.in_(
-        union(
-            select(bindparam("node_id", type_=node_t.c.id.type)),
-            select(mon_t.c.node_id),
-            remote_nodes,
-        )
-    )
+    # Underlay addresses of this node, the monitors and the VXLAN peers in one statement
+    # per family, by vm_interface.node_id (indexed).
     node_addresses = tuple(
         select(iface_t.c.node_id, _raw(address_t.c.address))
-        .select_from(address_t)
-        .join(iface_t, iface_t.c.id == address_t.c.vm_interface_id)
-        .where(wanted)
+        .select_from(iface_t)
+        .join(address_t, address_t.c.vm_interface_id == iface_t.c.id)
+        .where(iface_t.c.node_id.in_(bindparam("node_ids", expanding=True)))
         .order_by(iface_t.c.node_id, iface_t.c.id, address_t.c.address)
         for _, address_t, _, _ in FAMILIES
     )
@@ -341,7 +312,7 @@ def _statements() -> _Statements:
         virt_methods=virt_methods,
         vm_by_hostname=vm_by_hostname,
         vm_by_uuid=vm_by_uuid,
-        remote_vnis=remote_vnis,
+        remote_peers=remote_peers,
         by_hypervisor=_vm_statements(lambda: node_method_t.c.virt_node_id == bindparam("scope")),
         by_vm=_vm_statements(lambda: vm_t.c.id == bindparam("scope")),
     )
@@ -388,9 +359,29 @@ def _node_document(
         if present
     ]
 
-    # Underlay addresses of this node, every monitor and every VXLAN peer: two queries.
+    # Ids first (monitors, this hypervisor's VMs and VLANs, the peers sharing them), then
+    # the underlay addresses of exactly those nodes: two queries, index lookups by node id.
+    monitor_rows = list(conn.execute(statements.monitors)) if is_hypervisor or is_ceph else []
+    vms: list[dict[str, Any]] = []
+    virt_methods: list[str] = []
+    peers: list[tuple[int, int]] = []
+    vlan_vnis: dict[int, int] = {}
+    if is_hypervisor:
+        vms = _vms(conn, statements.by_hypervisor, row.virt_node_id, vlan_vnis)
+        virt_methods = list(
+            conn.execute(statements.virt_methods, {"virt_node_id": row.virt_node_id}).scalars()
+        )
+        if vlan_vnis:
+            peers = [
+                (vlan_vnis[vlan_id], node_id)
+                for vlan_id, node_id in conn.execute(
+                    statements.remote_peers,
+                    {"vlan_ids": sorted(vlan_vnis), "virt_node_id": row.virt_node_id},
+                )
+            ]
+    node_ids = {row.id, *(m.id for m in monitor_rows), *(node_id for _, node_id in peers)}
     underlay: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"ipv4": [], "ipv6": []})
-    params = {"node_id": row.id, "virt_node_id": row.virt_node_id}
+    params = {"node_ids": sorted(node_ids)}
     for (key, _, _, family), statement in zip(FAMILIES, statements.node_addresses, strict=True):
         for node_id, raw in conn.execute(statement, params).all():
             underlay[node_id][key].append(_address(raw, family))
@@ -415,20 +406,16 @@ def _node_document(
         },
     }
 
+    # Hypervisors need the monitors too: libvirt's rbd disks name them.
     monitors: list[dict[str, Any]] = []
-    if is_hypervisor or is_ceph:
-        # Hypervisors need the monitors too: libvirt's rbd disks name them.
-        for node_id, fqdn, port in conn.execute(statements.monitors):
-            addresses = underlay.get(node_id, {"ipv4": [], "ipv6": []})
-            address = (addresses["ipv4"] or addresses["ipv6"] or [None])[0]
-            monitors.append({"fqdn": fqdn, "address": address, "port": port})
+    for node_id, fqdn, port in monitor_rows:
+        addresses = underlay.get(node_id, {"ipv4": [], "ipv6": []})
+        address = (addresses["ipv4"] or addresses["ipv6"] or [None])[0]
+        monitors.append({"fqdn": fqdn, "address": address, "port": port})
 
     if is_hypervisor:
-        vms = _vms(conn, statements.by_hypervisor, row.virt_node_id)
         document["hypervisor"] = {
-            "virt_methods": list(
-                conn.execute(statements.virt_methods, {"virt_node_id": row.virt_node_id}).scalars()
-            ),
+            "virt_methods": virt_methods,
             "cores": row.cores,
             "ram": row.ram,
             "local_storage_gb": row.local_storage_gb,
@@ -438,7 +425,7 @@ def _node_document(
             "underlay_ipv6": underlay_ipv6,
             "ceph_monitors": monitors,
             "vms": vms,
-            "vxlans": _vxlans(conn, statements, row.virt_node_id, vms, underlay),
+            "vxlans": _vxlans(vms, peers, underlay),
         }
 
     if is_ceph:
@@ -458,8 +445,11 @@ def _mon_addr(monitor: dict[str, Any]) -> str:
     return f"{address}:{monitor['port']}"
 
 
-def _vms(conn: Any, statements: _VmStatements, scope: int) -> list[dict[str, Any]]:
-    """Every VM in scope with interfaces, VLANs, addresses and disks: six queries."""
+def _vms(
+    conn: Any, statements: _VmStatements, scope: int, vlan_vnis: dict[int, int] | None = None
+) -> list[dict[str, Any]]:
+    """Every VM in scope with interfaces, VLANs, addresses and disks: six queries.
+    `vlan_vnis`, if given, is filled with the VNI of every VLAN id met."""
     params = {"scope": scope}
     vms: dict[int, dict[str, Any]] = {}
     storage_of: dict[int, tuple[str | None, str | None]] = {}
@@ -513,7 +503,9 @@ def _vms(conn: Any, statements: _VmStatements, scope: int) -> list[dict[str, Any
         interfaces[iface_id] = iface
         vms[vm_id]["interfaces"].append(iface)
 
-    for iface_id, vni, name in conn.execute(statements.vlans, params).all():
+    for iface_id, vni, name, vlan_id in conn.execute(statements.vlans, params).all():
+        if vlan_vnis is not None:
+            vlan_vnis[vlan_id] = vni
         interfaces[iface_id]["vnis"].append(vni)
         interfaces[iface_id]["vlans"].append({"vni": vni, "name": name})
 
@@ -567,14 +559,13 @@ def _vms(conn: Any, statements: _VmStatements, scope: int) -> list[dict[str, Any
 
 
 def _vxlans(
-    conn: Any,
-    statements: _Statements,
-    virt_node_id: int,
     vms: Iterable[dict[str, Any]],
+    peers: Iterable[tuple[int, int]],
     underlay: dict[int, dict[str, list[str]]],
 ) -> list[dict[str, Any]]:
     """One entry per VNI on this hypervisor: its local bridges and the underlay addresses
-    of the other hypervisors carrying the same VNI (the head-end replication list)."""
+    of the other hypervisors carrying the same VNI (the head-end replication list);
+    `peers` holds (vni, node id) of those other hypervisors."""
     local: dict[int, dict[str, Any]] = {}
     for vm in vms:
         for iface in vm["interfaces"]:
@@ -592,7 +583,7 @@ def _vxlans(
                 entry["bridges"].append(iface["bridge"])
     if not local:
         return []
-    for vni, node_id in conn.execute(statements.remote_vnis, {"virt_node_id": virt_node_id}):
+    for vni, node_id in peers:
         peer = underlay.get(node_id)
         if peer is None:
             continue  # a hypervisor without underlay address cannot be reached anyway
