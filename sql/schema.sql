@@ -444,7 +444,7 @@ INSERT INTO cache_option (name, description) VALUES ('unsafe', 'Ignore flushes: 
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
--- Running upgrade 0001 -> 0006
+-- Running upgrade 0001 -> 0002
 
 CREATE TABLE auth_failure (
     source VARCHAR(45) NOT NULL, 
@@ -454,9 +454,9 @@ CREATE TABLE auth_failure (
     CONSTRAINT ck_auth_failure_failures_non_negative CHECK (failures >= 0)
 );
 
-UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0001';
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
--- Running upgrade 0006 -> 0007
+-- Running upgrade 0002 -> 0003
 
 CREATE TABLE data_version (
     id INTEGER NOT NULL, 
@@ -467,7 +467,7 @@ CREATE TABLE data_version (
 
 INSERT INTO data_version (id, version) VALUES (1, 0);
 
-UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
 COMMIT;
 

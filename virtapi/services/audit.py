@@ -202,7 +202,7 @@ _VERSION = select(DataVersion.version).where(DataVersion.id == 1)
 
 def data_version(conn: Session | Connection) -> int | None:
     """The data version: equal values mean no committed change in between (None if the
-    table holds no row, e.g. a database not migrated to 0007: then nothing is cacheable)."""
+    table holds no row, e.g. a database not migrated to 0003: then nothing is cacheable)."""
     return conn.execute(_VERSION).scalar()
 
 

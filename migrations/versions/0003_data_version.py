@@ -1,7 +1,7 @@
 """data version: one counter raised by every committed writing transaction
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-22
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """auth failure counts per source address
 
-Revision ID: 0006
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0006"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
