@@ -401,3 +401,27 @@ def test_human_formatting() -> None:
     assert format.relative_time(now - timedelta(days=400), now) == "1 year ago"
     assert format.relative_time(now + timedelta(hours=2), now) == "in 2 hours"
     assert format.relative_time(None, now) == "—"
+
+
+def test_vm_page_shows_install_progress(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    from virtapi.models import Install
+    from virtapi.services import installs
+
+    web1 = vm_uuid(VMS_A[0])
+    resp = app.test_client().post(
+        f"/api/v1/vms/{web1}/install",
+        json={"image": "debian-12"},
+        headers=api_tokens.header(api_tokens.customer_a),
+    )
+    assert resp.status_code in (200, 201, 202), resp.json
+    customer = signed_in("customer_a")
+    html = page(customer, f"/vms/{web1}")
+    assert "debian-12 · pending · requested · 0%" in html
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        install = s.scalars(select(Install)).one()
+        installs.report_progress(s, install, phase="extracting", percent=42, message="image 2/3")
+    html = page(customer, f"/vms/{web1}")
+    assert "debian-12 · running · extracting · 42%" in html and "image 2/3" in html
+    # Another customer's VM page stays a 404, install or not.
+    page(signed_in("customer_b"), f"/vms/{web1}", status=404)

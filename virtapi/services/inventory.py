@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload, raiseload, selectinload
 
 from ..models import (
     Change,
+    Install,
     Ipv4Address,
     Ipv4Network,
     Ipv6Address,
@@ -210,6 +211,7 @@ def vm_detail(session: Session, vm_uuid: uuid.UUID | str, customer_id: int | Non
             selectinload(Vm.disks).joinedload(Storage.storage_type),
             selectinload(Vm.disks).joinedload(Storage.cache_option),
             selectinload(Vm.disks).joinedload(Storage.ceph).joinedload(StorageCeph.ceph_pool),
+            selectinload(Vm.installs).joinedload(Install.image),
             raiseload("*"),
         )
     )
