@@ -346,8 +346,3 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
     item_view = type(f"{name}Item", (MethodView,), item)
     blp.route(f"/{r.path}/<int:id>", endpoint=f"{r.endpoint}_item", tags=tags)(item_view)
     return resource
-
-
-# The names these had in the first framework commit; kept so code written against it still works.
-_guard = guard
-_errors = document_errors

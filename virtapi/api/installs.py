@@ -30,7 +30,7 @@ from ..services import install_fields as checks
 from ..services import installs
 from ..services.errors import NotFound
 from . import crud
-from .crud import _errors, _guard, json_response
+from .crud import document_errors, guard, json_response
 from .fields import INT64_MAX, string, updating
 from .filters import Filter
 
@@ -183,8 +183,8 @@ def _request_body(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class VmInstall(MethodView):
-    @_guard(EVERYONE)
-    @_errors(blp, 401, 403, 404)
+    @guard(EVERYONE)
+    @document_errors(blp, 401, 403, 404)
     @blp.response(200, InstallSchema)
     def get(self, vm: Any) -> Any:
         """The VM's latest install and its progress
@@ -198,8 +198,8 @@ class VmInstall(MethodView):
             raise NotFound(f"no install was ever requested for VM {machine.uuid}")
         return _represent(install)
 
-    @_guard(CUSTOMERS_AND_OPERATORS)
-    @_errors(blp, 401, 403, 404, 409)
+    @guard(CUSTOMERS_AND_OPERATORS)
+    @document_errors(blp, 401, 403, 404, 409)
     @blp.arguments(InstallRequestSchema)
     @blp.alt_response(201, schema=InstallSchema, success=True)
     def post(self, data: dict[str, Any], vm: Any) -> Any:
@@ -218,8 +218,8 @@ class VmInstall(MethodView):
         location = url_for("installs.VmInstall", vm=machine.uuid)
         return json_response(_represent(install), 201, {"Location": location})
 
-    @_guard(CUSTOMERS_AND_OPERATORS)
-    @_errors(blp, 401, 403, 404, 409)
+    @guard(CUSTOMERS_AND_OPERATORS)
+    @document_errors(blp, 401, 403, 404, 409)
     @blp.response(200, InstallSchema)
     def delete(self, vm: Any) -> Any:
         """Cancel the VM's pending or running install"""
@@ -234,8 +234,8 @@ class VmInstall(MethodView):
 
 
 class NodeInstall(MethodView):
-    @_guard(READERS)
-    @_errors(blp, 401, 403, 404)
+    @guard(READERS)
+    @document_errors(blp, 401, 403, 404)
     @blp.response(200, InstallSchema)
     def get(self, id: int) -> Any:
         """The node's latest install and its progress"""
@@ -246,8 +246,8 @@ class NodeInstall(MethodView):
             raise NotFound(f"no install was ever requested for node {node.fqdn}")
         return _represent(install)
 
-    @_guard(OPERATORS)
-    @_errors(blp, 401, 403, 404, 409)
+    @guard(OPERATORS)
+    @document_errors(blp, 401, 403, 404, 409)
     @blp.arguments(InstallRequestSchema)
     @blp.alt_response(201, schema=InstallSchema, success=True)
     def post(self, data: dict[str, Any], id: int) -> Any:
@@ -265,8 +265,8 @@ class NodeInstall(MethodView):
         location = url_for("installs.NodeInstall", id=node.id)
         return json_response(_represent(install), 201, {"Location": location})
 
-    @_guard(OPERATORS)
-    @_errors(blp, 401, 403, 404, 409)
+    @guard(OPERATORS)
+    @document_errors(blp, 401, 403, 404, 409)
     @blp.response(200, InstallSchema)
     def delete(self, id: int) -> Any:
         """Cancel the node's pending or running install"""
