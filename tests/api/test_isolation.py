@@ -3,6 +3,7 @@ nothing in the database changes (not even the change log)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -94,23 +95,39 @@ def test_customer_a_cannot_reach_customer_b(
     assert _snapshot(app) == before
 
 
+def _values(data: Any, key: str) -> Iterator[Any]:
+    """Every value stored under ``key`` anywhere in a JSON document."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k == key:
+                yield v
+            yield from _values(v, key)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _values(item, key)
+
+
 def test_customer_lists_never_show_b(app: Any, client: Any, api_tokens: Any, demo: Any) -> None:
     ca = H(api_tokens.customer_a)
     b = _b_objects(app)
-    for path in (
-        "vms",
-        "vm-interfaces",
-        "vlans",
-        "ipv4-addresses",
-        "ipv6-addresses",
-        "storage",
-        "customer-quotas",
-        "changes",
-    ):
+    own_key = {
+        "vms": "vm",
+        "vm-interfaces": "iface",
+        "vlans": "vlan",
+        "ipv4-addresses": "ipv4",
+        "ipv6-addresses": "ipv6",
+        "storage": "disk",
+        "customer-quotas": "quota",
+        "changes": "change",
+    }
+    for path, key in own_key.items():
         page = client.get(f"/api/v1/{path}?limit=1000", headers=ca).json
         assert page["count"] > 0, path
-        text_ = str(page["results"])
-        assert "1002" not in text_, path
+        ids = {r.get("id", r.get("customer_id")) for r in page["results"]}
+        assert b[key] not in ids, path
+        # Nothing of B's nested anywhere either: its customer id, its hostnames (c1002).
+        assert 1002 not in set(_values(page["results"], "customer_id")), path
+        assert "c1002" not in str(page["results"]), path
     for query in (
         "vms?customer_id=1002",
         f"vm-interfaces?vm_id={b['vm']}",
