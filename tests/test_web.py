@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import event, select
 
+from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState
 from virtapi.services import tokens
@@ -97,7 +98,7 @@ def test_bad_token_fails_with_message_and_is_not_echoed(client: Any, api_tokens:
 def test_login_form_counts_against_the_failed_authentication_limit(
     app: Any, client: Any, api_tokens: Any
 ) -> None:
-    app.config["AUTH_MAX_FAILURES"] = 3
+    override(app, auth_max_failures=3)
     for _ in range(3):
         assert login(client, "va_guess-" + "x" * 40).status_code == 401
     resp = login(client, api_tokens.operator)  # even the right token waits out the window

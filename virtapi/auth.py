@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import current_app, g, request, session
+from flask import g, request, session
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
+from .config import current_settings
 from .db import get_session
 from .models import ApiToken
 from .services import ratelimit, tokens
@@ -54,8 +55,8 @@ def _bearer() -> str | None:
 
 def _policy() -> ratelimit.Policy:
     return ratelimit.Policy(
-        max_failures=current_app.config["AUTH_MAX_FAILURES"],
-        window=timedelta(seconds=current_app.config["AUTH_FAILURE_WINDOW_SECONDS"]),
+        max_failures=current_settings().auth_max_failures,
+        window=timedelta(seconds=current_settings().auth_failure_window_seconds),
     )
 
 

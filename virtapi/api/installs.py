@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -24,6 +24,7 @@ from ..auth import (
     Principal,
     current_principal,
 )
+from ..config import current_settings
 from ..db import get_session
 from ..models import Image, Install, Vm
 from ..services import install_fields as checks
@@ -212,7 +213,7 @@ class VmInstall(MethodView):
         principal = current_principal()
         machine = _vm(session, principal, vm)
         install, _secret = installs.request_vm_install(
-            session, machine, secret_key=current_app.config["SECRET_KEY"], **_request_body(data)
+            session, machine, secret_key=current_settings().secret_key, **_request_body(data)
         )
         session.commit()
         location = url_for("installs.VmInstall", vm=machine.uuid)
@@ -259,7 +260,7 @@ class NodeInstall(MethodView):
         session = get_session()
         node = installs.get_node(session, id)
         install, _secret = installs.request_node_install(
-            session, node, secret_key=current_app.config["SECRET_KEY"], **_request_body(data)
+            session, node, secret_key=current_settings().secret_key, **_request_body(data)
         )
         session.commit()
         location = url_for("installs.NodeInstall", id=node.id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import netaddr
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
+from ..config import current_settings
 from ..models import (
     Ipv4Address,
     Ipv4Network,
@@ -204,7 +204,7 @@ def _members(session: Session, principal: Principal, ids: list[int]) -> list[VmI
 def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) -> Vlan:
     values = dict(data)
     values["members"] = _members(session, principal, values.get("members", []))
-    vni_range = tuple(current_app.config["VNI_RANGE"])
+    vni_range = current_settings().vni_range
     return net_service.create_vlan(session, principal, values, vni_range)  # type: ignore[arg-type]
 
 

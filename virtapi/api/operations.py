@@ -15,12 +15,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principal, require
+from ..config import current_settings
 from ..db import get_session
 from ..models import Vm, VmInterface
 from ..services import ipam, lifecycle, placement
@@ -37,10 +37,7 @@ blp = Blueprint(
 
 
 def overcommit() -> placement.Overcommit:
-    return placement.Overcommit(
-        cpu=float(current_app.config.get("CPU_OVERCOMMIT", 4.0)),
-        ram=float(current_app.config.get("RAM_OVERCOMMIT", 1.0)),
-    )
+    return placement.Overcommit.of(current_settings())
 
 
 def _customer() -> int | None:
@@ -211,7 +208,7 @@ class NodeHeartbeatSchema(Schema):
 
 
 def stale_seconds() -> int:
-    return int(current_app.config.get("NODE_STALE_SECONDS", 300))
+    return current_settings().node_stale_seconds
 
 
 @blp.route("/nodes/<string:ref>/report")

@@ -19,6 +19,7 @@ import netaddr
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
+from ..config import current_settings
 from ..db import get_session
 from ..services import install_fields as fields
 from ..services import installs
@@ -39,14 +40,11 @@ def _text(body: str, status: int = 200) -> Response:
 
 
 def _allowed_networks() -> netaddr.IPSet | None:
-    raw = current_app.config.get("PXE_ALLOWED_NETWORKS") or []
-    if isinstance(raw, str):
-        raw = [n.strip() for n in raw.split(",") if n.strip()]
+    raw = current_settings().pxe_allowed_networks
     if not raw:
         return None
     cache = current_app.extensions.setdefault("virtapi.pxe", {})
-    key = tuple(raw)
-    if cache.get("networks_key") != key:
+    if cache.get("networks_key") != raw:
         try:
             cache["networks"] = netaddr.IPSet(netaddr.IPNetwork(n) for n in raw)
         except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -54,7 +52,7 @@ def _allowed_networks() -> netaddr.IPSet | None:
                 f"VIRTAPI_PXE_ALLOWED_NETWORKS must be a comma-separated list of networks, "
                 f"got {', '.join(map(str, raw))!r}"
             ) from None
-        cache["networks_key"] = key
+        cache["networks_key"] = raw
     return cache["networks"]
 
 
@@ -77,7 +75,7 @@ def _check_source() -> None:
 
 
 def _public_url() -> str:
-    configured = current_app.config.get("PXE_PUBLIC_URL") or ""
+    configured = current_settings().pxe_public_url
     base = (configured or request.host_url).rstrip("/")
     if not fields.URL_RE.fullmatch(base):
         # Without a configured public URL the Host header decides, and it is the client's.
@@ -89,12 +87,12 @@ def _public_url() -> str:
     return base
 
 
-def _boot_url(key: str) -> str:
-    value = current_app.config.get(key) or ""
+def _boot_url(name: str) -> str:
+    value = getattr(current_settings(), name)
     if not fields.URL_RE.fullmatch(value):
         raise ServiceUnavailable(
-            f"VIRTAPI_{key} must be an http(s) URL of plain characters (no spaces, quotes, "
-            f"'$' or query string), got {value!r}"
+            f"VIRTAPI_{name.upper()} must be an http(s) URL of plain characters (no spaces, "
+            f"quotes, '$' or query string), got {value!r}"
         )
     return value
 
@@ -104,7 +102,7 @@ def _config_url(mac: str, secret: str) -> str:
 
 
 def _secret_key() -> str:
-    return current_app.config["SECRET_KEY"]
+    return current_settings().secret_key
 
 
 def _installer_session(mac: str) -> Any:
@@ -157,8 +155,8 @@ def pxe_script(mac: str) -> Response:
     script = render.installer_script(
         hostname=install.hostname,
         mac=normal,
-        kernel_url=_boot_url("PXE_KERNEL_URL"),
-        initrd_url=_boot_url("PXE_INITRD_URL"),
+        kernel_url=_boot_url("pxe_kernel_url"),
+        initrd_url=_boot_url("pxe_initrd_url"),
         config_url=_config_url(normal, secret),
     )
     return _text(script)

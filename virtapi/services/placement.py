@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..config import Settings
 from ..models import Node, NodeMethod, VirtMethod, VirtNode, Vm
 from .capacity import LOCAL_STORAGE_TYPES, HypervisorUsage, hypervisor_usage
 from .errors import Conflict, InvalidInput, NotFound
@@ -31,8 +32,13 @@ GiB = 1024**3
 
 @dataclass(frozen=True)
 class Overcommit:
-    cpu: float = 4.0
-    ram: float = 1.0
+    # The defaults are the settings' (VIRTAPI_CPU_OVERCOMMIT, VIRTAPI_RAM_OVERCOMMIT).
+    cpu: float = Settings.cpu_overcommit
+    ram: float = Settings.ram_overcommit
+
+    @classmethod
+    def of(cls, settings: Settings) -> Overcommit:
+        return cls(cpu=settings.cpu_overcommit, ram=settings.ram_overcommit)
 
 
 @dataclass(frozen=True)
