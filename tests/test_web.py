@@ -169,7 +169,7 @@ def test_token_never_in_pages_and_pages_are_not_cached(signed_in: Any, api_token
 # --- what each role sees -----------------------------------------------------------------------
 
 
-def test_operator_sees_the_whole_fleet(signed_in: Any) -> None:
+def test_operator_sees_the_whole_fleet(app: Any, signed_in: Any) -> None:
     client = signed_in("operator")
     html = page(client, "/")
     for fqdn in NODES:
@@ -181,6 +181,10 @@ def test_operator_sees_the_whole_fleet(signed_in: Any) -> None:
     assert "20 GiB / 128 GiB" in row and "16%" in row
     assert "120 GiB / 1.82 TiB" in row
     assert "running" in row
+    # The placement ratios the API places with (one setting), not a default of the page's own.
+    assert "CPU overcommit up to 4.0× and RAM up to 1.0×" in html
+    override(app, cpu_overcommit=2.5)
+    assert "CPU overcommit up to 2.5×" in page(client, "/")
     html = page(client, "/vms")
     for host in VMS_A + VMS_B:
         assert host in html

@@ -49,9 +49,10 @@ def _vni_range(env: dict[str, str], name: str, default: tuple[int, int]) -> tupl
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
-    low, _, high = raw.partition("-")
+    low, dash, high = raw.partition("-")
     try:
-        bounds = (int(low), int(high or low))
+        # A single number is a range of one; "LOW-" is a typo, not an open range.
+        bounds = (int(low), int(high if dash else low))
     except ValueError:
         raise ValueError(f"{name} must be 'LOW-HIGH' (e.g. 10000-16000000), got {raw!r}") from None
     if not 1 <= bounds[0] <= bounds[1] <= 2**24 - 1:
