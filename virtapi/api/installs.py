@@ -23,6 +23,7 @@ from ..auth import (
     READERS,
     Principal,
     current_principal,
+    require,
 )
 from ..config import current_settings
 from ..db import get_session
@@ -31,7 +32,7 @@ from ..services import install_fields as checks
 from ..services import installs
 from ..services.errors import NotFound
 from . import crud
-from .crud import document_errors, guard, json_response
+from .crud import document_errors, json_response
 from .fields import INT64_MAX, string, updating
 from .filters import Filter
 
@@ -184,7 +185,7 @@ def _request_body(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class VmInstall(MethodView):
-    @guard(EVERYONE)
+    @require(EVERYONE)
     @document_errors(blp, 401, 403, 404)
     @blp.response(200, InstallSchema)
     def get(self, vm: Any) -> Any:
@@ -199,7 +200,7 @@ class VmInstall(MethodView):
             raise NotFound(f"no install was ever requested for VM {machine.uuid}")
         return _represent(install)
 
-    @guard(CUSTOMERS_AND_OPERATORS)
+    @require(CUSTOMERS_AND_OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.arguments(InstallRequestSchema)
     @blp.alt_response(201, schema=InstallSchema, success=True)
@@ -219,7 +220,7 @@ class VmInstall(MethodView):
         location = url_for("installs.VmInstall", vm=machine.uuid)
         return json_response(_represent(install), 201, {"Location": location})
 
-    @guard(CUSTOMERS_AND_OPERATORS)
+    @require(CUSTOMERS_AND_OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.response(200, InstallSchema)
     def delete(self, vm: Any) -> Any:
@@ -235,7 +236,7 @@ class VmInstall(MethodView):
 
 
 class NodeInstall(MethodView):
-    @guard(READERS)
+    @require(READERS)
     @document_errors(blp, 401, 403, 404)
     @blp.response(200, InstallSchema)
     def get(self, id: int) -> Any:
@@ -247,7 +248,7 @@ class NodeInstall(MethodView):
             raise NotFound(f"no install was ever requested for node {node.fqdn}")
         return _represent(install)
 
-    @guard(OPERATORS)
+    @require(OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.arguments(InstallRequestSchema)
     @blp.alt_response(201, schema=InstallSchema, success=True)
@@ -266,7 +267,7 @@ class NodeInstall(MethodView):
         location = url_for("installs.NodeInstall", id=node.id)
         return json_response(_represent(install), 201, {"Location": location})
 
-    @guard(OPERATORS)
+    @require(OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.response(200, InstallSchema)
     def delete(self, id: int) -> Any:
