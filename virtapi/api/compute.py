@@ -26,6 +26,7 @@ from ..models import (
     VmState,
 )
 from ..services import installs as install_service
+from ..services import lifecycle
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
 from ..services.errors import InvalidInput
@@ -254,7 +255,7 @@ VMS = crud.register(
         options=VM_OPTIONS,
         create=lambda s, p, data: vm_service.create_vm(s, p, data, overcommit=overcommit()),
         update=lambda s, p, vm, data: vm_service.update_vm(s, p, vm, data, overcommit=overcommit()),
-        delete=vm_service.delete_vm,
+        delete=lifecycle.delete_vm,
         description=(
             "Customers see and change only their own VMs, within their quota, and cannot set "
             "placement. Filters: hostname, customer_id, hypervisor (fqdn or node id), "

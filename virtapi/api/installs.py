@@ -31,6 +31,7 @@ from ..models import Image, Install, Vm
 from ..services import install_fields as checks
 from ..services import installs
 from ..services.errors import NotFound
+from ..services.lookups import node_by_ref, vm_by_uuid
 from . import crud
 from .crud import document_errors, json_response
 from .fields import INT64_MAX, string, updating
@@ -167,7 +168,7 @@ def _vm(session: Session, principal: Principal, key: Any) -> Any:
     """The VM by UUID or id, as the caller may see it (another customer's VM: 404)."""
     customer = (principal.customer_id or 0) if principal.is_customer else None
     if isinstance(key, uuidlib.UUID):
-        return installs.get_vm(session, key, customer)
+        return vm_by_uuid(session, key, customer)
     vm = session.get(Vm, key) if 0 < key <= INT64_MAX else None
     if vm is None or (customer is not None and vm.customer_id != customer):
         raise NotFound(f"no VM with id {key}")
@@ -242,7 +243,7 @@ class NodeInstall(MethodView):
     def get(self, id: int) -> Any:
         """The node's latest install and its progress"""
         session = get_session()
-        node = installs.get_node(session, id)
+        node = node_by_ref(session, id)
         install = installs.latest_install(session, node_id=node.id)
         if install is None:
             raise NotFound(f"no install was ever requested for node {node.fqdn}")
@@ -259,7 +260,7 @@ class NodeInstall(MethodView):
         node is left to the operator (or its config management).
         """
         session = get_session()
-        node = installs.get_node(session, id)
+        node = node_by_ref(session, id)
         install, _secret = installs.request_node_install(
             session, node, secret_key=current_settings().secret_key, **_request_body(data)
         )
@@ -273,7 +274,7 @@ class NodeInstall(MethodView):
     def delete(self, id: int) -> Any:
         """Cancel the node's pending or running install"""
         session = get_session()
-        node = installs.get_node(session, id)
+        node = node_by_ref(session, id)
         install = installs.active_install(session, node_id=node.id)
         if install is None:
             raise NotFound(f"node {node.fqdn} has no install pending or running")

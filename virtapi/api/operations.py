@@ -25,7 +25,7 @@ from ..db import get_session
 from ..models import Vm, VmInterface
 from ..services import ipam, lifecycle, placement
 from ..services.errors import NotFound
-from ..services.vms import find_vm
+from ..services.lookups import node_by_ref, vm_by_uuid
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
 
 blp = Blueprint(
@@ -82,7 +82,7 @@ def _state(vm: Vm) -> dict[str, Any]:
 
 def _act(vm_uuid: uuid.UUID, action: str) -> dict[str, Any]:
     session = get_session()
-    vm = find_vm(session, vm_uuid, _customer())
+    vm = vm_by_uuid(session, vm_uuid, _customer())
     lifecycle.request(session, vm, action)
     body = _state(vm)
     session.commit()
@@ -136,7 +136,7 @@ class VmReport(MethodView):
         requested removes it and frees its addresses and capacity.
         """
         session = get_session()
-        vm = find_vm(session, vm_uuid)
+        vm = vm_by_uuid(session, vm_uuid)
         result = lifecycle.report_vm(session, vm, data["state"])
         body = result if result["deleted"] else {**_state(vm), "deleted": False}
         session.commit()
@@ -175,7 +175,7 @@ class VmMigrate(MethodView):
         qualifying hypervisor is chosen. An unplaced VM needs ``method``.
         """
         session = get_session()
-        vm = find_vm(session, vm_uuid)
+        vm = vm_by_uuid(session, vm_uuid)
         nm = placement.migrate(session, vm, overcommit(), data["hypervisor"], data["method"])
         body = {
             "uuid": vm.uuid,
@@ -224,7 +224,7 @@ class NodeReport(MethodView):
         that has not reported for VIRTAPI_NODE_STALE_SECONDS shows ``stale: true``.
         """
         session = get_session()
-        node = lifecycle.find_node(session, ref)
+        node = node_by_ref(session, ref)
         lifecycle.report_node(session, node, data["state"], data["facts"])
         body = {
             "id": node.id,
