@@ -175,6 +175,24 @@ def _vm(session: Session, principal: Principal, key: Any) -> Any:
     return vm
 
 
+def _found(install: Install | None, missing: str) -> Install:
+    if install is None:
+        raise NotFound(missing)
+    return install
+
+
+def _created(session: Session, install: Install, location: str) -> Any:
+    session.commit()
+    return json_response(_represent(install), 201, {"Location": location})
+
+
+def _cancel(session: Session, install: Install | None, missing: str) -> Any:
+    active = _found(install, missing)
+    installs.cancel(session, active)
+    session.commit()
+    return _represent(active)
+
+
 def _request_body(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "image": data["image"],
@@ -197,9 +215,7 @@ class VmInstall(MethodView):
         session = get_session()
         machine = _vm(session, current_principal(), vm)
         install = installs.latest_install(session, vm_id=machine.id)
-        if install is None:
-            raise NotFound(f"no install was ever requested for VM {machine.uuid}")
-        return _represent(install)
+        return _represent(_found(install, f"no install was ever requested for VM {machine.uuid}"))
 
     @require(CUSTOMERS_AND_OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
@@ -217,9 +233,7 @@ class VmInstall(MethodView):
         install, _secret = installs.request_vm_install(
             session, machine, secret_key=current_settings().secret_key, **_request_body(data)
         )
-        session.commit()
-        location = url_for("installs.VmInstall", vm=machine.uuid)
-        return json_response(_represent(install), 201, {"Location": location})
+        return _created(session, install, url_for("installs.VmInstall", vm=machine.uuid))
 
     @require(CUSTOMERS_AND_OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
@@ -229,11 +243,7 @@ class VmInstall(MethodView):
         session = get_session()
         machine = _vm(session, current_principal(), vm)
         install = installs.active_install(session, vm_id=machine.id)
-        if install is None:
-            raise NotFound(f"VM {machine.uuid} has no install pending or running")
-        installs.cancel(session, install)
-        session.commit()
-        return _represent(install)
+        return _cancel(session, install, f"VM {machine.uuid} has no install pending or running")
 
 
 class NodeInstall(MethodView):
@@ -245,9 +255,7 @@ class NodeInstall(MethodView):
         session = get_session()
         node = node_by_ref(session, id)
         install = installs.latest_install(session, node_id=node.id)
-        if install is None:
-            raise NotFound(f"no install was ever requested for node {node.fqdn}")
-        return _represent(install)
+        return _represent(_found(install, f"no install was ever requested for node {node.fqdn}"))
 
     @require(OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
@@ -264,9 +272,7 @@ class NodeInstall(MethodView):
         install, _secret = installs.request_node_install(
             session, node, secret_key=current_settings().secret_key, **_request_body(data)
         )
-        session.commit()
-        location = url_for("installs.NodeInstall", id=node.id)
-        return json_response(_represent(install), 201, {"Location": location})
+        return _created(session, install, url_for("installs.NodeInstall", id=node.id))
 
     @require(OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
@@ -276,11 +282,7 @@ class NodeInstall(MethodView):
         session = get_session()
         node = node_by_ref(session, id)
         install = installs.active_install(session, node_id=node.id)
-        if install is None:
-            raise NotFound(f"node {node.fqdn} has no install pending or running")
-        installs.cancel(session, install)
-        session.commit()
-        return _represent(install)
+        return _cancel(session, install, f"node {node.fqdn} has no install pending or running")
 
 
 blp.route("/vms/<uuid:vm>/install", endpoint="VmInstall", tags=["installs"])(VmInstall)

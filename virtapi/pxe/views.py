@@ -13,14 +13,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import netaddr
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
 from ..config import current_settings
 from ..db import get_session
+from ..models import Install
 from ..services import install_fields as fields
 from ..services import installs
 from ..services.audit import set_actor
@@ -179,38 +182,47 @@ def installimage_keys(mac: str, secret: str) -> Response:
     return _text(render.authorized_keys(installs.install_plan(db, install)))
 
 
-@bp.post("/installimage/<mac>/<secret>/status")
-def installimage_status(mac: str, secret: str) -> Response:
+def _installer_report(
+    mac: str, secret: str, report: Callable[[Session, Install, dict[str, Any]], Any]
+) -> Response:
+    """What every report of a running installer does around its own step: check the
+    source, authenticate the install, apply the report, commit, answer the install's summary."""
     _check_source()
     db = _installer_session(fields.mac(mac))
     install = installs.authenticate_installer(db, mac, secret)
-    body = _form()
-    installs.report_progress(
-        db,
-        install,
-        phase=body.get("phase"),
-        percent=body.get("percent"),
-        message=body.get("message"),
-    )
+    report(db, install, _form())
     db.commit()
     return jsonify(installs.install_summary(install))
+
+
+@bp.post("/installimage/<mac>/<secret>/status")
+def installimage_status(mac: str, secret: str) -> Response:
+    return _installer_report(
+        mac,
+        secret,
+        lambda db, install, body: installs.report_progress(
+            db,
+            install,
+            phase=body.get("phase"),
+            percent=body.get("percent"),
+            message=body.get("message"),
+        ),
+    )
 
 
 @bp.post("/installimage/<mac>/<secret>/done")
 def installimage_done(mac: str, secret: str) -> Response:
-    _check_source()
-    db = _installer_session(fields.mac(mac))
-    install = installs.authenticate_installer(db, mac, secret)
-    installs.finish(db, install, message=_form().get("message"))
-    db.commit()
-    return jsonify(installs.install_summary(install))
+    return _installer_report(
+        mac,
+        secret,
+        lambda db, install, body: installs.finish(db, install, message=body.get("message")),
+    )
 
 
 @bp.post("/installimage/<mac>/<secret>/failed")
 def installimage_failed(mac: str, secret: str) -> Response:
-    _check_source()
-    db = _installer_session(fields.mac(mac))
-    install = installs.authenticate_installer(db, mac, secret)
-    installs.fail(db, install, message=_form().get("message"))
-    db.commit()
-    return jsonify(installs.install_summary(install))
+    return _installer_report(
+        mac,
+        secret,
+        lambda db, install, body: installs.fail(db, install, message=body.get("message")),
+    )
