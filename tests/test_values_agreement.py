@@ -130,6 +130,14 @@ def _address_kind(version: int, net: str, model: Any) -> Kind:
     )
 
 
+def _prefix_kind(version: int) -> Kind:
+    return Kind(
+        document=lambda i, v: _networks_doc(version, v, []),
+        request=lambda i, v, ids: (f"/api/v1/ipv{version}-networks", {"prefix": v}),
+        stored=_networks,
+    )
+
+
 KINDS: dict[str, tuple[Kind, list[Any]]] = {
     "mac": (
         Kind(
@@ -146,22 +154,8 @@ KINDS: dict[str, tuple[Kind, list[Any]]] = {
     ),
     "ipv4 address": (_address_kind(4, NET4, Ipv4Address), IPV4),
     "ipv6 address": (_address_kind(6, NET6, Ipv6Address), IPV6),
-    "ipv4 prefix": (
-        Kind(
-            document=lambda i, v: _networks_doc(4, v, []),
-            request=lambda i, v, ids: ("/api/v1/ipv4-networks", {"prefix": v}),
-            stored=_networks,
-        ),
-        PREFIX4,
-    ),
-    "ipv6 prefix": (
-        Kind(
-            document=lambda i, v: _networks_doc(6, v, []),
-            request=lambda i, v, ids: ("/api/v1/ipv6-networks", {"prefix": v}),
-            stored=_networks,
-        ),
-        PREFIX6,
-    ),
+    "ipv4 prefix": (_prefix_kind(4), PREFIX4),
+    "ipv6 prefix": (_prefix_kind(6), PREFIX6),
     "vm hostname": (
         Kind(
             document=lambda i, v: {"vms": [_vm(v)]},
