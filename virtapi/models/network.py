@@ -174,3 +174,8 @@ class Ipv6Address(IdMixin, Base):
 
     network: Mapped[Ipv6Network] = relationship()
     interface: Mapped[VmInterface | None] = relationship(back_populates="ipv6_addresses")
+
+
+# The IPv4/IPv6 table pairs by IP version, for code that treats both the same way.
+NETWORK_MODELS: dict[int, type[Ipv4Network] | type[Ipv6Network]] = {4: Ipv4Network, 6: Ipv6Network}
+ADDRESS_MODELS: dict[int, type[Ipv4Address] | type[Ipv6Address]] = {4: Ipv4Address, 6: Ipv6Address}

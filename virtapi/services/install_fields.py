@@ -12,9 +12,7 @@ import base64
 import re
 from typing import Any
 
-import netaddr
-
-from ..models.types import normalise_mac
+from .. import values
 from . import validation
 from .errors import InvalidInput
 
@@ -163,11 +161,11 @@ def root_password(value: Any, field: str = "root_password") -> str | None:
 
 
 def mac(value: Any, field: str = "mac") -> str:
-    """A MAC in any usual spelling, as ``aa:bb:cc:dd:ee:ff``."""
+    """An interface MAC in any usual spelling, as ``aa:bb:cc:dd:ee:ff``."""
     try:
-        return normalise_mac(value)
-    except (ValueError, TypeError, netaddr.AddrFormatError):
-        raise _invalid(field, f"{value!r} is not a MAC address") from None
+        return str(values.parse_mac(value))
+    except values.InvalidValue as exc:
+        raise _invalid(field, str(exc)) from None
 
 
 def phase(value: Any, field: str = "phase") -> str:
