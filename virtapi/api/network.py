@@ -34,12 +34,12 @@ def _ids(**kwargs: Any) -> fields.List:
 # --- interfaces ---------------------------------------------------------------------------------
 
 
-class Ipv4AddressRefSchema(Schema):
-    address = IPAddress(4, required=True)
-
-
-class Ipv6AddressRefSchema(Schema):
-    address = IPAddress(6, required=True)
+def address_list(version: int) -> fields.Pluck:
+    """An interface's addresses of one IP version, as a list of address strings."""
+    ref = Schema.from_dict(
+        {"address": IPAddress(version, required=True)}, name=f"Ipv{version}AddressRefSchema"
+    )
+    return fields.Pluck(ref, "address", many=True, required=True)
 
 
 class VlanRefSchema(Schema):
@@ -56,8 +56,8 @@ class InterfaceSchema(Schema):
     vm_id = fields.Integer(required=True, allow_none=True)
     node_id = fields.Integer(required=True, allow_none=True)
     vlans = fields.List(fields.Nested(VlanRefSchema), required=True)
-    ipv4_addresses = fields.Pluck(Ipv4AddressRefSchema, "address", many=True, required=True)
-    ipv6_addresses = fields.Pluck(Ipv6AddressRefSchema, "address", many=True, required=True)
+    ipv4_addresses = address_list(4)
+    ipv6_addresses = address_list(6)
 
 
 class InterfaceCreateSchema(Schema):
