@@ -14,8 +14,6 @@ from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
     Install,
-    Ipv4Address,
-    Ipv6Address,
     Node,
     NodeMethod,
     Storage,
@@ -25,6 +23,7 @@ from ..models import (
     VmInterface,
     VmState,
 )
+from ..models.network import ADDRESS_MODELS
 from ..services import installs as install_service
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
@@ -193,7 +192,7 @@ def _vm_filter_address(value: str) -> Any:
         raise InvalidInput(
             f"{value!r} is not an IP address", errors={"address": ["not an IP address"]}
         ) from None
-    model = Ipv4Address if address.version == 4 else Ipv6Address
+    model = ADDRESS_MODELS[address.version]
     return Vm.interfaces.any(
         VmInterface.id.in_(select(model.vm_interface_id).where(model.address == address))
     )

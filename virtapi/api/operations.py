@@ -23,8 +23,9 @@ from marshmallow import Schema, fields, validate
 from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principal, require
 from ..db import get_session
 from ..models import Vm, VmInterface
-from ..services import ipam, lifecycle, placement
+from ..services import lifecycle, placement
 from ..services.errors import NotFound
+from ..services.network import ipam, networks
 from ..services.vms import find_vm
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
 
@@ -297,7 +298,7 @@ def _ipam_views(version: int) -> None:
 
     def available(self: Any, args: dict[str, Any], id: int) -> dict[str, Any]:
         session = get_session()
-        net = ipam.get_network(session, version, id)
+        net = networks.get_network(session, version, id)
         used = ipam.usage(session, net)
         return {
             "network_id": net.id,
@@ -321,7 +322,7 @@ def _ipam_views(version: int) -> None:
 
     def allocate(self: Any, data: dict[str, Any], id: int) -> Any:
         session = get_session()
-        net = ipam.get_network(session, version, id)
+        net = networks.get_network(session, version, id)
         iface = session.get(VmInterface, data["interface_id"])
         if iface is None:
             raise NotFound(

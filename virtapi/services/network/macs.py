@@ -1,4 +1,4 @@
-"""MAC addresses for VM interfaces: random in the KVM/QEMU prefix 52:54:00, never twice.
+"""MAC addresses of interfaces: random in the KVM/QEMU prefix 52:54:00, never twice.
 
 52:54:00 is the prefix libvirt and QEMU use for generated MACs; vendors' burnt-in addresses
 never carry it. 2**24 values leave collisions rare but possible, so each candidate is checked
@@ -14,10 +14,10 @@ import netaddr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import VmInterface
-from ..models.types import normalise_mac
-from .errors import Conflict, InvalidInput
-from .locks import advisory_lock
+from ...models import VmInterface
+from ...models.types import normalise_mac
+from ..errors import Conflict, InvalidInput
+from ..locks import advisory_lock
 
 PREFIX = (0x52, 0x54, 0x00)
 ATTEMPTS = 16
@@ -44,8 +44,12 @@ def parse_mac(value: str | netaddr.EUI) -> netaddr.EUI:
     return mac
 
 
-def mac_in_use(session: Session, mac: netaddr.EUI) -> bool:
-    return session.scalar(select(VmInterface.id).where(VmInterface.mac == mac)) is not None
+def mac_in_use(session: Session, mac: netaddr.EUI, besides: int | None = None) -> bool:
+    """Whether an interface other than ``besides`` (an interface id) has ``mac``."""
+    stmt = select(VmInterface.id).where(VmInterface.mac == mac)
+    if besides is not None:
+        stmt = stmt.where(VmInterface.id != besides)
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def unused_mac(session: Session, randbits: Callable[[int], int] = secrets.randbits) -> netaddr.EUI:
@@ -57,31 +61,29 @@ def unused_mac(session: Session, randbits: Callable[[int], int] = secrets.randbi
     raise Conflict("could not find an unused MAC address; retry the request", code="retry")
 
 
-def add_interface(
+def assign_mac(
     session: Session,
     interface: VmInterface,
     mac: str | netaddr.EUI | None = None,
     randbits: Callable[[int], int] = secrets.randbits,
-) -> VmInterface:
-    """Insert ``interface`` with the given MAC (409 if taken) or a fresh random one.
+) -> netaddr.EUI:
+    """Give ``interface`` the MAC asked for (409 if another interface has it) or a fresh one.
 
-    The lock makes check-then-insert safe between transactions: a MAC another transaction
-    is about to commit is visible to our check once we hold the lock.
+    The lock, held until commit, makes check-then-write safe between transactions: a MAC
+    another transaction is about to commit is visible to our check once we hold the lock.
+    Every MAC written through the services goes through here.
     """
-    # The interface may already be pending (cascaded in with its VM); it must not be
-    # flushed before it has a MAC.
+    # The interface may already hang off its owner without a MAC: it must not be flushed yet.
     with session.no_autoflush:
         advisory_lock(session, "vm_interface.mac")
-        if mac is not None:
-            wanted = parse_mac(mac)
-            if mac_in_use(session, wanted):
-                raise Conflict(
-                    f"MAC {wanted} is already used by another interface",
-                    errors={"mac": ["in use"]},
-                )
-            interface.mac = wanted
-        else:
+        if mac is None:
             interface.mac = unused_mac(session, randbits)
-    session.add(interface)
-    session.flush()
-    return interface
+            return interface.mac
+        wanted = parse_mac(mac)
+        if mac_in_use(session, wanted, besides=interface.id):
+            raise Conflict(
+                f"MAC {wanted} is already used by another interface",
+                errors={"mac": ["already in use"]},
+            )
+        interface.mac = wanted
+        return wanted
