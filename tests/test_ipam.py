@@ -42,9 +42,9 @@ def test_create_network_stores_range_and_refuses_overlap(session: Any) -> None:
     ("version", "cidr", "gateway", "message"),
     [
         (4, "10.0.0.5/24", None, "host bits set; did you mean 10.0.0.0/24"),
-        (4, "10.0.0.0", None, "lacks a prefix length"),
-        (4, "not-a-net/24", None, "not an IPv4 network"),
-        (4, "2001:db8::/64", None, "not an IPv4 network"),
+        (4, "10.0.0.0", None, "in CIDR notation"),
+        (4, "not-a-net/24", None, "not an IPv4 address"),
+        (4, "2001:db8::/64", None, "not an IPv4 address"),
         (4, "10.0.0.0/24", "10.0.1.1", "outside 10.0.0.0/24"),
         (4, "10.0.0.0/24", "10.0.0.255", "network or broadcast"),
         (6, "2001:db8::/64", "2001:db8:1::1", "outside"),

@@ -71,7 +71,7 @@ def counts(session: Any) -> dict[str, int]:
 def test_complete_vm_in_one_call(session: Any, net: dict[str, Any]) -> None:
     vm = provision_vm(
         session,
-        hostname="Web3.Example.NET.",
+        hostname="web3.example.net",
         cores=2,
         ram=4 * GiB,
         customer_id=1001,
@@ -211,7 +211,7 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
         ({"interfaces": [{"speed": 10}]}, InvalidInput, "unknown fields: speed"),
         ({"method": "vmware"}, InvalidInput, "unknown virt_method"),
         ({"cores": 0}, InvalidInput, "cores must be a positive integer"),
-        ({"hostname": "bad_name!"}, InvalidInput, "not a valid host name"),
+        ({"hostname": "bad_name!"}, InvalidInput, "not a valid hostname"),
     ],
 )
 def test_failures_leave_nothing_behind(

@@ -136,6 +136,14 @@ def parse_cidr(value: Any, version: int | None = None) -> netaddr.IPNetwork:
     """A network prefix in CIDR notation whose host bits are zero (a typo we refuse, not guess)."""
     fam = f"IPv{version}" if version else "IP"
     example = "2001:db8::/64" if version == 6 else "192.0.2.0/24"
+    if isinstance(value, netaddr.IPNetwork):  # parsed at the edge already: check, don't reparse
+        if version and value.version != version:
+            raise InvalidValue(f"{value} is not an {fam} prefix")
+        if value.ip != value.network:
+            raise InvalidValue(
+                f"{value} has host bits set; did you mean {value.network}/{value.prefixlen}?"
+            )
+        return value
     text = _text_of(value, f"{fam} prefix", example)
     if "/" not in text:
         raise InvalidValue(f"give an {fam} prefix in CIDR notation, e.g. {example}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import netaddr
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from .. import values
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
@@ -27,7 +27,7 @@ from ..models.network import ADDRESS_MODELS
 from ..services import installs as install_service
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
-from ..services.errors import InvalidInput
+from ..services.validation import checked
 from . import crud
 from .fields import (
     INT64_MAX,
@@ -186,12 +186,7 @@ def _vm_filter_hypervisor(value: str) -> Any:
 
 
 def _vm_filter_address(value: str) -> Any:
-    try:
-        address = netaddr.IPAddress(value.strip(), flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError):
-        raise InvalidInput(
-            f"{value!r} is not an IP address", errors={"address": ["not an IP address"]}
-        ) from None
+    address = checked(values.parse_ip, value, "address")
     model = ADDRESS_MODELS[address.version]
     return Vm.interfaces.any(
         VmInterface.id.in_(select(model.vm_interface_id).where(model.address == address))

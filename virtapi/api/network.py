@@ -17,7 +17,7 @@ from ..services.caller import operators_only
 from ..services.errors import InvalidInput
 from ..services.network import interfaces, ipam, networks, vlans
 from . import crud
-from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string
+from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string, vni_field
 from .filters import Filter
 
 blp = Blueprint(
@@ -173,7 +173,7 @@ class VlanSchema(Schema):
 
 
 class VlanCreateSchema(Schema):
-    vni = int32(1, 2**24 - 1, metadata={"description": "operators only; allocated if omitted"})
+    vni = vni_field(metadata={"description": "operators only; allocated if omitted"})
     name = name_field(required=True)
     customer_id = ref_id(allow_none=True, metadata={"description": "null: operator network"})
     description = string(None, load_default="")
@@ -181,7 +181,7 @@ class VlanCreateSchema(Schema):
 
 
 class VlanUpdateSchema(Schema):
-    vni = int32(1, 2**24 - 1, metadata={"description": "operators only"})
+    vni = vni_field(metadata={"description": "operators only"})
     name = name_field()
     customer_id = ref_id(allow_none=True, metadata={"description": "operators only"})
     description = string(None)

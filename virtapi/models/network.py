@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+from ..values import MAX_VNI
 from .base import Base, IdMixin
 from .types import IPAddressType, MACAddressType
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from .compute import Vm
     from .nodes import Node
 
-MAX_VNI = 2**24 - 1
 _BITS = {4: 32, 6: 128}
 
 vlan_member = Table(

@@ -16,8 +16,7 @@ from .. import values
 from . import validation
 from .errors import InvalidInput
 
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+HOSTNAME_RE = re.compile(values.HOSTNAME_PATTERN)
 # Scheme, host (name, IPv4 or [IPv6]), optional port and a path of inert characters; no
 # query strings: '&', '?', '$', ';', quotes and spaces all mean something to a shell or iPXE.
 URL_RE = re.compile(

@@ -10,7 +10,6 @@ concurrent creations queue instead of deadlocking.
 
 from __future__ import annotations
 
-import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -20,6 +19,7 @@ import netaddr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import values
 from ..models import (
     CacheOption,
     CephPool,
@@ -51,9 +51,6 @@ PLACEMENT = ("virt_node_id", "virt_method")
 CREATE_OPERATOR_ONLY = tuple(k for k in OPERATOR_ONLY if k != "virt_method")
 # What a new VM may ask for; its hypervisor's host sets the rest by reporting.
 CREATE_STATES = ("running", "stopped")
-
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 @dataclass
@@ -258,13 +255,7 @@ def provision_vm(
                 "customers cannot choose " + ", ".join(chosen) + "; virtapi assigns them",
                 errors={c: ["operators only"] for c in chosen},
             )
-    hostname = (hostname or "").strip().lower().rstrip(".")
-    if not HOSTNAME.match(hostname) or validation.hostname_problem(hostname):
-        raise InvalidInput(
-            f"{hostname!r} is not a valid host name (labels of a-z, 0-9 and '-', "
-            "not all digits in the last label)",
-            errors={"hostname": ["not a DNS name"]},
-        )
+    hostname = validation.checked(values.parse_hostname, hostname, "hostname")
     if customer_id is None:
         raise InvalidInput("customer_id is required", errors={"customer_id": ["required"]})
     for label, value in (("cores", cores), ("ram", ram), ("customer_id", customer_id)):

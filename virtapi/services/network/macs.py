@@ -14,10 +14,11 @@ import netaddr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ... import values
 from ...models import VmInterface
-from ...models.types import normalise_mac
-from ..errors import Conflict, InvalidInput
+from ..errors import Conflict
 from ..locks import advisory_lock
+from ..validation import checked
 
 PREFIX = (0x52, 0x54, 0x00)
 ATTEMPTS = 16
@@ -29,19 +30,8 @@ def random_mac(randbits: Callable[[int], int] = secrets.randbits) -> netaddr.EUI
 
 
 def parse_mac(value: str | netaddr.EUI) -> netaddr.EUI:
-    """A unicast MAC given by an operator, in any usual spelling."""
-    try:
-        mac = netaddr.EUI(normalise_mac(value), dialect=netaddr.mac_unix_expanded)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidInput(
-            f"{value!r} is not a MAC address", errors={"mac": ["not a MAC"]}
-        ) from None
-    if mac.words[0] & 1:
-        raise InvalidInput(
-            f"{mac} is a multicast address; an interface needs a unicast one",
-            errors={"mac": ["multicast"]},
-        )
-    return mac
+    """A unicast MAC given by an operator, in any usual spelling (see values.parse_mac)."""
+    return checked(values.parse_mac, value, "mac")
 
 
 def mac_in_use(session: Session, mac: netaddr.EUI, besides: int | None = None) -> bool:

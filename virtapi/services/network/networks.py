@@ -12,43 +12,23 @@ import netaddr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ... import values
 from ...models import Ipv4Network, Ipv6Network, Vlan
 from ...models.network import NETWORK_MODELS
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locks import advisory_lock
+from ..validation import checked
 
 Network = Ipv4Network | Ipv6Network
 
 
 def parse_cidr(cidr: str | netaddr.IPNetwork, version: int) -> netaddr.IPNetwork:
-    """A strict network in CIDR notation: host bits set is a typo we refuse, not guess."""
-    try:
-        net = netaddr.IPNetwork(cidr, version=version)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidInput(
-            f"{cidr!r} is not an IPv{version} network in CIDR notation (e.g. "
-            f"{'192.0.2.0/24' if version == 4 else '2001:db8::/64'})",
-            errors={"cidr": ["not a network in CIDR notation"]},
-        ) from None
-    if "/" not in str(cidr):
-        raise InvalidInput(
-            f"{cidr!r} lacks a prefix length", errors={"cidr": ["missing /prefixlen"]}
-        )
-    if net.ip != net.network:
-        raise InvalidInput(
-            f"{cidr} has host bits set; did you mean {net.cidr}?",
-            errors={"cidr": [f"host bits set, the network is {net.cidr}"]},
-        )
-    return net
+    """A strict network in CIDR notation (see values.parse_cidr)."""
+    return checked(lambda v: values.parse_cidr(v, version), cidr, "cidr")
 
 
 def parse_address(value: Any, version: int, field: str = "address") -> netaddr.IPAddress:
-    try:
-        return netaddr.IPAddress(str(value), version)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidInput(
-            f"{value!r} is not an IPv{version} address", errors={field: ["not an address"]}
-        ) from None
+    return checked(lambda v: values.parse_ip(v, version), value, field)
 
 
 def _edge_reserved(net: netaddr.IPNetwork) -> set[int]:

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from ... import values
 from ...models import Vlan, VmInterface
-from ...models.network import MAX_VNI
+from ...values import MAX_VNI
 from ..caller import Caller, customer_of, operators_only
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locks import advisory_lock
+from ..validation import checked
 
 
 def check_range(vni_range: tuple[int, int]) -> tuple[int, int]:
@@ -59,10 +61,7 @@ def assign_vni(
                 raise InvalidInput("a VNI or a VNI range to allocate from is required")
             vlan.vni = free_vni(session, vni_range)
             return vlan.vni
-        if not 1 <= vni <= MAX_VNI:
-            raise InvalidInput(
-                f"VNI {vni} is out of range 1-{MAX_VNI}", errors={"vni": ["out of range"]}
-            )
+        vni = checked(values.parse_vni, vni, "vni")
         taken = session.scalars(select(Vlan).where(Vlan.vni == vni)).one_or_none()
         if taken is not None and taken is not vlan:
             raise Conflict(
