@@ -15,9 +15,9 @@ from sqlalchemy import insert
 from virtapi import migrate
 from virtapi.db import Database
 from virtapi.models import Ipv4Address, Node, NodeState, VmInterface
-from virtapi.services import ipam
 from virtapi.services.audit import set_actor
 from virtapi.services.lookups import by_name
+from virtapi.services.network import ipam, networks
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         node = Node(fqdn="bench.example", state=by_name(s, NodeState, "running"))
         iface = VmInterface(node=node, node_ifname="eno1", mac="0c:c4:7a:00:00:01")
         s.add_all([node, iface])
-        net = ipam.create_network(s, 4, "10.0.0.0/16", gateway="10.0.0.1")
+        net = networks.create_network(s, 4, "10.0.0.0/16", gateway="10.0.0.1")
         net_id, iface_id, base = net.id, iface.id, int(net.network)
     used = 2
     for target in (1_000, 10_000, 30_000, 60_000):
@@ -45,7 +45,7 @@ def main() -> None:
         used = target + 2
         with db.session() as s:
             set_actor(s, None, "bench")
-            net = ipam.get_network(s, 4, net_id)
+            net = networks.get_network(s, 4, net_id)
             iface = s.get(VmInterface, iface_id)
             start = time.perf_counter()
             row = ipam.allocate(s, net, iface)

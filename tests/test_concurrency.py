@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.fleet import GiB, add_hypervisor, node_interface
+from virtapi.auth import Principal
 from virtapi.db import Database, make_engine
 from virtapi.models import (
     CephPool,
@@ -28,10 +29,10 @@ from virtapi.models import (
     VmInterface,
     vlan_member,
 )
-from virtapi.services import ipam, vlans
 from virtapi.services.audit import set_actor
 from virtapi.services.capacity import hypervisor_usage
 from virtapi.services.errors import DomainError
+from virtapi.services.network import ipam, networks, vlans
 from virtapi.services.placement import Overcommit
 from virtapi.services.vms import provision_vm
 
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 WORKERS = 50
 OC = Overcommit(cpu=2.0, ram=1.0)
+OPERATOR = Principal(0, "test", "operator", None)
 
 
 def run_parallel(url: str, n: int, work: Callable[[Session, int], Any]) -> list[Any]:
@@ -88,8 +90,8 @@ def test_parallel_vm_creation_is_all_or_nothing(db_url: str) -> None:
         add_hypervisor(s, "hv02", cores=4, ram_gib=64)
         add_hypervisor(s, "hv03", cores=2, ram_gib=64)  # 20 one-core slots with overcommit 2
         s.add(CephPool(name="rbd"))
-        v4 = ipam.create_network(s, 4, "10.10.0.0/26", gateway="10.10.0.1").id
-        v6 = ipam.create_network(s, 6, "2001:db8:10::/64", gateway="2001:db8:10::1").id
+        v4 = networks.create_network(s, 4, "10.10.0.0/26", gateway="10.10.0.1").id
+        v6 = networks.create_network(s, 6, "2001:db8:10::/64", gateway="2001:db8:10::1").id
 
     def create(session: Session, i: int) -> str:
         vm = provision_vm(
@@ -107,8 +109,10 @@ def test_parallel_vm_creation_is_all_or_nothing(db_url: str) -> None:
         )
         # A private VLAN in the same transaction, after placement, so its lock does not
         # serialise the placement decisions this test is about.
-        vlan = vlans.create_vlan(session, f"net{i}", vni_range=(100, 1000), customer_id=1001)
-        vlans.attach(session, vlan, vm.interfaces[0])
+        vlan = vlans.create_vlan(
+            session, OPERATOR, {"name": f"net{i}", "customer_id": 1001}, (100, 1000)
+        )
+        vlans.set_vlans(session, vm.interfaces[0], [vlan])
         return vm.hostname
 
     results = run_parallel(db_url, WORKERS, create)
@@ -150,11 +154,11 @@ def test_parallel_allocations_from_one_network(db_url: str) -> None:
     db = Database(db_url)
     with db.session() as s:
         set_actor(s, None, "setup")
-        net_id = ipam.create_network(s, 4, "10.20.0.0/27", gateway="10.20.0.1").id
+        net_id = networks.create_network(s, 4, "10.20.0.0/27", gateway="10.20.0.1").id
         ifaces = [node_interface(s, f"n{i}", f"0c:c4:7a:00:01:{i:02x}").id for i in range(40)]
 
     def allocate(session: Session, i: int) -> str:
-        net = ipam.get_network(session, 4, net_id)
+        net = networks.get_network(session, 4, net_id)
         return str(ipam.allocate(session, net, session.get(VmInterface, ifaces[i])).address)
 
     results = run_parallel(db_url, 40, allocate)
@@ -166,7 +170,7 @@ def test_parallel_allocations_from_one_network(db_url: str) -> None:
 
 def test_parallel_vlans_get_distinct_vnis(db_url: str) -> None:
     results = run_parallel(
-        db_url, 30, lambda s, i: vlans.create_vlan(s, f"v{i}", vni_range=(500, 519)).vni
+        db_url, 30, lambda s, i: vlans.create_vlan(s, OPERATOR, {"name": f"v{i}"}, (500, 519)).vni
     )
     vnis = [r for r in results if isinstance(r, int)]
     assert sorted(vnis) == list(range(500, 520))

@@ -12,8 +12,8 @@ from sqlalchemy import event, insert, select
 
 from tests.fleet import node_interface
 from virtapi.models import Ipv4Address, Ipv4Network, Vlan
-from virtapi.services import ipam
 from virtapi.services.errors import Conflict, InvalidInput
+from virtapi.services.network import ipam, networks
 
 
 def addresses(rows: list[Any]) -> list[str]:
@@ -21,7 +21,7 @@ def addresses(rows: list[Any]) -> list[str]:
 
 
 def test_create_network_stores_range_and_refuses_overlap(session: Any) -> None:
-    net = ipam.create_network(session, 4, "10.1.0.0/24", gateway="10.1.0.1", description="a")
+    net = networks.create_network(session, 4, "10.1.0.0/24", gateway="10.1.0.1", description="a")
     assert (str(net.network), str(net.last_address), net.prefixlen) == (
         "10.1.0.0",
         "10.1.0.255",
@@ -29,12 +29,12 @@ def test_create_network_stores_range_and_refuses_overlap(session: Any) -> None:
     )
     for clash in ("10.1.0.0/24", "10.1.0.128/25", "10.0.0.0/15", "10.1.0.255/32"):
         with pytest.raises(Conflict, match=r"overlaps IPv4 network 10\.1\.0\.0/24 \(id \d+\)"):
-            ipam.create_network(session, 4, clash)
-    ipam.create_network(session, 4, "10.1.1.0/24")  # adjacent is fine
-    v6 = ipam.create_network(session, 6, "2001:db8::/64", gateway="2001:db8::1")
+            networks.create_network(session, 4, clash)
+    networks.create_network(session, 4, "10.1.1.0/24")  # adjacent is fine
+    v6 = networks.create_network(session, 6, "2001:db8::/64", gateway="2001:db8::1")
     with pytest.raises(Conflict, match="2001:db8::/64"):
-        ipam.create_network(session, 6, "2001:db8::/48")
-    ipam.create_network(session, 6, "2001:db8:0:1::/64")
+        networks.create_network(session, 6, "2001:db8::/48")
+    networks.create_network(session, 6, "2001:db8:0:1::/64")
     assert v6.cidr == netaddr.IPNetwork("2001:db8::/64")
 
 
@@ -42,9 +42,9 @@ def test_create_network_stores_range_and_refuses_overlap(session: Any) -> None:
     ("version", "cidr", "gateway", "message"),
     [
         (4, "10.0.0.5/24", None, "host bits set; did you mean 10.0.0.0/24"),
-        (4, "10.0.0.0", None, "lacks a prefix length"),
-        (4, "not-a-net/24", None, "not an IPv4 network"),
-        (4, "2001:db8::/64", None, "not an IPv4 network"),
+        (4, "10.0.0.0", None, "in CIDR notation"),
+        (4, "not-a-net/24", None, "not an IPv4 address"),
+        (4, "2001:db8::/64", None, "not an IPv4 address"),
         (4, "10.0.0.0/24", "10.0.1.1", "outside 10.0.0.0/24"),
         (4, "10.0.0.0/24", "10.0.0.255", "network or broadcast"),
         (6, "2001:db8::/64", "2001:db8:1::1", "outside"),
@@ -55,21 +55,21 @@ def test_create_network_rejects_bad_input(
     session: Any, version: int, cidr: str, gateway: str | None, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        ipam.create_network(session, version, cidr, gateway=gateway)
+        networks.create_network(session, version, cidr, gateway=gateway)
 
 
 def test_network_vlan_must_exist(session: Any) -> None:
     with pytest.raises(InvalidInput, match="VLAN 99 does not exist"):
-        ipam.create_network(session, 4, "10.0.0.0/24", vlan_id=99)
+        networks.create_network(session, 4, "10.0.0.0/24", vlan_id=99)
     vlan = Vlan(vni=5000, name="v")
     session.add(vlan)
     session.flush()
-    assert ipam.create_network(session, 4, "10.0.0.0/24", vlan_id=vlan.id).vlan is vlan
+    assert networks.create_network(session, 4, "10.0.0.0/24", vlan_id=vlan.id).vlan is vlan
 
 
 def test_allocate_skips_network_gateway_broadcast_and_exhausts(session: Any) -> None:
     iface = node_interface(session)
-    net = ipam.create_network(session, 4, "192.0.2.0/29", gateway="192.0.2.3")
+    net = networks.create_network(session, 4, "192.0.2.0/29", gateway="192.0.2.3")
     got = [ipam.allocate(session, net, iface) for _ in range(5)]
     assert addresses(got) == ["192.0.2.1", "192.0.2.2", "192.0.2.4", "192.0.2.5", "192.0.2.6"]
     assert ipam.usage(session, net).as_dict() == {
@@ -86,8 +86,8 @@ def test_allocate_skips_network_gateway_broadcast_and_exhausts(session: Any) -> 
 
 def test_point_to_point_and_host_networks_use_every_address(session: Any) -> None:
     iface = node_interface(session)
-    p2p = ipam.create_network(session, 4, "192.0.2.0/31")
-    host = ipam.create_network(session, 4, "192.0.2.9/32")
+    p2p = networks.create_network(session, 4, "192.0.2.0/31")
+    host = networks.create_network(session, 4, "192.0.2.9/32")
     assert addresses([ipam.allocate(session, p2p, iface) for _ in range(2)]) == [
         "192.0.2.0",
         "192.0.2.1",
@@ -98,7 +98,7 @@ def test_point_to_point_and_host_networks_use_every_address(session: Any) -> Non
 def test_requested_address_must_be_inside_free_and_not_reserved(session: Any) -> None:
     iface = node_interface(session)
     other = node_interface(session, "infra02", "0c:c4:7a:00:00:02")
-    net = ipam.create_network(session, 4, "10.9.0.0/24", gateway="10.9.0.1")
+    net = networks.create_network(session, 4, "10.9.0.0/24", gateway="10.9.0.1")
     assert str(ipam.allocate(session, net, iface, "10.9.0.50").address) == "10.9.0.50"
     with pytest.raises(Conflict, match="10.9.0.50 is already assigned to interface eno1 of node"):
         ipam.allocate(session, net, other, "10.9.0.50")
@@ -115,7 +115,7 @@ def test_requested_address_must_be_inside_free_and_not_reserved(session: Any) ->
 
 def test_release_frees_and_lowest_free_is_reused(session: Any) -> None:
     iface = node_interface(session)
-    net = ipam.create_network(session, 4, "10.7.0.0/28", gateway="10.7.0.1")
+    net = networks.create_network(session, 4, "10.7.0.0/28", gateway="10.7.0.1")
     rows = [ipam.allocate(session, net, iface) for _ in range(4)]  # .2 .3 .4 .5
     ipam.release(session, rows[1])
     assert ipam.usage(session, net).assigned == 3
@@ -131,7 +131,7 @@ def test_release_frees_and_lowest_free_is_reused(session: Any) -> None:
 
 def test_ipv6_is_sequential_from_network_start(session: Any) -> None:
     iface = node_interface(session)
-    net = ipam.create_network(session, 6, "2001:db8:5::/64", gateway="2001:db8:5::1")
+    net = networks.create_network(session, 6, "2001:db8:5::/64", gateway="2001:db8:5::1")
     got = [ipam.allocate(session, net, iface) for _ in range(3)]
     assert addresses(got) == ["2001:db8:5::2", "2001:db8:5::3", "2001:db8:5::4"]
     use = ipam.usage(session, net)
@@ -142,7 +142,7 @@ def test_ipv6_is_sequential_from_network_start(session: Any) -> None:
 def test_scan_crosses_chunk_boundaries(session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ipam, "CHUNK", 3)
     iface = node_interface(session)
-    net = ipam.create_network(session, 4, "10.3.0.0/27", gateway="10.3.0.1")
+    net = networks.create_network(session, 4, "10.3.0.0/27", gateway="10.3.0.1")
     rows = [ipam.allocate(session, net, iface) for _ in range(20)]
     assert addresses(rows) == [f"10.3.0.{i}" for i in range(2, 22)]
     ipam.release(session, rows[13])
@@ -152,7 +152,7 @@ def test_scan_crosses_chunk_boundaries(session: Any, monkeypatch: pytest.MonkeyP
 def test_allocation_in_a_big_network_costs_few_queries(session: Any, database: Any) -> None:
     """A /16 with 2,000 addresses taken: no walk over the run of assigned addresses."""
     iface = node_interface(session)
-    net = ipam.create_network(session, 4, "10.50.0.0/16", gateway="10.50.0.1")
+    net = networks.create_network(session, 4, "10.50.0.0/16", gateway="10.50.0.1")
     session.execute(
         insert(Ipv4Address),
         [
@@ -227,7 +227,9 @@ def test_allocations_stay_inside_unique_and_unreserved(
         if gateway_offset is not None and usable:
             gateway = usable[gateway_offset % len(usable)]
         iface = node_interface(session)
-        net = ipam.create_network(session, 4, str(cidr), gateway=str(gateway) if gateway else None)
+        net = networks.create_network(
+            session, 4, str(cidr), gateway=str(gateway) if gateway else None
+        )
         forbidden = set(cidr) - set(usable) | ({gateway} if gateway else set())
         held: dict[netaddr.IPAddress, Any] = {}
         for op, arg in steps:
@@ -262,5 +264,5 @@ def test_allocations_stay_inside_unique_and_unreserved(
 
 
 def test_network_rows_are_addressable_by_model(session: Any) -> None:
-    net = ipam.create_network(session, 4, "10.4.0.0/24")
-    assert ipam.get_network(session, 4, net.id) is session.get(Ipv4Network, net.id)
+    net = networks.create_network(session, 4, "10.4.0.0/24")
+    assert networks.get_network(session, 4, net.id) is session.get(Ipv4Network, net.id)

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from tests.fleet import GiB, add_hypervisor
-from virtapi.services import ipam, lifecycle
+from virtapi.services import lifecycle
 from virtapi.services.errors import Conflict, InvalidInput, NotFound
 from virtapi.services.lookups import node_by_ref, vm_by_uuid
+from virtapi.services.network import ipam, networks
 from virtapi.services.placement import Overcommit
 from virtapi.services.vms import provision_vm
 
@@ -18,7 +19,7 @@ from virtapi.services.vms import provision_vm
 @pytest.fixture
 def vm(session: Any) -> Any:
     add_hypervisor(session, "hv01")
-    net = ipam.create_network(session, 4, "10.0.0.0/29", gateway="10.0.0.1")
+    net = networks.create_network(session, 4, "10.0.0.0/29", gateway="10.0.0.1")
     return provision_vm(
         session,
         hostname="life.example.net",

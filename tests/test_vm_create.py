@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fleet import GiB, add_hypervisor
+from virtapi.auth import Principal
 from virtapi.models import (
     CephPool,
     CustomerQuota,
@@ -21,14 +22,15 @@ from virtapi.models import (
     VmInterface,
     vlan_member,
 )
-from virtapi.services import ipam, vlans
 from virtapi.services.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from virtapi.services.lifecycle import delete_vm
+from virtapi.services.network import ipam, networks, vlans
 from virtapi.services.placement import Overcommit
 from virtapi.services.vms import provision_vm
 
 OC = Overcommit(cpu=4.0, ram=1.0)
 RANGE = (20000, 20010)
+OPERATOR = Principal(0, "test", "operator", None)
 
 
 @pytest.fixture
@@ -40,10 +42,10 @@ def net(session: Any) -> dict[str, Any]:
     session.add(backend)
     session.flush()
     nets = {
-        "v4": ipam.create_network(session, 4, "198.51.100.0/24", gateway="198.51.100.1"),
-        "v6": ipam.create_network(session, 6, "2001:db8:1::/64", gateway="2001:db8:1::1"),
-        "tiny": ipam.create_network(session, 4, "192.0.2.0/30", gateway="192.0.2.1"),
-        "vlan4": ipam.create_network(session, 4, "10.77.0.0/24", vlan_id=backend.id),
+        "v4": networks.create_network(session, 4, "198.51.100.0/24", gateway="198.51.100.1"),
+        "v6": networks.create_network(session, 6, "2001:db8:1::/64", gateway="2001:db8:1::1"),
+        "tiny": networks.create_network(session, 4, "192.0.2.0/30", gateway="192.0.2.1"),
+        "vlan4": networks.create_network(session, 4, "10.77.0.0/24", vlan_id=backend.id),
         "backend": backend,
     }
     session.commit()
@@ -70,7 +72,7 @@ def counts(session: Any) -> dict[str, int]:
 def test_complete_vm_in_one_call(session: Any, net: dict[str, Any]) -> None:
     vm = provision_vm(
         session,
-        hostname="Web3.Example.NET.",
+        hostname="web3.example.net",
         cores=2,
         ram=4 * GiB,
         customer_id=1001,
@@ -202,11 +204,15 @@ def test_operator_may_choose_hypervisor_mac_and_addresses(
         ({"disks": [{"size": 600 * 10**9, "storage_type": "raw"}]}, Conflict, "local storage free"),
         ({"interfaces": [{"vlans": [999]}]}, NotFound, "VLAN 999"),
         ({"interfaces": [{"ipv4_network_id": 999}]}, NotFound, "IPv4 network 999"),
-        ({"interfaces": [{"ipv4_address": "203.0.113.5"}]}, InvalidInput, "in no known IPv4"),
+        (
+            {"interfaces": [{"ipv4_address": "203.0.113.5"}]},
+            InvalidInput,
+            "no IPv4 network contains",
+        ),
         ({"interfaces": [{"speed": 10}]}, InvalidInput, "unknown fields: speed"),
         ({"method": "vmware"}, InvalidInput, "unknown virt_method"),
         ({"cores": 0}, InvalidInput, "cores must be a positive integer"),
-        ({"hostname": "bad_name!"}, InvalidInput, "not a valid host name"),
+        ({"hostname": "bad_name!"}, InvalidInput, "not a valid hostname"),
     ],
 )
 def test_failures_leave_nothing_behind(
@@ -236,8 +242,8 @@ def test_failures_leave_nothing_behind(
 
 
 def test_customer_rules(session: Any, net: dict[str, Any]) -> None:
-    mine = vlans.create_vlan(session, "mine", vni_range=RANGE, customer_id=1001)
-    theirs = vlans.create_vlan(session, "theirs", vni_range=RANGE, customer_id=1002)
+    mine = vlans.create_vlan(session, OPERATOR, {"name": "mine", "customer_id": 1001}, RANGE)
+    theirs = vlans.create_vlan(session, OPERATOR, {"name": "theirs", "customer_id": 1002}, RANGE)
     base = {"cores": 1, "ram": GiB, "customer_id": None, "overcommit": OC, "as_customer": 1001}
     vm = provision_vm(session, hostname="c1.example.net", interfaces=[{"vlans": [mine.id]}], **base)
     assert vm.customer_id == 1001 and vm.interfaces[0].vlans == [mine]

@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from .values import MAX_VNI
+
 DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -55,8 +57,8 @@ def _vni_range(env: dict[str, str], name: str, default: tuple[int, int]) -> tupl
         bounds = (int(low), int(high if dash else low))
     except ValueError:
         raise ValueError(f"{name} must be 'LOW-HIGH' (e.g. 10000-16000000), got {raw!r}") from None
-    if not 1 <= bounds[0] <= bounds[1] <= 2**24 - 1:
-        raise ValueError(f"{name} must lie within 1-16777215 with LOW <= HIGH, got {raw!r}")
+    if not 1 <= bounds[0] <= bounds[1] <= MAX_VNI:
+        raise ValueError(f"{name} must lie within 1-{MAX_VNI} with LOW <= HIGH, got {raw!r}")
     return bounds
 
 

@@ -159,15 +159,17 @@ def test_vlan_members_and_change_log(app: Any, client: Any, api_tokens: Any, dem
         )
 
 
-def test_insert_unique_picks_again_after_a_clash(app: Any, api_tokens: Any, demo: Any) -> None:
+def test_vni_allocation_skips_a_taken_vni(app: Any, api_tokens: Any, demo: Any) -> None:
+    from virtapi.auth import Principal
     from virtapi.models import Vlan
-    from virtapi.services.network import insert_unique
+    from virtapi.services.network import vlans
 
-    picks = iter([10001, 10001, 424242])  # 10001 is the demo's: taken, as by a concurrent insert
+    operator = Principal(0, "test", "operator", None)
+    # 10001 and 10002 are the demo's: taken, as by a concurrent, committed creation.
     with db_of(app).session() as s:
-        vlan = insert_unique(s, Vlan(name="race"), "vni", lambda _s: next(picks))
-        assert vlan.vni == 424242 and vlan.id is not None
+        vlan = vlans.create_vlan(s, operator, {"name": "race"}, (10001, 10003))
+        assert vlan.vni == 10003 and vlan.id is not None
     with db_of(app).session() as s:
-        assert s.scalar(select(Vlan.vni).where(Vlan.name == "race")) == 424242
+        assert s.scalar(select(Vlan.vni).where(Vlan.name == "race")) == 10003
         logged = s.scalars(select(Change.after).where(Change.object_type == "vlan")).all()
-        assert [a["vni"] for a in logged if a and a.get("name") == "race"] == [424242]
+        assert [a["vni"] for a in logged if a and a.get("name") == "race"] == [10003]

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import netaddr
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from .. import values
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
     Install,
-    Ipv4Address,
-    Ipv6Address,
     Node,
     NodeMethod,
     Storage,
@@ -25,11 +23,12 @@ from ..models import (
     VmInterface,
     VmState,
 )
+from ..models.network import ADDRESS_MODELS
 from ..services import installs as install_service
 from ..services import lifecycle
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
-from ..services.errors import InvalidInput
+from ..services.validation import checked
 from . import crud
 from .fields import (
     INT64_MAX,
@@ -188,13 +187,8 @@ def _vm_filter_hypervisor(value: str) -> Any:
 
 
 def _vm_filter_address(value: str) -> Any:
-    try:
-        address = netaddr.IPAddress(value.strip(), flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError):
-        raise InvalidInput(
-            f"{value!r} is not an IP address", errors={"address": ["not an IP address"]}
-        ) from None
-    model = Ipv4Address if address.version == 4 else Ipv6Address
+    address = checked(values.parse_ip, value, "address")
+    model = ADDRESS_MODELS[address.version]
     return Vm.interfaces.any(
         VmInterface.id.in_(select(model.vm_interface_id).where(model.address == address))
     )

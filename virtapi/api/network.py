@@ -11,22 +11,13 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..config import current_settings
-from ..models import (
-    Ipv4Address,
-    Ipv4Network,
-    Ipv6Address,
-    Ipv6Network,
-    Node,
-    Vlan,
-    Vm,
-    VmInterface,
-)
-from ..services import ipam
-from ..services import network as net_service
+from ..models import Node, Vlan, Vm, VmInterface
+from ..models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ..services.caller import operators_only
 from ..services.errors import InvalidInput
+from ..services.network import interfaces, ipam, networks, vlans
 from . import crud
-from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string
+from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string, vni_field
 from .filters import Filter
 
 blp = Blueprint(
@@ -43,12 +34,12 @@ def _ids(**kwargs: Any) -> fields.List:
 # --- interfaces ---------------------------------------------------------------------------------
 
 
-class Ipv4AddressRefSchema(Schema):
-    address = IPAddress(4, required=True)
-
-
-class Ipv6AddressRefSchema(Schema):
-    address = IPAddress(6, required=True)
+def address_list(version: int) -> fields.Pluck:
+    """An interface's addresses of one IP version, as a list of address strings."""
+    ref = Schema.from_dict(
+        {"address": IPAddress(version, required=True)}, name=f"Ipv{version}AddressRefSchema"
+    )
+    return fields.Pluck(ref, "address", many=True, required=True)
 
 
 class VlanRefSchema(Schema):
@@ -65,8 +56,8 @@ class InterfaceSchema(Schema):
     vm_id = fields.Integer(required=True, allow_none=True)
     node_id = fields.Integer(required=True, allow_none=True)
     vlans = fields.List(fields.Nested(VlanRefSchema), required=True)
-    ipv4_addresses = fields.Pluck(Ipv4AddressRefSchema, "address", many=True, required=True)
-    ipv6_addresses = fields.Pluck(Ipv6AddressRefSchema, "address", many=True, required=True)
+    ipv4_addresses = address_list(4)
+    ipv6_addresses = address_list(6)
 
 
 class InterfaceCreateSchema(Schema):
@@ -99,7 +90,7 @@ def create_interface(session: Session, principal: Principal, data: dict[str, Any
         operators_only(principal, ["node_id"], "node NICs")
         owner = crud.load_ref(session, principal, Node, values.pop("node_id"), "node_id")
     values["vlans"] = _vlans(session, principal, values.get("vlans", []))
-    return net_service.create_interface(session, principal, owner, values)
+    return interfaces.create_interface(session, principal, owner, values)
 
 
 def update_interface(
@@ -108,7 +99,7 @@ def update_interface(
     values = dict(data)
     if "vlans" in values:
         values["vlans"] = _vlans(session, principal, values["vlans"])
-    net_service.update_interface(session, principal, iface, values)
+    interfaces.update_interface(session, principal, iface, values)
 
 
 def _iface_scope(customer_id: int) -> Any:
@@ -148,7 +139,7 @@ INTERFACES = crud.register(
         options=INTERFACE_OPTIONS,
         create=create_interface,
         update=update_interface,
-        delete=lambda session, principal, iface: net_service.delete_interface(session, iface),
+        delete=lambda session, principal, iface: interfaces.delete_interface(session, iface),
         description=(
             "NICs of VMs (name <vm_id>-<id>, bridge br-<vm_id>-<id>) and of nodes. "
             "MACs are generated unless an operator gives one (any spelling). "
@@ -182,7 +173,7 @@ class VlanSchema(Schema):
 
 
 class VlanCreateSchema(Schema):
-    vni = int32(1, 2**24 - 1, metadata={"description": "operators only; allocated if omitted"})
+    vni = vni_field(metadata={"description": "operators only; allocated if omitted"})
     name = name_field(required=True)
     customer_id = ref_id(allow_none=True, metadata={"description": "null: operator network"})
     description = string(None, load_default="")
@@ -190,7 +181,7 @@ class VlanCreateSchema(Schema):
 
 
 class VlanUpdateSchema(Schema):
-    vni = int32(1, 2**24 - 1, metadata={"description": "operators only"})
+    vni = vni_field(metadata={"description": "operators only"})
     name = name_field()
     customer_id = ref_id(allow_none=True, metadata={"description": "operators only"})
     description = string(None)
@@ -205,14 +196,14 @@ def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) ->
     values = dict(data)
     values["members"] = _members(session, principal, values.get("members", []))
     vni_range = current_settings().vni_range
-    return net_service.create_vlan(session, principal, values, vni_range)  # type: ignore[arg-type]
+    return vlans.create_vlan(session, principal, values, vni_range)  # type: ignore[arg-type]
 
 
 def update_vlan(session: Session, principal: Principal, vlan: Vlan, data: dict[str, Any]) -> None:
     values = dict(data)
     if "members" in values:
         values["members"] = _members(session, principal, values["members"])
-    net_service.update_vlan(session, principal, vlan, values)
+    vlans.update_vlan(session, principal, vlan, values)
 
 
 VLANS = crud.register(
@@ -290,16 +281,15 @@ def _create_network(session: Session, principal: Principal, data: dict[str, Any]
     values = dict(data)
     prefix = values.pop("prefix")
     _vlan_ref(session, principal, values)
-    return net_service.create_network(session, prefix, values)
+    vlan = values.pop("vlan", None)
+    values["vlan_id"] = vlan.id if vlan is not None else None
+    return networks.create_network(session, prefix.version, prefix, **values)
 
 
 def _update_network(session: Session, principal: Principal, net: Any, data: dict[str, Any]) -> None:
     values = dict(data)
-    if "gateway" in values:
-        net_service.check_gateway(net.cidr, values["gateway"])
     _vlan_ref(session, principal, values)
-    for key, value in values.items():
-        setattr(net, key, value)
+    networks.update_network(session, net, values)
 
 
 def _contains(model: Any) -> Any:
@@ -311,7 +301,7 @@ def _prefix(model: Any) -> Any:
 
 
 NETWORKS = {}
-for _version, _model in ((4, Ipv4Network), (6, Ipv6Network)):
+for _version, _model in NETWORK_MODELS.items():
     _out, _create, _update = _network_schemas(_version)
     NETWORKS[_version] = crud.register(
         blp,
@@ -380,7 +370,7 @@ def _address_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
     return out, create, update
 
 
-def _address_hooks(model: Any, network_model: Any) -> tuple[crud.CreateHook, crud.UpdateHook]:
+def _address_hooks(network_model: Any) -> tuple[crud.CreateHook, crud.UpdateHook]:
     def create(session: Session, principal: Principal, data: dict[str, Any]) -> Any:
         operators_only(principal, ["address"], "addresses by hand")
         values = dict(data)
@@ -396,27 +386,26 @@ def _address_hooks(model: Any, network_model: Any) -> tuple[crud.CreateHook, cru
                 session, principal, network_model, values.pop("network_id"), "network_id"
             )
             if "address" in values:
-                net_service.check_in_network(values["address"], network)
+                networks.check_in_network(values["address"], network)
         else:
-            network = net_service.containing_network(session, values["address"])
+            network = networks.containing_network(session, values["address"])
         iface_id = values.pop("vm_interface_id")
         if iface_id is not None:
             # Assigned addresses go through IPAM: inside, not reserved, free, under a lock.
             iface = crud.load_ref(session, principal, VmInterface, iface_id, "vm_interface_id")
             return ipam.allocate(session, network, iface, values.get("address"))
-        row = model(address=values["address"], network=network, interface=None)
-        session.add(row)
-        return row
+        return ipam.add_address(session, network, values["address"])
 
     def update(session: Session, principal: Principal, row: Any, data: dict[str, Any]) -> None:
         operators_only(principal, list(data) or ["vm_interface_id"], "addresses by hand")
         if "vm_interface_id" in data:
             iface_id = data["vm_interface_id"]
-            row.interface = (
-                None
-                if iface_id is None
-                else crud.load_ref(session, principal, VmInterface, iface_id, "vm_interface_id")
-            )
+            if iface_id is None:
+                ipam.release(session, row)
+            else:
+                row.interface = crud.load_ref(
+                    session, principal, VmInterface, iface_id, "vm_interface_id"
+                )
 
     return create, update
 
@@ -439,9 +428,9 @@ def _delete_address(session: Session, principal: Principal, row: Any) -> None:
 
 
 ADDRESSES = {}
-for _version, _model, _net in ((4, Ipv4Address, Ipv4Network), (6, Ipv6Address, Ipv6Network)):
+for _version, _model in ADDRESS_MODELS.items():
     _out, _create, _update = _address_schemas(_version)
-    _c, _u = _address_hooks(_model, _net)
+    _c, _u = _address_hooks(NETWORK_MODELS[_version])
     ADDRESSES[_version] = crud.register(
         blp,
         crud.Resource(

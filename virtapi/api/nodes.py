@@ -37,7 +37,7 @@ from .fields import (
     updating,
 )
 from .filters import Filter
-from .network import Ipv4AddressRefSchema, Ipv6AddressRefSchema
+from .network import address_list
 
 blp = Blueprint("nodes", __name__, url_prefix="/api/v1", description="Nodes and their roles")
 
@@ -48,8 +48,8 @@ class NodeInterfaceSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     mac = MACAddress(required=True)
-    ipv4_addresses = fields.Pluck(Ipv4AddressRefSchema, "address", many=True, required=True)
-    ipv6_addresses = fields.Pluck(Ipv6AddressRefSchema, "address", many=True, required=True)
+    ipv4_addresses = address_list(4)
+    ipv6_addresses = address_list(6)
 
 
 class NodeSchema(Schema):

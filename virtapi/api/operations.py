@@ -23,9 +23,10 @@ from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principa
 from ..config import current_settings
 from ..db import get_session
 from ..models import Vm, VmInterface
-from ..services import ipam, lifecycle, placement
+from ..services import lifecycle, placement
 from ..services.errors import NotFound
 from ..services.lookups import node_by_ref, vm_by_uuid
+from ..services.network import ipam, networks
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
 
 blp = Blueprint(
@@ -294,7 +295,7 @@ def _ipam_views(version: int) -> None:
 
     def available(self: Any, args: dict[str, Any], id: int) -> dict[str, Any]:
         session = get_session()
-        net = ipam.get_network(session, version, id)
+        net = networks.get_network(session, version, id)
         used = ipam.usage(session, net)
         return {
             "network_id": net.id,
@@ -318,7 +319,7 @@ def _ipam_views(version: int) -> None:
 
     def allocate(self: Any, data: dict[str, Any], id: int) -> Any:
         session = get_session()
-        net = ipam.get_network(session, version, id)
+        net = networks.get_network(session, version, id)
         iface = session.get(VmInterface, data["interface_id"])
         if iface is None:
             raise NotFound(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import netaddr
 from sqlalchemy import (
@@ -16,8 +16,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+from ..values import MAX_VNI
 from .base import Base, IdMixin
 from .types import IPAddressType, MACAddressType
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .compute import Vm
     from .nodes import Node
 
-MAX_VNI = 2**24 - 1
+_BITS = {4: 32, 6: 128}
 
 vlan_member = Table(
     "vlan_member",
@@ -99,8 +100,49 @@ class Vlan(IdMixin, Base):
 
 
 class _NetworkMixin(IdMixin):
-    prefixlen: Mapped[int] = mapped_column(Integer)
-    description: Mapped[str] = mapped_column(Text, default="")
+    """The columns IPv4 and IPv6 networks share; only the address width differs."""
+
+    ip_version: ClassVar[int]
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            UniqueConstraint("network", "prefixlen"),
+            CheckConstraint(
+                f"prefixlen BETWEEN 0 AND {_BITS[cls.ip_version]}", name="prefixlen_range"
+            ),
+            CheckConstraint("network <= last_address", name="network_before_last"),
+        )
+
+    @declared_attr
+    def network(cls) -> Mapped[netaddr.IPAddress]:
+        return mapped_column(IPAddressType(cls.ip_version), nullable=False)
+
+    # Stored so overlap and containment are plain range comparisons in SQL.
+    @declared_attr
+    def last_address(cls) -> Mapped[netaddr.IPAddress]:
+        return mapped_column(IPAddressType(cls.ip_version), nullable=False)
+
+    @declared_attr
+    def gateway(cls) -> Mapped[netaddr.IPAddress | None]:
+        return mapped_column(IPAddressType(cls.ip_version), nullable=True)
+
+    # Declared here, not as plain mixin columns, to keep the tables' column order.
+    @declared_attr
+    def vlan_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("vlan.id", ondelete="SET NULL"), index=True, nullable=True)
+
+    @declared_attr
+    def prefixlen(cls) -> Mapped[int]:
+        return mapped_column(Integer, nullable=False)
+
+    @declared_attr
+    def description(cls) -> Mapped[str]:
+        return mapped_column(Text, default="", nullable=False)
+
+    @declared_attr
+    def vlan(cls) -> Mapped[Vlan | None]:
+        return relationship(Vlan)
 
     @property
     def cidr(self) -> netaddr.IPNetwork:
@@ -109,68 +151,56 @@ class _NetworkMixin(IdMixin):
 
 class Ipv4Network(_NetworkMixin, Base):
     __tablename__ = "ipv4_network"
-    __table_args__ = (
-        UniqueConstraint("network", "prefixlen"),
-        CheckConstraint("prefixlen BETWEEN 0 AND 32", name="prefixlen_range"),
-        CheckConstraint("network <= last_address", name="network_before_last"),
-    )
-
-    network: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(4))
-    # Stored so overlap and containment are plain range comparisons in SQL.
-    last_address: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(4))
-    gateway: Mapped[netaddr.IPAddress | None] = mapped_column(IPAddressType(4))
-    vlan_id: Mapped[int | None] = mapped_column(
-        ForeignKey("vlan.id", ondelete="SET NULL"), index=True
-    )
-
-    vlan: Mapped[Vlan | None] = relationship()
+    ip_version = 4
 
 
 class Ipv6Network(_NetworkMixin, Base):
     __tablename__ = "ipv6_network"
-    __table_args__ = (
-        UniqueConstraint("network", "prefixlen"),
-        CheckConstraint("prefixlen BETWEEN 0 AND 128", name="prefixlen_range"),
-        CheckConstraint("network <= last_address", name="network_before_last"),
-    )
-
-    network: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(6))
-    last_address: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(6))
-    gateway: Mapped[netaddr.IPAddress | None] = mapped_column(IPAddressType(6))
-    vlan_id: Mapped[int | None] = mapped_column(
-        ForeignKey("vlan.id", ondelete="SET NULL"), index=True
-    )
-
-    vlan: Mapped[Vlan | None] = relationship()
+    ip_version = 6
 
 
-class Ipv4Address(IdMixin, Base):
+class _AddressMixin(IdMixin):
     """An address of a network; no interface means free for allocation."""
 
+    ip_version: ClassVar[int]
+
+    @declared_attr
+    def address(cls) -> Mapped[netaddr.IPAddress]:
+        return mapped_column(IPAddressType(cls.ip_version), unique=True, nullable=False)
+
+    @declared_attr
+    def network_id(cls) -> Mapped[int]:
+        return mapped_column(
+            ForeignKey(f"ipv{cls.ip_version}_network.id", ondelete="RESTRICT"),
+            index=True,
+            nullable=False,
+        )
+
+    @declared_attr
+    def vm_interface_id(cls) -> Mapped[int | None]:
+        return mapped_column(
+            ForeignKey("vm_interface.id", ondelete="SET NULL"), index=True, nullable=True
+        )
+
+    @declared_attr
+    def network(cls) -> Mapped[Any]:
+        return relationship(f"Ipv{cls.ip_version}Network")
+
+    @declared_attr
+    def interface(cls) -> Mapped[VmInterface | None]:
+        return relationship(VmInterface, back_populates=f"ipv{cls.ip_version}_addresses")
+
+
+class Ipv4Address(_AddressMixin, Base):
     __tablename__ = "ipv4"
-
-    address: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(4), unique=True)
-    network_id: Mapped[int] = mapped_column(
-        ForeignKey("ipv4_network.id", ondelete="RESTRICT"), index=True
-    )
-    vm_interface_id: Mapped[int | None] = mapped_column(
-        ForeignKey("vm_interface.id", ondelete="SET NULL"), index=True
-    )
-
-    network: Mapped[Ipv4Network] = relationship()
-    interface: Mapped[VmInterface | None] = relationship(back_populates="ipv4_addresses")
+    ip_version = 4
 
 
-class Ipv6Address(IdMixin, Base):
+class Ipv6Address(_AddressMixin, Base):
     __tablename__ = "ipv6"
+    ip_version = 6
 
-    address: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(6), unique=True)
-    network_id: Mapped[int] = mapped_column(
-        ForeignKey("ipv6_network.id", ondelete="RESTRICT"), index=True
-    )
-    vm_interface_id: Mapped[int | None] = mapped_column(
-        ForeignKey("vm_interface.id", ondelete="SET NULL"), index=True
-    )
 
-    network: Mapped[Ipv6Network] = relationship()
-    interface: Mapped[VmInterface | None] = relationship(back_populates="ipv6_addresses")
+# The one IP version -> model map.
+NETWORK_MODELS: dict[int, type[Ipv4Network | Ipv6Network]] = {4: Ipv4Network, 6: Ipv6Network}
+ADDRESS_MODELS: dict[int, type[Ipv4Address | Ipv6Address]] = {4: Ipv4Address, 6: Ipv6Address}

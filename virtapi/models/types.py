@@ -7,13 +7,14 @@ at the edges, so Python code only ever sees ``netaddr.IPAddress`` and ``netaddr.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import netaddr
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from ..values import mac_text
 
 _WIDTH = {4: 4, 6: 16}
 
@@ -68,17 +69,6 @@ class MACAddressType(TypeDecorator[netaddr.EUI]):
         return netaddr.EUI(value, dialect=netaddr.mac_unix_expanded)
 
 
-_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
-
-
-def normalise_mac(value: netaddr.EUI | str | int) -> str:
+def normalise_mac(value: netaddr.EUI | str) -> str:
     """Any usual spelling (colons, dashes, dots, bare, any case) as ``aa:bb:cc:dd:ee:ff``."""
-    if isinstance(value, str):
-        # The canonical spelling is by far the commonest; netaddr's parser is slow for bulk work.
-        lowered = value.lower()
-        if _CANONICAL_MAC.fullmatch(lowered):
-            return lowered
-    eui = value if isinstance(value, netaddr.EUI) else netaddr.EUI(value)
-    if eui.version != 48:
-        raise ValueError(f"{value} is not a 48-bit MAC address")
-    return str(netaddr.EUI(int(eui), dialect=netaddr.mac_unix_expanded))
+    return mac_text(value)

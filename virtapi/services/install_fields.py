@@ -12,14 +12,11 @@ import base64
 import re
 from typing import Any
 
-import netaddr
-
-from ..models.types import normalise_mac
+from .. import values
 from . import validation
 from .errors import InvalidInput
 
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+HOSTNAME_RE = re.compile(values.HOSTNAME_PATTERN)
 # Scheme, host (name, IPv4 or [IPv6]), optional port and a path of inert characters; no
 # query strings: '&', '?', '$', ';', quotes and spaces all mean something to a shell or iPXE.
 URL_RE = re.compile(
@@ -163,11 +160,11 @@ def root_password(value: Any, field: str = "root_password") -> str | None:
 
 
 def mac(value: Any, field: str = "mac") -> str:
-    """A MAC in any usual spelling, as ``aa:bb:cc:dd:ee:ff``."""
+    """An interface MAC in any usual spelling, as ``aa:bb:cc:dd:ee:ff``."""
     try:
-        return normalise_mac(value)
-    except (ValueError, TypeError, netaddr.AddrFormatError):
-        raise _invalid(field, f"{value!r} is not a MAC address") from None
+        return str(values.parse_mac(value))
+    except values.InvalidValue as exc:
+        raise _invalid(field, str(exc)) from None
 
 
 def phase(value: Any, field: str = "phase") -> str:

@@ -19,9 +19,7 @@ from ..models import (
     Change,
     Install,
     Ipv4Address,
-    Ipv4Network,
     Ipv6Address,
-    Ipv6Network,
     Node,
     NodeMethod,
     Storage,
@@ -30,8 +28,10 @@ from ..models import (
     Vm,
     VmInterface,
 )
+from ..models.network import ADDRESS_MODELS, NETWORK_MODELS
 from .capacity import HypervisorUsage, hypervisor_usage
 from .lookups import node_by_ref, vm_by_uuid
+from .network.networks import Network
 
 MAX_PAGE = 500
 
@@ -59,7 +59,7 @@ class VmListing:
 
 @dataclass(frozen=True)
 class NetworkUsage:
-    network: Ipv4Network | Ipv6Network
+    network: Network
     used: int  # addresses bound to an interface
     registered: int  # address rows known to virtapi (used or free for allocation)
 
@@ -170,7 +170,7 @@ def list_vms(
                 .group_by(Storage.vm_id)
             )
         }
-        for model in (Ipv4Address, Ipv6Address):
+        for model in ADDRESS_MODELS.values():
             rows = session.execute(
                 select(VmInterface.vm_id, model.address)
                 .join(VmInterface, VmInterface.id == model.vm_interface_id)
@@ -208,7 +208,8 @@ def vm_detail(session: Session, vm_uuid: uuid.UUID | str, customer_id: int | Non
 def network_usage(session: Session) -> list[NetworkUsage]:
     """Every IPv4 then IPv6 network, ordered by address, with used and registered addresses."""
     out: list[NetworkUsage] = []
-    for network_model, address_model in ((Ipv4Network, Ipv4Address), (Ipv6Network, Ipv6Address)):
+    for version, network_model in NETWORK_MODELS.items():
+        address_model = ADDRESS_MODELS[version]
         counts = (
             select(
                 address_model.network_id.label("network_id"),

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from ..models import Node, NodeState, Vm, VmState
 from ..models.base import utcnow
-from . import network
 from .caller import Caller
 from .errors import Conflict, InvalidInput
 from .lookups import by_name
+from .network.interfaces import delete_interface
 from .storage import delete_disk
 
 ACTIONS = {
@@ -106,7 +106,7 @@ def delete_vm(session: Session, caller: Caller | None, vm: Vm) -> None:
     for disk in list(vm.disks):
         delete_disk(session, disk)
     for iface in list(vm.interfaces):
-        network.delete_interface(session, iface)
+        delete_interface(session, iface)
     session.flush()
     session.expire(vm)
     session.delete(vm)

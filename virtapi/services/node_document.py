@@ -52,10 +52,6 @@ from virtapi.models import (
     CephMonNode,
     CephOsdNode,
     CephPool,
-    Ipv4Address,
-    Ipv4Network,
-    Ipv6Address,
-    Ipv6Network,
     Node,
     NodeMethod,
     NodeState,
@@ -70,6 +66,7 @@ from virtapi.models import (
     VmState,
     vlan_member,
 )
+from virtapi.models.network import ADDRESS_MODELS, NETWORK_MODELS
 
 DEFAULT_ENVIRONMENT = "production"
 
@@ -91,9 +88,9 @@ storage_type_t = StorageType.__table__
 cache_t = CacheOption.__table__
 storage_ceph_t = StorageCeph.__table__
 pool_t = CephPool.__table__
-FAMILIES = (
-    ("ipv4", Ipv4Address.__table__, Ipv4Network.__table__, socket.AF_INET),
-    ("ipv6", Ipv6Address.__table__, Ipv6Network.__table__, socket.AF_INET6),
+FAMILIES = tuple(
+    (f"ipv{version}", ADDRESS_MODELS[version].__table__, NETWORK_MODELS[version].__table__, af)
+    for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6))
 )
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

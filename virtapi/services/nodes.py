@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..models import CephMonNode, CephOsdNode, Node, NodeMethod, VirtMethod, VirtNode, Vm
 from .errors import Conflict
+from .network.interfaces import delete_interface
 from .vocabulary import resolve
 
 
@@ -72,10 +73,7 @@ def delete_node(session: Session, node: Node) -> None:
         if role is not None:
             session.delete(role)
     for iface in list(node.interfaces):
-        for address in [*iface.ipv4_addresses, *iface.ipv6_addresses]:
-            address.vm_interface_id = None
-        iface.vlans.clear()
-        session.delete(iface)
+        delete_interface(session, iface)
     session.flush()
     # The role rows are gone; forget the loaded relationships so the ORM does not revisit them.
     session.expire(node)

@@ -10,7 +10,6 @@ concurrent creations queue instead of deadlocking.
 
 from __future__ import annotations
 
-import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -20,11 +19,10 @@ import netaddr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import values
 from ..models import (
     CacheOption,
     CephPool,
-    Ipv4Network,
-    Ipv6Network,
     NodeMethod,
     Storage,
     StorageCeph,
@@ -33,17 +31,17 @@ from ..models import (
     VirtNode,
     Vlan,
     Vm,
-    VmInterface,
     VmState,
 )
 from ..models.storage import LIMIT_COLUMNS
-from . import ipam, placement, validation, vlans
+from . import placement, validation
 from .caller import Caller, customer_of
 from .capacity import LOCAL_STORAGE_TYPES
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .lifecycle import action_for_state, request
 from .lookups import by_name
-from .macs import add_interface
+from .network import ipam, networks, vlans
+from .network.interfaces import create_interface
 from .quotas import check_quota
 from .vocabulary import resolve
 
@@ -54,9 +52,6 @@ PLACEMENT = ("virt_node_id", "virt_method")
 CREATE_OPERATOR_ONLY = tuple(k for k in OPERATOR_ONLY if k != "virt_method")
 # What a new VM may ask for; its hypervisor's host sets the rest by reporting.
 CREATE_STATES = ("running", "stopped")
-
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 @dataclass
@@ -196,28 +191,15 @@ def _disk(session: Session, vm: Vm, spec: DiskSpec, where: str) -> Storage:
 
 def _network_for(
     session: Session, version: int, network_id: int | None, address: Any, where: str
-) -> ipam.Network | None:
-    model = Ipv4Network if version == 4 else Ipv6Network
+) -> networks.Network | None:
+    """The network an interface's address comes from: named by id or containing the address."""
     if network_id is not None:
-        net = session.get(model, network_id)
-        if net is None:
-            raise NotFound(
-                f"{where}: IPv{version} network {network_id} does not exist",
-                errors={f"ipv{version}_network_id": ["no such network"]},
-            )
-        return net
+        return networks.get_network(session, version, network_id, where)
     if address is None:
         return None
-    wanted = ipam.parse_address(address, version, f"ipv{version}_address")
-    net = session.scalars(
-        select(model).where(model.network <= wanted, model.last_address >= wanted)
-    ).one_or_none()
-    if net is None:
-        raise InvalidInput(
-            f"{where}: {wanted} lies in no known IPv{version} network",
-            errors={f"ipv{version}_address": ["in no network"]},
-        )
-    return net
+    field = f"ipv{version}_address"
+    wanted = networks.parse_address(address, version, field)
+    return networks.containing_network(session, wanted, field, where)
 
 
 def provision_vm(
@@ -274,13 +256,7 @@ def provision_vm(
                 "customers cannot choose " + ", ".join(chosen) + "; virtapi assigns them",
                 errors={c: ["operators only"] for c in chosen},
             )
-    hostname = (hostname or "").strip().lower().rstrip(".")
-    if not HOSTNAME.match(hostname) or validation.hostname_problem(hostname):
-        raise InvalidInput(
-            f"{hostname!r} is not a valid host name (labels of a-z, 0-9 and '-', "
-            "not all digits in the last label)",
-            errors={"hostname": ["not a DNS name"]},
-        )
+    hostname = validation.checked(values.parse_hostname, hostname, "hostname")
     if customer_id is None:
         raise InvalidInput("customer_id is required", errors={"customer_id": ["required"]})
     for label, value in (("cores", cores), ("ram", ram), ("customer_id", customer_id)):
@@ -333,7 +309,7 @@ def provision_vm(
     for i, spec in enumerate(nic_specs):
         here = f"interfaces[{i}]"
         joined: list[Vlan] = [vlans.get_vlan(session, v, as_customer) for v in spec.vlans]
-        iface = add_interface(session, VmInterface(vm=vm), spec.mac)
+        nets = []
         for version, net_id, address in (
             (4, spec.ipv4_network_id, spec.ipv4_address),
             (6, spec.ipv6_network_id, spec.ipv6_address),
@@ -345,10 +321,12 @@ def provision_vm(
                 if as_customer is not None and net.vlan.customer_id not in (None, as_customer):
                     raise NotFound(f"{here}: IPv{version} network {net.id} does not exist")
                 joined.append(net.vlan)
+            nets.append((net, address))
+        # Visibility was checked above (own VLANs by id; shared ones only through a network);
+        # the customer's other rules were applied at the top, hence no caller here.
+        iface = create_interface(session, None, vm, {"mac": spec.mac, "vlans": joined})
+        for net, address in nets:
             ipam.allocate(session, net, iface, address)
-        # Visibility was checked above (own VLANs by id; shared ones only through a network).
-        for vlan in dict.fromkeys(joined):
-            vlans.attach(session, vlan, iface)
     session.flush()
     return vm
 

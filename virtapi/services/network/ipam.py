@@ -1,161 +1,33 @@
-"""IP address management: networks that never overlap, addresses handed out exactly once.
+"""IP address management: addresses handed out exactly once, never the reserved ones.
 
 Addresses are rows of ``ipv4``/``ipv6``; a row whose interface is NULL is free again (that is
 what releasing leaves behind) and is reused before new rows are made. Free addresses are found
 by walking the used ones in address order, in chunks, through the unique index on ``address``,
 so a /16 is never loaded into memory and a mostly empty /64 costs one short query.
 
-Never handed out: the network address (IPv4 and IPv6: the subnet-router anycast address), the
-IPv4 broadcast address (both only for prefixes shorter than /31) and the gateway. IPv6
-addresses are allocated sequentially from the network address + 1, like IPv4, so they are
-short, predictable and independent of the MAC (which an operator may change).
+IPv6 addresses are allocated sequentially from the network address + 1, like IPv4, so they are
+short, predictable and independent of the MAC (which an operator may change). Every address
+row is written under its network's row lock (:func:`allocate`, :func:`add_address`), so
+concurrent writers of one network queue up instead of taking the same address.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import netaddr
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
-from ..models import Ipv4Address, Ipv4Network, Ipv6Address, Ipv6Network, Vlan, VmInterface
-from .errors import Conflict, InvalidInput, NotFound
-from .locks import advisory_lock, lock_row
+from ...models import Ipv4Address, Ipv6Address, VmInterface
+from ...models.network import ADDRESS_MODELS
+from ..errors import Conflict, InvalidInput
+from ..locks import lock_row
+from .networks import Network, check_in_network, parse_address, reserved
 
-Network = Ipv4Network | Ipv6Network
 Address = Ipv4Address | Ipv6Address
-
-NETWORK_MODELS: dict[int, type[Any]] = {4: Ipv4Network, 6: Ipv6Network}
-ADDRESS_MODELS: dict[int, type[Any]] = {4: Ipv4Address, 6: Ipv6Address}
 CHUNK = 512
-
-
-def version_of(network: Network) -> int:
-    return 4 if isinstance(network, Ipv4Network) else 6
-
-
-def get_network(session: Session, version: int, network_id: int) -> Network:
-    row = session.get(NETWORK_MODELS[version], network_id)
-    if row is None:
-        raise NotFound(f"IPv{version} network {network_id} does not exist")
-    return row
-
-
-def parse_cidr(cidr: str, version: int) -> netaddr.IPNetwork:
-    """A strict network in CIDR notation: host bits set is a typo we refuse, not guess."""
-    try:
-        net = netaddr.IPNetwork(cidr, version=version)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidInput(
-            f"{cidr!r} is not an IPv{version} network in CIDR notation (e.g. "
-            f"{'192.0.2.0/24' if version == 4 else '2001:db8::/64'})",
-            errors={"cidr": ["not a network in CIDR notation"]},
-        ) from None
-    if "/" not in str(cidr):
-        raise InvalidInput(
-            f"{cidr!r} lacks a prefix length", errors={"cidr": ["missing /prefixlen"]}
-        )
-    if net.ip != net.network:
-        raise InvalidInput(
-            f"{cidr} has host bits set; did you mean {net.cidr}?",
-            errors={"cidr": [f"host bits set, the network is {net.cidr}"]},
-        )
-    return net
-
-
-def parse_address(value: Any, version: int, field: str = "address") -> netaddr.IPAddress:
-    try:
-        return netaddr.IPAddress(str(value), version)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidInput(
-            f"{value!r} is not an IPv{version} address", errors={field: ["not an address"]}
-        ) from None
-
-
-def _edge_reserved(net: netaddr.IPNetwork) -> set[int]:
-    if net.version == 4:
-        return {net.first, net.last} if net.prefixlen < 31 else set()
-    return {net.first} if net.prefixlen < 127 else set()
-
-
-def reserved(network: Network) -> set[int]:
-    """Integer addresses of ``network`` that are never handed out."""
-    out = _edge_reserved(network.cidr)
-    if network.gateway is not None:
-        out.add(int(network.gateway))
-    return out
-
-
-def check_gateway(net: netaddr.IPNetwork, gateway: netaddr.IPAddress | None) -> None:
-    """A gateway must be a usable host address of its network."""
-    if gateway is None:
-        return
-    if gateway not in net:
-        raise InvalidInput(
-            f"gateway {gateway} lies outside {net.cidr}",
-            errors={"gateway": [f"not inside {net.cidr}"]},
-        )
-    if int(gateway) in _edge_reserved(net):
-        raise InvalidInput(
-            f"gateway {gateway} is the network or broadcast address of {net.cidr}",
-            errors={"gateway": ["must be a usable host address"]},
-        )
-
-
-def ensure_no_overlap(session: Session, net: netaddr.IPNetwork) -> None:
-    """409 naming an existing network ``net`` would overlap.
-
-    The lock is held until commit, so two overlapping networks created at the same time
-    cannot both pass this check.
-    """
-    model = NETWORK_MODELS[net.version]
-    advisory_lock(session, f"ipv{net.version}_network")
-    first = netaddr.IPAddress(net.first, net.version)
-    last = netaddr.IPAddress(net.last, net.version)
-    clash = session.scalars(
-        select(model)
-        .where(model.network <= last, model.last_address >= first)
-        .order_by(model.network)
-        .limit(1)
-    ).first()
-    if clash is not None:
-        raise Conflict(
-            f"{net.cidr} overlaps IPv{net.version} network {clash.cidr} (id {clash.id})",
-            errors={"prefix": [f"overlaps {clash.cidr} (id {clash.id})"]},
-        )
-
-
-def create_network(
-    session: Session,
-    version: int,
-    cidr: str,
-    *,
-    gateway: str | None = None,
-    vlan_id: int | None = None,
-    description: str = "",
-) -> Network:
-    """Add a network; 409 naming the existing network it would overlap."""
-    model = NETWORK_MODELS[version]
-    net = parse_cidr(cidr, version)
-    gw = None if gateway in (None, "") else parse_address(gateway, version, "gateway")
-    check_gateway(net, gw)
-    if vlan_id is not None and session.get(Vlan, vlan_id) is None:
-        raise InvalidInput(f"VLAN {vlan_id} does not exist", errors={"vlan_id": ["no such VLAN"]})
-    ensure_no_overlap(session, net)
-    row = model(
-        network=netaddr.IPAddress(net.first, version),
-        last_address=netaddr.IPAddress(net.last, version),
-        prefixlen=net.prefixlen,
-        gateway=gw,
-        vlan_id=vlan_id,
-        description=description,
-    )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def _first_untaken(session: Session, network: Network, low: int) -> int:
@@ -166,7 +38,7 @@ def _first_untaken(session: Session, network: Network, low: int) -> int:
     log2(size) COUNT queries that read no table rows, instead of walking a long run of
     assigned addresses.
     """
-    version = version_of(network)
+    version = network.ip_version
     model = ADDRESS_MODELS[version]
     high = int(network.last_address)
     skip = reserved(network)
@@ -218,7 +90,7 @@ def _free(session: Session, network: Network) -> Iterator[tuple[int, Address | N
     Walks the rows in address order one chunk at a time; a chunk without any free address
     (a long run of assigned ones) is skipped by bisection (:func:`_first_untaken`).
     """
-    version = version_of(network)
+    version = network.ip_version
     model = ADDRESS_MODELS[version]
     skip = reserved(network)
     last = int(network.last_address)
@@ -274,7 +146,7 @@ class Usage:
 
 def usage(session: Session, network: Network) -> Usage:
     """How many addresses the network has, keeps back, has handed out and has left."""
-    model = ADDRESS_MODELS[version_of(network)]
+    model = ADDRESS_MODELS[network.ip_version]
     assigned = session.scalar(
         select(func.count())
         .select_from(model)
@@ -291,7 +163,7 @@ def usage(session: Session, network: Network) -> Usage:
 
 def available(session: Session, network: Network, n: int = 10) -> list[netaddr.IPAddress]:
     """The next ``n`` addresses an allocation would hand out, in order."""
-    version = version_of(network)
+    version = network.ip_version
     out = []
     for value, _row in _free(session, network):
         if len(out) >= n:
@@ -321,9 +193,9 @@ def allocate(
     The network row stays locked until the transaction ends, so concurrent allocations from
     the same network queue up instead of picking the same address.
     """
-    version = version_of(network)
+    version = network.ip_version
     model = ADDRESS_MODELS[version]
-    lock_row(session, NETWORK_MODELS[version], network.id)
+    lock_row(session, type(network), network.id)
     if address is not None:
         wanted = parse_address(address, version)
         if wanted not in network.cidr:
@@ -364,8 +236,25 @@ def allocate(
     return row
 
 
+def add_address(session: Session, network: Network, address: netaddr.IPAddress) -> Address:
+    """Register ``address`` of ``network`` as a free row (409 if it is registered already),
+    under the same network row lock as :func:`allocate`."""
+    check_in_network(address, network)
+    model = ADDRESS_MODELS[network.ip_version]
+    lock_row(session, type(network), network.id)
+    if session.scalar(select(model.id).where(model.address == address)) is not None:
+        raise Conflict(
+            f"{address} is already registered in {network.cidr}",
+            errors={"address": ["already in use"]},
+        )
+    row = model(address=address, network=network, interface=None)
+    session.add(row)
+    session.flush()
+    return row
+
+
 def _assign(row: Address, interface: VmInterface) -> None:
-    collection = "ipv4_addresses" if isinstance(row, Ipv4Address) else "ipv6_addresses"
+    collection = f"ipv{row.ip_version}_addresses"
     if interface.id is not None and collection in inspect(interface).unloaded:
         # Through the foreign key: the backref would load all the interface's addresses.
         row.vm_interface_id = interface.id

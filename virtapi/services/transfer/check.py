@@ -1,0 +1,329 @@
+"""Import, step 2: every reference and uniqueness rule, against the document and the database.
+
+Each section of the document has its own check function; all of them add to one error list,
+and nothing is written unless it stays empty. The result is a ``Plan``: the ids the writer
+needs for what already exists.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import netaddr
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ...models import (
+    CacheOption,
+    CephPool,
+    Node,
+    NodeMethod,
+    NodeState,
+    StorageType,
+    VirtMethod,
+    VirtNode,
+    Vlan,
+    VmState,
+)
+from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
+from ..errors import InvalidInput
+from .export import names
+
+MAX_REPORTED_ERRORS = 100
+
+
+class Errors:
+    """Every problem found, by path; the import stops before writing if there is any."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append((path, message))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        path, message = self.items[0]
+        more = len(self.items) - 1
+        summary = f"{path}: {message}" + (f" (and {more} more problems)" if more else "")
+        errors: dict[str, list[str]] = {}
+        for p, m in self.items[:MAX_REPORTED_ERRORS]:
+            errors.setdefault(p, []).append(m)
+        raise InvalidInput(f"nothing imported: {summary}", errors=errors)
+
+
+@dataclass
+class Net:
+    version: int
+    first: int
+    last: int
+    prefixlen: int
+    id: int | None = None  # known for networks already in the database
+    row: dict[str, Any] | None = None  # set for networks of the document
+
+
+class Networks:
+    """Find the most specific network holding an address: one dict probe per prefix length."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[int, int, int], Net] = {}
+        self.prefixlens: dict[int, list[int]] = {v: [] for v in NETWORK_MODELS}
+
+    def add(self, net: Net) -> None:
+        self.by_key[(net.version, net.first, net.prefixlen)] = net
+        if net.prefixlen not in self.prefixlens[net.version]:
+            self.prefixlens[net.version].append(net.prefixlen)
+            self.prefixlens[net.version].sort(reverse=True)
+
+    def containing(self, address: netaddr.IPAddress) -> Net | None:
+        value, version = int(address), address.version
+        bits = 32 if version == 4 else 128
+        for plen in self.prefixlens[version]:
+            masked = value >> (bits - plen) << (bits - plen) if plen else 0
+            net = self.by_key.get((version, masked, plen))
+            if net is not None:
+                return net
+        return None
+
+
+class Unique:
+    """One natural key: clashes with the database or with an earlier entry of the document."""
+
+    def __init__(self, what: str, existing: Iterable[Any], errors: Errors) -> None:
+        self.what = what
+        self.existing = set(existing)
+        self.seen: dict[Any, str] = {}
+        self.errors = errors
+
+    def claim(self, key: Any, path: str, shown: Any = None) -> bool:
+        shown = key if shown is None else shown
+        if key in self.existing:
+            self.errors.add(path, f"{self.what} {shown} already exists in the database")
+            return False
+        first = self.seen.get(key)
+        if first is not None:
+            self.errors.add(path, f"duplicate {self.what} {shown} (also at {first})")
+            return False
+        self.seen[key] = path
+        return True
+
+
+@dataclass
+class Plan:
+    vocab: dict[str, dict[str, int]]
+    networks: Networks
+    vlan_ids: dict[int, int]  # VNI -> id of VLANs already in the database
+    pool_ids: dict[str, int]
+    node_method_ids: dict[tuple[str, str], int]  # (fqdn, method); 0: created by this import
+    address_net: dict[tuple[int, int], Net] = field(default_factory=dict)
+
+
+class _Checker:
+    """The state shared by the section checks: errors, keys claimed so far, the plan."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.errors = Errors()
+        self.vocab = {
+            "node_state": _vocabulary(session, NodeState),
+            "vm_state": _vocabulary(session, VmState),
+            "virt_method": _vocabulary(session, VirtMethod),
+            "storage_type": _vocabulary(session, StorageType),
+            "cache_option": _vocabulary(session, CacheOption),
+        }
+        self.db_vlans = {
+            vni: (id_, customer)
+            for id_, vni, customer in session.execute(select(Vlan.id, Vlan.vni, Vlan.customer_id))
+        }
+        self.vlan_customer = {vni: customer for vni, (_, customer) in self.db_vlans.items()}
+        self.db_pools = _vocabulary(session, CephPool)
+        self.pools = Unique("ceph pool", self.db_pools, self.errors)
+        self.node_method_ids = {
+            (fqdn, method): id_
+            for id_, fqdn, method in session.execute(
+                select(NodeMethod.id, Node.fqdn, VirtMethod.name)
+                .join(VirtNode, VirtNode.id == NodeMethod.virt_node_id)
+                .join(Node, Node.id == VirtNode.node_id)
+                .join(VirtMethod, VirtMethod.id == NodeMethod.virt_method_id)
+            )
+        }
+        self.networks = Networks()
+        for version, model in NETWORK_MODELS.items():
+            for id_, raw, last, plen in session.execute(
+                text(f"SELECT id, network, last_address, prefixlen FROM {model.__tablename__}")  # noqa: S608
+            ):
+                self.networks.add(
+                    Net(version, int.from_bytes(bytes(raw)), int.from_bytes(bytes(last)), plen, id_)
+                )
+        self.addresses = Unique(
+            "address",
+            [
+                (version, int.from_bytes(bytes(r)))
+                for version, model in ADDRESS_MODELS.items()
+                for r in _raw_column(session, f"SELECT address FROM {model.__tablename__}")  # noqa: S608
+            ],
+            self.errors,
+        )
+        self.address_net: dict[tuple[int, int], Net] = {}
+        self.macs = Unique("MAC", _raw_column(session, "SELECT mac FROM vm_interface"), self.errors)
+
+    def known(self, vocab: str, name: str, what: str, path: str) -> int | None:
+        found = self.vocab[vocab].get(name)
+        if found is None:
+            known = ", ".join(sorted(self.vocab[vocab]))
+            self.errors.add(path, f"unknown {what} {name!r}; known: {known}")
+        return found
+
+    def pools_section(self, entries: list[dict[str, Any]]) -> None:
+        for i, pool in enumerate(entries):
+            self.pools.claim(pool["name"], f"ceph_pools[{i}].name")
+
+    def vlans_section(self, entries: list[dict[str, Any]]) -> None:
+        vnis = Unique("VNI", self.db_vlans, self.errors)
+        for i, vlan in enumerate(entries):
+            if vnis.claim(vlan["vni"], f"vlans[{i}].vni"):
+                self.vlan_customer[vlan["vni"]] = vlan["customer_id"]
+
+    def networks_section(self, networks: dict[str, list[dict[str, Any]]]) -> None:
+        cidrs = Unique("network", self.networks.by_key, self.errors)
+        doc_nets: list[tuple[str, dict[str, Any], Net]] = []
+        for version in NETWORK_MODELS:
+            family = f"ipv{version}"
+            for i, entry in enumerate(networks[family]):
+                path = f"networks.{family}[{i}]"
+                cidr: netaddr.IPNetwork = entry["cidr"]
+                net = Net(version, cidr.first, cidr.last, cidr.prefixlen, row=entry)
+                if cidrs.claim((version, cidr.first, cidr.prefixlen), f"{path}.cidr", cidr):
+                    self.networks.add(net)
+                    doc_nets.append((path, entry, net))
+                gateway = entry["gateway"]
+                if gateway is not None and not cidr.first <= int(gateway) <= cidr.last:
+                    self.errors.add(f"{path}.gateway", f"gateway {gateway} lies outside {cidr}")
+                if entry["vlan"] is not None and entry["vlan"] not in self.vlan_customer:
+                    self.errors.add(f"{path}.vlan", f"unknown VNI {entry['vlan']}")
+        # Free addresses belong to the network that lists them, whatever is more specific.
+        for path, entry, net in doc_nets:
+            for j, address in enumerate(entry["unassigned"]):
+                apath = f"{path}.unassigned[{j}]"
+                if not net.first <= int(address) <= net.last:
+                    self.errors.add(apath, f"address {address} lies outside {entry['cidr']}")
+                elif self.addresses.claim((address.version, int(address)), apath, address):
+                    self.address_net[(address.version, int(address))] = net
+
+    def interface(self, path: str, iface: dict[str, Any]) -> None:
+        self.macs.claim(str(iface["mac"]), f"{path}.mac")
+        for j, address in enumerate(iface["addresses"]):
+            apath = f"{path}.addresses[{j}]"
+            net = self.networks.containing(address)
+            if net is None:
+                self.errors.add(apath, f"address {address} lies in no known network")
+            elif self.addresses.claim((address.version, int(address)), apath, address):
+                self.address_net[(address.version, int(address))] = net
+
+    def nodes_section(self, entries: list[dict[str, Any]]) -> None:
+        fqdns = Unique("node", _raw_column(self.session, "SELECT fqdn FROM node"), self.errors)
+        for i, node in enumerate(entries):
+            path = f"nodes[{i}]"
+            fqdns.claim(node["fqdn"], f"{path}.fqdn")
+            self.known("node_state", node["state"], "node state", f"{path}.state")
+            hv = node["hypervisor"]
+            if hv is not None:
+                seen: set[str] = set()
+                for j, method in enumerate(hv["methods"]):
+                    mpath = f"{path}.hypervisor.methods[{j}]"
+                    if method in seen:
+                        self.errors.add(mpath, f"duplicate method {method!r}")
+                    seen.add(method)
+                    self.known("virt_method", method, "virt method", mpath)
+                    self.node_method_ids.setdefault((node["fqdn"], method), 0)
+            for j, iface in enumerate(node["interfaces"]):
+                self.interface(f"{path}.interfaces[{j}]", iface)
+
+    def vms_section(self, entries: list[dict[str, Any]]) -> None:
+        hostnames = Unique(
+            "hostname", _raw_column(self.session, "SELECT hostname FROM vm"), self.errors
+        )
+        uuids = Unique(
+            "uuid",
+            (uuidlib.UUID(str(u)) for u in _raw_column(self.session, "SELECT uuid FROM vm")),
+            self.errors,
+        )
+        for i, vm in enumerate(entries):
+            path = f"vms[{i}]"
+            hostnames.claim(vm["hostname"], f"{path}.hostname")
+            if vm["uuid"] is not None:
+                uuids.claim(vm["uuid"], f"{path}.uuid")
+            for key in ("requested_state", "actual_state"):
+                self.known("vm_state", vm[key], "VM state", f"{path}.{key}")
+            self.placement(path, vm["placement"])
+            for j, iface in enumerate(vm["interfaces"]):
+                ipath = f"{path}.interfaces[{j}]"
+                self.interface(ipath, iface)
+                self.memberships(ipath, iface["vlans"], vm["customer_id"])
+            for j, disk in enumerate(vm["disks"]):
+                self.disk(f"{path}.disks[{j}]", disk)
+
+    def placement(self, path: str, placement: dict[str, str] | None) -> None:
+        if placement is None:
+            return
+        where = (placement["hypervisor"], placement["method"])
+        if where not in self.node_method_ids:
+            hv_methods = sorted(m for f, m in self.node_method_ids if f == where[0])
+            self.errors.add(
+                f"{path}.placement",
+                f"{where[0]} is no hypervisor offering {where[1]!r}"
+                + (f" (it offers {', '.join(hv_methods)})" if hv_methods else ""),
+            )
+
+    def memberships(self, path: str, vnis: list[int], customer_id: int) -> None:
+        for k, vni in enumerate(vnis):
+            if vni not in self.vlan_customer:
+                self.errors.add(f"{path}.vlans[{k}]", f"unknown VNI {vni}")
+            elif self.vlan_customer[vni] not in (None, customer_id):
+                self.errors.add(
+                    f"{path}.vlans[{k}]",
+                    f"VLAN {vni} belongs to customer {self.vlan_customer[vni]}, "
+                    f"not to this VM's customer {customer_id}",
+                )
+        if len(set(vnis)) != len(vnis):
+            self.errors.add(f"{path}.vlans", "a VNI is listed twice")
+
+    def disk(self, path: str, disk: dict[str, Any]) -> None:
+        self.known("storage_type", disk["type"], "storage type", f"{path}.type")
+        self.known("cache_option", disk["cache"], "cache option", f"{path}.cache")
+        ceph = disk["ceph"]
+        pool = None if ceph is None else ceph["pool"]
+        if pool is not None and pool not in self.db_pools and pool not in self.pools.seen:
+            self.errors.add(f"{path}.ceph.pool", f"unknown ceph pool {pool!r}")
+
+
+def _vocabulary(session: Session, model: type) -> dict[str, int]:
+    return {name: id_ for id_, name in names(session, model).items()}
+
+
+def _raw_column(session: Session, sql: str) -> list[Any]:
+    # Raw values skip the netaddr/EUI conversion of every existing row: we only compare them.
+    return [row[0] for row in session.execute(text(sql))]
+
+
+def check(session: Session, data: dict[str, Any]) -> Plan:
+    """Check the loaded document ``data`` section by section; InvalidInput lists every problem."""
+    checker = _Checker(session)
+    checker.pools_section(data["ceph_pools"])
+    checker.vlans_section(data["vlans"])
+    checker.networks_section(data["networks"])
+    checker.nodes_section(data["nodes"])
+    checker.vms_section(data["vms"])
+    checker.errors.raise_if_any()
+    return Plan(
+        vocab=checker.vocab,
+        networks=checker.networks,
+        vlan_ids={vni: id_ for vni, (id_, _) in checker.db_vlans.items()},
+        pool_ids=checker.db_pools,
+        node_method_ids=checker.node_method_ids,
+        address_net=checker.address_net,
+    )

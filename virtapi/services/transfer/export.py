@@ -1,0 +1,262 @@
+"""Export: the whole inventory as a plain dict in the import format, one function per section.
+
+A constant number of queries whatever the fleet size; lists are sorted by natural key
+(interfaces and disks keep their creation order, which names them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...models import (
+    CacheOption,
+    CephMonNode,
+    CephOsdNode,
+    CephPool,
+    Node,
+    NodeMethod,
+    NodeState,
+    Storage,
+    StorageCeph,
+    StorageType,
+    VirtMethod,
+    VirtNode,
+    Vlan,
+    Vm,
+    VmInterface,
+    VmState,
+    vlan_member,
+)
+from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
+from ...models.storage import LIMIT_COLUMNS
+from .schema import FORMAT_VERSION
+
+
+def names(session: Session, model: type) -> dict[int, str]:
+    """A vocabulary table as ``{id: name}``."""
+    return dict(session.execute(select(model.id, model.name)).all())  # type: ignore[attr-defined]
+
+
+def _group(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, list[Any]]:
+    out: dict[Any, list[Any]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def export_inventory(session: Session) -> dict[str, Any]:
+    """The whole inventory as a plain dict in the import format, keyed by natural keys only."""
+    vlans = session.execute(
+        select(Vlan.id, Vlan.vni, Vlan.name, Vlan.customer_id, Vlan.description)
+    ).all()
+    vni_of = {v.id: v.vni for v in vlans}
+    pools = {
+        pid: (name, desc)
+        for pid, name, desc in session.execute(
+            select(CephPool.id, CephPool.name, CephPool.description)
+        )
+    }
+    addresses, free = _addresses(session)
+    node_ifaces, vm_ifaces = _interfaces(session, addresses)
+    methods = names(session, VirtMethod)
+    node_method_rows = session.execute(
+        select(NodeMethod.id, VirtNode.node_id, NodeMethod.virt_method_id).join(VirtNode)
+    ).all()
+    nodes, fqdn_of = _nodes(session, node_ifaces, methods, node_method_rows)
+    # Under READ COMMITTED a node may vanish between two of these queries; skip, don't fail.
+    placement_of = {
+        r.id: {"hypervisor": fqdn_of[r.node_id], "method": methods[r.virt_method_id]}
+        for r in node_method_rows
+        if r.node_id in fqdn_of
+    }
+    return {
+        "version": FORMAT_VERSION,
+        "nodes": nodes,
+        "networks": _networks(session, vni_of, free),
+        "vlans": [
+            {
+                "vni": v.vni,
+                "name": v.name,
+                "customer_id": v.customer_id,
+                "description": v.description,
+            }
+            for v in sorted(vlans, key=lambda v: v.vni)
+        ],  # fmt: skip
+        "ceph_pools": [
+            {"name": name, "description": desc} for name, desc in sorted(pools.values())
+        ],
+        "vms": _vms(session, vm_ifaces, placement_of, _disks(session, pools)),
+    }
+
+
+def _addresses(session: Session) -> tuple[dict[int, list[str]], dict[tuple[int, int], list[str]]]:
+    """Assigned addresses per interface id (IPv4 first, each sorted) and free ones per network."""
+    by_iface: dict[int, list[str]] = {}
+    free: dict[tuple[int, int], list[str]] = {}
+    for version, model in ADDRESS_MODELS.items():
+        rows = session.execute(
+            select(model.address, model.network_id, model.vm_interface_id).order_by(model.address)
+        )
+        for address, network_id, iface_id in rows:
+            if iface_id is None:
+                free.setdefault((version, network_id), []).append(str(address))
+            else:
+                by_iface.setdefault(iface_id, []).append(str(address))
+    return by_iface, free
+
+
+def _networks(
+    session: Session, vni_of: dict[int, int], free: dict[tuple[int, int], list[str]]
+) -> dict[str, list[dict[str, Any]]]:
+    networks: dict[str, list[dict[str, Any]]] = {}
+    for version, model in NETWORK_MODELS.items():
+        rows = session.execute(
+            select(model.id, model.network, model.prefixlen, model.gateway, model.vlan_id,
+                   model.description).order_by(model.network, model.prefixlen)
+        )  # fmt: skip
+        networks[f"ipv{version}"] = [
+            {
+                "cidr": f"{r.network}/{r.prefixlen}",
+                "gateway": None if r.gateway is None else str(r.gateway),
+                "vlan": vni_of.get(r.vlan_id),
+                "description": r.description,
+                "unassigned": free.get((version, r.id), []),
+            }
+            for r in rows
+        ]
+    return networks
+
+
+def _interfaces(
+    session: Session, addresses: dict[int, list[str]]
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, list[dict[str, Any]]]]:
+    """Node interfaces by node id and VM interfaces by VM id, in creation order."""
+    iface_rows = session.execute(
+        select(VmInterface.id, VmInterface.mac, VmInterface.vm_id, VmInterface.node_id,
+               VmInterface.node_ifname).order_by(VmInterface.id)
+    ).all()  # fmt: skip
+    iface_vlans = _group(
+        session.execute(
+            select(vlan_member.c.vm_interface_id, Vlan.vni)
+            .join(Vlan, Vlan.id == vlan_member.c.vlan_id)
+            .order_by(Vlan.vni)
+        )
+    )
+    node_ifaces: dict[int, list[dict[str, Any]]] = {}
+    vm_ifaces: dict[int, list[dict[str, Any]]] = {}
+    for r in iface_rows:
+        listed = addresses.get(r.id, [])
+        if r.node_id is not None:
+            node_ifaces.setdefault(r.node_id, []).append(
+                {"name": r.node_ifname, "mac": str(r.mac), "addresses": listed}
+            )
+        else:
+            vm_ifaces.setdefault(r.vm_id, []).append(
+                {"mac": str(r.mac), "vlans": iface_vlans.get(r.id, []), "addresses": listed}
+            )
+    return node_ifaces, vm_ifaces
+
+
+def _nodes(
+    session: Session,
+    node_ifaces: dict[int, list[dict[str, Any]]],
+    methods: dict[int, str],
+    node_method_rows: list[Any],
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    node_states = names(session, NodeState)
+    virt_nodes = {r.node_id: r for r in session.scalars(select(VirtNode))}
+    methods_of = _group((r.node_id, methods[r.virt_method_id]) for r in node_method_rows)
+    osd = set(session.scalars(select(CephOsdNode.node_id)))
+    mons = dict(session.execute(select(CephMonNode.node_id, CephMonNode.port)).all())
+    nodes = []
+    fqdn_of: dict[int, str] = {}
+    for r in session.execute(
+        select(Node.id, Node.fqdn, Node.location, Node.area, Node.node_state_id,
+               Node.puppet_environment).order_by(Node.fqdn)
+    ):  # fmt: skip
+        fqdn_of[r.id] = r.fqdn
+        vn = virt_nodes.get(r.id)
+        nodes.append(
+            {
+                "fqdn": r.fqdn,
+                "location": r.location,
+                "area": r.area,
+                "state": node_states[r.node_state_id],
+                "puppet_environment": r.puppet_environment,
+                "hypervisor": None
+                if vn is None
+                else {
+                    "cores": vn.cores,
+                    "ram": vn.ram,
+                    "local_storage_gb": vn.local_storage_gb,
+                    "vg_name": vn.vg_name,
+                    "local_storage_path": vn.local_storage_path,
+                    "methods": sorted(methods_of.get(r.id, [])),
+                },
+                "ceph_osd": r.id in osd,
+                "ceph_mon": {"port": mons[r.id]} if r.id in mons else None,
+                "interfaces": node_ifaces.get(r.id, []),
+            }
+        )
+    return nodes, fqdn_of
+
+
+def _disks(session: Session, pools: dict[int, tuple[str, str]]) -> dict[int, list[dict]]:
+    storage_types = names(session, StorageType)
+    cache_options = names(session, CacheOption)
+    ceph_of = {
+        r.storage_id: {"pool": pools[r.ceph_pool_id][0], "discard": r.discard}
+        for r in session.execute(
+            select(StorageCeph.storage_id, StorageCeph.ceph_pool_id, StorageCeph.discard)
+        )
+    }
+    return _group(
+        (
+            r.vm_id,
+            {
+                "type": storage_types[r.storage_type_id],
+                "size": r.size,
+                "cache": cache_options[r.cache_option_id],
+                **{c: getattr(r, c) for c in LIMIT_COLUMNS},
+                "ceph": ceph_of.get(r.id),
+            },
+        )
+        for r in session.execute(
+            select(Storage.id, Storage.vm_id, Storage.size, Storage.storage_type_id,
+                   Storage.cache_option_id, *(getattr(Storage, c) for c in LIMIT_COLUMNS))
+            .order_by(Storage.id)
+        )
+    )  # fmt: skip
+
+
+def _vms(
+    session: Session,
+    vm_ifaces: dict[int, list[dict[str, Any]]],
+    placement_of: dict[int, dict[str, str]],
+    disks: dict[int, list[dict]],
+) -> list[dict[str, Any]]:
+    vm_states = names(session, VmState)
+    return [
+        {
+            "hostname": r.hostname,
+            "uuid": str(r.uuid),
+            "customer_id": r.customer_id,
+            "cores": r.cores,
+            "ram": r.ram,
+            "cputime_limit": r.cputime_limit,
+            "requested_state": vm_states[r.requested_state_id],
+            "actual_state": vm_states[r.actual_state_id],
+            "placement": placement_of.get(r.node_method_id),
+            "interfaces": vm_ifaces.get(r.id, []),
+            "disks": disks.get(r.id, []),
+        }
+        for r in session.execute(
+            select(Vm.id, Vm.hostname, Vm.uuid, Vm.customer_id, Vm.cores, Vm.ram,
+                   Vm.cputime_limit, Vm.requested_state_id, Vm.actual_state_id,
+                   Vm.node_method_id).order_by(Vm.hostname)
+        )
+    ]  # fmt: skip

@@ -1,0 +1,239 @@
+"""The one parser per value kind: MAC, IP address, CIDR prefix, hostname, name, text, VNI, size.
+
+REST fields (``api/fields.py``), the import document (``services/transfer``), the install and
+PXE checks and the column types all call these functions, so a value the API refuses is refused
+by ``virtapi import`` too, and both store the same normal form. This module is a leaf: stdlib
+and netaddr only, no models, Flask or SQLAlchemy.
+
+Every parser returns the normal form or raises :class:`InvalidValue` with a message a person can
+act on; callers turn it into their own error shape (a marshmallow ValidationError, an
+``InvalidInput`` with a field name).
+
+Surrounding whitespace is refused, never stripped, for every kind: names and hostnames always
+refused it, and a value that arrives padded was usually mangled by a template on the way, which
+is better said than guessed at. The message says what to remove.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import netaddr
+
+MAX_VNI = 2**24 - 1
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# Byte counts (RAM, disk sizes) are 64-bit signed columns and never zero.
+MIN_SIZE = 1
+MAX_SIZE = INT64_MAX
+HOSTNAME_MAX = 253
+NAME_MAX = 64
+_MAX_MAC_TEXT = 32
+
+# --- the accepted spellings, as patterns the OpenAPI document publishes too -----------------
+
+_HEX2 = "[0-9A-Fa-f]{2}"
+_HEX4 = "[0-9A-Fa-f]{4}"
+_HEX6 = "[0-9A-Fa-f]{6}"
+# The usual spellings only: netaddr alone also takes '1' or '52-54-00-00-00-0' as a MAC.
+MAC_PATTERN = (
+    f"^(?:{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}"
+    f"|{_HEX4}\\.{_HEX4}\\.{_HEX4}|{_HEX6}[:-]{_HEX6}|[0-9A-Fa-f]{{12}})$"
+)
+_LABEL = "(?!-)[a-z0-9-]{1,63}(?<!-)"
+_LABEL_RE = re.compile(_LABEL)
+# RFC 1123 labels in lower case; the last one not all digits (that would be an address).
+HOSTNAME_PATTERN = f"^(?=.{{1,{HOSTNAME_MAX}}}$)(?:{_LABEL}\\.)*(?![0-9]+$){_LABEL}$"
+NAME_PATTERN = f"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}$"
+_MAC_RE = re.compile(MAC_PATTERN)
+_NAME_RE = re.compile(NAME_PATTERN)
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_SSH_KEY = re.compile(
+    r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}( [\x21-\x7e][\x20-\x7e]{0,254})?$"
+)
+# Characters that change how text is read without being seen: C0 controls (other than tab and
+# line breaks), DEL, C1 controls, Unicode line/paragraph separators and bidirectional overrides.
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
+class InvalidValue(ValueError):
+    """A value of the wrong kind or form; ``str()`` is the message to show."""
+
+
+def _text_of(value: Any, what: str, example: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue(f"{what} must be a string such as {example}")
+    if "\x00" in value:
+        raise InvalidValue(f"{what} must not contain NUL characters")
+    if value != value.strip():
+        raise InvalidValue(f"{value!r}: remove the spaces around the {what}")
+    return value
+
+
+# --- MAC ----------------------------------------------------------------------------------
+
+
+def mac_text(value: Any) -> str:
+    """A 48-bit MAC in a usual spelling as ``aa:bb:cc:dd:ee:ff`` (any MAC, unicast or not)."""
+    if isinstance(value, netaddr.EUI):
+        if value.version != 48:
+            raise InvalidValue(f"{value} is not a 48-bit MAC address")
+        return str(netaddr.EUI(int(value), dialect=netaddr.mac_unix_expanded))
+    text = _text_of(value, "MAC address", "52:54:00:12:34:56")
+    lowered = text.lower()
+    # The canonical spelling is by far the commonest; the regex below is slower for bulk work.
+    if _CANONICAL_MAC.fullmatch(lowered):
+        return lowered
+    if len(text) > _MAX_MAC_TEXT or not _MAC_RE.fullmatch(text):
+        raise InvalidValue(
+            f"{value!r} is not a MAC address; write it as 52:54:00:12:34:56, "
+            "52-54-00-12-34-56, 5254.0012.3456 or 525400123456"
+        )
+    digits = re.sub("[^0-9a-f]", "", lowered)
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def parse_mac(value: Any) -> netaddr.EUI:
+    """The MAC of a network interface: unicast and not all zeros, in a usual spelling."""
+    text = mac_text(value)
+    if int(text[:2], 16) & 1:
+        # Broadcast and multicast addresses cannot belong to a network interface.
+        raise InvalidValue(f"{text} is a multicast address; an interface needs a unicast one")
+    if text == "00:00:00:00:00:00":
+        raise InvalidValue("00:00:00:00:00:00 is no interface's MAC address")
+    return netaddr.EUI(text, dialect=netaddr.mac_unix_expanded)
+
+
+# --- IP addresses and prefixes ------------------------------------------------------------
+
+
+def parse_ip(value: Any, version: int | None = None) -> netaddr.IPAddress:
+    """An IPv4 or IPv6 address (of ``version`` if given) in standard notation, no prefix length.
+
+    Only what inet_pton accepts: no '10.1', no leading zeros ('010.0.0.1' is octal to some
+    tools and decimal to others), no zone index.
+    """
+    what = f"IPv{version} address" if version else "IP address"
+    if isinstance(value, netaddr.IPAddress):
+        if version and value.version != version:
+            raise InvalidValue(f"{value} is not an {what}")
+        return value
+    text = _text_of(value, what, "192.0.2.1" if version != 6 else "2001:db8::1")
+    if "/" in text:
+        raise InvalidValue(f"{value!r} is not an {what}: no prefix length here")
+    try:
+        return netaddr.IPAddress(text, version, flags=netaddr.INET_PTON)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise InvalidValue(f"{value!r} is not an {what}") from None
+
+
+def parse_cidr(value: Any, version: int | None = None) -> netaddr.IPNetwork:
+    """A network prefix in CIDR notation whose host bits are zero (a typo we refuse, not guess)."""
+    fam = f"IPv{version}" if version else "IP"
+    example = "2001:db8::/64" if version == 6 else "192.0.2.0/24"
+    if isinstance(value, netaddr.IPNetwork):  # parsed at the edge already: check, don't reparse
+        if version and value.version != version:
+            raise InvalidValue(f"{value} is not an {fam} prefix")
+        if value.ip != value.network:
+            raise InvalidValue(
+                f"{value} has host bits set; did you mean {value.network}/{value.prefixlen}?"
+            )
+        return value
+    text = _text_of(value, f"{fam} prefix", example)
+    if "/" not in text:
+        raise InvalidValue(f"give an {fam} prefix in CIDR notation, e.g. {example}")
+    address, _, length = text.partition("/")
+    ip = parse_ip(address, version)
+    maxlen = 32 if ip.version == 4 else 128
+    if not (length.isascii() and length.isdigit()) or not 0 <= int(length) <= maxlen:
+        raise InvalidValue(f"prefix length must be 0 to {maxlen}")
+    net = netaddr.IPNetwork(f"{ip}/{int(length)}")
+    if net.ip != net.network:
+        raise InvalidValue(
+            f"{value} has host bits set; did you mean {net.network}/{net.prefixlen}?"
+        )
+    return net
+
+
+# --- names and text -----------------------------------------------------------------------
+
+
+def parse_hostname(value: Any) -> str:
+    """A hostname or FQDN as it becomes a certname, minion id and file name: RFC 1123 labels in
+    lower case, no trailing dot, at most 253 characters, the last label not all digits."""
+    if not isinstance(value, str) or not value:
+        raise InvalidValue("a hostname must be a non-empty string")
+    if len(value) > HOSTNAME_MAX:
+        raise InvalidValue(f"a hostname has at most {HOSTNAME_MAX} characters")
+    labels = value.split(".")
+    if not all(_LABEL_RE.fullmatch(label) for label in labels):
+        raise InvalidValue(
+            f"{value!r} is not a valid hostname: each dot-separated label has 1-63 "
+            "characters a-z, 0-9 and '-', not at the start or end (lower case)"
+        )
+    if labels[-1].isdigit():
+        raise InvalidValue(f"{value!r} looks like an address, not a hostname")
+    return value
+
+
+def parse_name(value: Any) -> str:
+    """A short name (pool, VLAN, area, image): letters, digits, '.', '_', '-', alphanumeric
+    first, at most 64."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise InvalidValue(
+            f"a name has 1-{NAME_MAX} characters A-Z, a-z, 0-9, '.', '_' and '-', "
+            "and starts with a letter or digit"
+        )
+    return value
+
+
+def check_text(value: str, *, multiline: bool = False) -> str:
+    """Free text that can be stored: no control characters, no line break unless multiline."""
+    if _INVISIBLE.search(value):
+        raise InvalidValue("must not contain control characters")
+    if not multiline and _LINE_BREAK.search(value):
+        raise InvalidValue("must be a single line")
+    return value
+
+
+def parse_ssh_key(value: Any) -> str:
+    """One OpenSSH public key on one line: type, base64 blob, optional printable comment."""
+    if not isinstance(value, str) or len(value) > 16384 or not _SSH_KEY.fullmatch(value):
+        raise InvalidValue("an SSH public key is one line: '<type> <base64> [comment]'")
+    return value
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+def parse_int(value: Any, minimum: int, maximum: int, what: str = "value") -> int:
+    """A JSON integer (not a bool, float or string) within ``minimum``..``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue(f"{what} must be an integer")
+    if not minimum <= value <= maximum:
+        raise InvalidValue(f"{what} must be between {minimum} and {maximum}")
+    return value
+
+
+def parse_vni(value: Any) -> int:
+    """A VXLAN network identifier, 24 bits, 0 excluded."""
+    return parse_int(value, 1, MAX_VNI, "a VNI")
+
+
+def parse_size(value: Any) -> int:
+    """A size in bytes (RAM, disk): positive and within a 64-bit signed column."""
+    return parse_int(value, MIN_SIZE, MAX_SIZE, "a size in bytes")
+
+
+def problem(parser: Any, value: Any, *args: Any, **kwargs: Any) -> str | None:
+    """The parser's complaint about ``value``, or None if it is fine."""
+    try:
+        parser(value, *args, **kwargs)
+    except InvalidValue as exc:
+        return str(exc)
+    return None
