@@ -210,19 +210,15 @@ def installimage_status(mac: str, secret: str) -> Response:
     )
 
 
+def _with_message(end: Callable[..., Install]) -> Callable[[Session, Install, dict[str, Any]], Any]:
+    return lambda db, install, body: end(db, install, message=body.get("message"))
+
+
 @bp.post("/installimage/<mac>/<secret>/done")
 def installimage_done(mac: str, secret: str) -> Response:
-    return _installer_report(
-        mac,
-        secret,
-        lambda db, install, body: installs.finish(db, install, message=body.get("message")),
-    )
+    return _installer_report(mac, secret, _with_message(installs.finish))
 
 
 @bp.post("/installimage/<mac>/<secret>/failed")
 def installimage_failed(mac: str, secret: str) -> Response:
-    return _installer_report(
-        mac,
-        secret,
-        lambda db, install, body: installs.fail(db, install, message=body.get("message")),
-    )
+    return _installer_report(mac, secret, _with_message(installs.fail))

@@ -426,25 +426,25 @@ def report_progress(
 def finish(session: Session, install: Install, *, message: Any = None) -> Install:
     """The installer is done: the next boot is from disk and the VM is wanted running."""
     _require_active(install)
-    install.state = "done"
     install.phase = "done"
     install.percent = 100
-    install.message = fields.message(message)
-    install.finished_at = utcnow()
-    if install.vm is not None:
-        install.vm.requested_state = by_name(session, VmState, "running")
-    session.flush()
-    return install
+    return _end(session, install, "done", message, vm_wanted="running")
 
 
 def fail(session: Session, install: Install, *, message: Any = None) -> Install:
     """The installer gave up. The disk may be half-written, so the VM is wanted stopped."""
     _require_active(install)
-    install.state = "failed"
+    return _end(session, install, "failed", message, vm_wanted="stopped")
+
+
+def _end(
+    session: Session, install: Install, state: str, message: Any, *, vm_wanted: str
+) -> Install:
+    install.state = state
     install.message = fields.message(message)
     install.finished_at = utcnow()
     if install.vm is not None:
-        install.vm.requested_state = by_name(session, VmState, "stopped")
+        install.vm.requested_state = by_name(session, VmState, vm_wanted)
     session.flush()
     return install
 
