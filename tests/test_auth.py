@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import ApiToken
 from virtapi.services import tokens
@@ -62,7 +63,7 @@ def test_unknown_route_is_json_404(client: Any) -> None:
 
 
 def test_failed_authentication_is_rate_limited_per_source(app: Any, api_tokens: Any) -> None:
-    app.config["AUTH_MAX_FAILURES"] = 3
+    override(app, auth_max_failures=3)
     client = app.test_client()
     attacker = {"REMOTE_ADDR": "198.51.100.66"}
     for _ in range(3):

@@ -10,9 +10,10 @@ import pytest
 from tests.fleet import GiB, add_hypervisor
 from virtapi.services import lifecycle
 from virtapi.services.errors import Conflict, InvalidInput, NotFound
+from virtapi.services.lookups import node_by_ref, vm_by_uuid
 from virtapi.services.network import ipam, networks
 from virtapi.services.placement import Overcommit
-from virtapi.services.vms import find_vm, provision_vm
+from virtapi.services.vms import provision_vm
 
 
 @pytest.fixture
@@ -84,11 +85,11 @@ def test_delete_waits_for_the_host_then_frees_everything(session: Any, vm: Any) 
     with pytest.raises(Conflict, match="being deleted"):
         lifecycle.request(session, vm, "start")
     lifecycle.report_vm(session, vm, "stopped")
-    assert find_vm(session, vm.uuid) is vm  # still there: the host has not deleted it yet
+    assert vm_by_uuid(session, vm.uuid) is vm  # still there: the host has not deleted it yet
     result = lifecycle.report_vm(session, vm, "deleted")
     assert result["deleted"] is True
     with pytest.raises(NotFound):
-        find_vm(session, vm.uuid)
+        vm_by_uuid(session, vm.uuid)
     assert ipam.usage(session, net).assigned == 0
 
 
@@ -104,11 +105,11 @@ def test_bad_actions_and_reports(session: Any, vm: Any) -> None:
     assert lifecycle.action_for_state("stopped") == "stop"
 
 
-def test_find_vm_hides_other_customers(session: Any, vm: Any) -> None:
-    assert find_vm(session, str(vm.uuid), customer_id=9) is vm
+def test_vm_by_uuid_hides_other_customers(session: Any, vm: Any) -> None:
+    assert vm_by_uuid(session, str(vm.uuid), customer_id=9) is vm
     for ref, customer in ((vm.uuid, 10), ("not-a-uuid", None)):
         with pytest.raises(NotFound):
-            find_vm(session, ref, customer_id=customer)
+            vm_by_uuid(session, ref, customer_id=customer)
 
 
 def test_node_heartbeat_and_staleness(session: Any) -> None:
@@ -127,9 +128,12 @@ def test_node_heartbeat_and_staleness(session: Any) -> None:
     # A report does not override the operator's state.
     lifecycle.report_node(session, node, "offline", None, now=then)
     assert node.state.name == "running" and node.facts == {"kernel": "6.1"}
-    assert lifecycle.find_node(session, "hv02.test.example") is node
-    assert lifecycle.find_node(session, str(node.id)) is node
-    with pytest.raises(NotFound):
-        lifecycle.find_node(session, "nope.example")
+    assert node_by_ref(session, "hv02.test.example") is node
+    assert node_by_ref(session, str(node.id)) is node
+    assert node_by_ref(session, " HV02.test.example ") is node
+    with pytest.raises(NotFound, match="no node 'nope.example'"):
+        node_by_ref(session, "nope.example")
+    with pytest.raises(NotFound, match="no node with id 99999999999999999999"):
+        node_by_ref(session, "99999999999999999999")  # beyond 64 bits: not even bound
     with pytest.raises(InvalidInput, match="unknown node_state"):
         lifecycle.report_node(session, node, "exploded")

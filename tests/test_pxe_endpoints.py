@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.installs_helpers import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
+from virtapi.config import override
 from virtapi.models import Install, Node, Vm
 from virtapi.services import installs
 
@@ -22,11 +23,12 @@ WEB1_PXE = f"/pxe/{WEB1_MAC}?uuid={WEB1_UUID}"
 
 @pytest.fixture
 def pxe_app(app: Any, demo: Any) -> Any:
-    app.config.update(
-        PXE_PUBLIC_URL=PUBLIC,
-        PXE_KERNEL_URL=KERNEL,
-        PXE_INITRD_URL=INITRD,
-        PXE_ALLOWED_NETWORKS=[],
+    override(
+        app,
+        pxe_public_url=PUBLIC,
+        pxe_kernel_url=KERNEL,
+        pxe_initrd_url=INITRD,
+        pxe_allowed_networks=[],
     )
     return app
 
@@ -218,7 +220,7 @@ def test_pxe_accepts_any_usual_uuid_spelling(pxe_app: Any, client: Any, spelling
 def test_allow_list_uses_the_socket_peer_only(pxe_app: Any, client: Any) -> None:
     secret = _request(pxe_app)
     path = f"/installimage/{WEB1_MAC}/{secret}"
-    pxe_app.config["PXE_ALLOWED_NETWORKS"] = ["10.20.0.0/24", "fd00:20::/64"]
+    override(pxe_app, pxe_allowed_networks=["10.20.0.0/24", "fd00:20::/64"])
     outside = {"REMOTE_ADDR": "203.0.113.7"}
     for method, url in (
         ("get", WEB1_PXE),
@@ -243,23 +245,23 @@ def test_allow_list_uses_the_socket_peer_only(pxe_app: Any, client: Any) -> None
 
 
 def test_misconfigured_allow_list_is_a_clear_error(pxe_app: Any, client: Any) -> None:
-    pxe_app.config["PXE_ALLOWED_NETWORKS"] = ["10.20.0.0/33"]
+    override(pxe_app, pxe_allowed_networks=["10.20.0.0/33"])
     resp = client.get(WEB1_PXE, environ_base=INSTALLER_NET)
     assert resp.status_code == 503 and "PXE_ALLOWED_NETWORKS" in resp.json["message"]
 
 
 def test_public_url_falls_back_to_request_host_and_is_validated(pxe_app: Any, client: Any) -> None:
-    pxe_app.config["PXE_PUBLIC_URL"] = ""
+    override(pxe_app, pxe_public_url="")
     secret = _request(pxe_app)
     script = client.get(WEB1_PXE, base_url="http://10.20.0.2:5000").text
     assert _installer_url(script) == f"http://10.20.0.2:5000/installimage/{WEB1_MAC}/{secret}"
     # A Host header that would inject into the script is refused, not rendered.
     resp = client.get(WEB1_PXE, headers={"Host": "evil${x}"})
     assert resp.status_code == 400 and "VIRTAPI_PUBLIC_URL" in resp.json["message"]
-    pxe_app.config["PXE_PUBLIC_URL"] = "http://virtapi.example.com/$(reboot)"
+    override(pxe_app, pxe_public_url="http://virtapi.example.com/$(reboot)")
     resp = client.get(WEB1_PXE)
     assert resp.status_code == 503 and "kernel" not in resp.text
-    pxe_app.config.update(PXE_PUBLIC_URL=PUBLIC, PXE_KERNEL_URL="http://pxe/vmlinuz ${evil}")
+    override(pxe_app, pxe_public_url=PUBLIC, pxe_kernel_url="http://pxe/vmlinuz ${evil}")
     resp = client.get(WEB1_PXE)
     assert resp.status_code == 503 and "VIRTAPI_PXE_KERNEL_URL" in resp.json["message"]
 

@@ -23,9 +23,10 @@ from virtapi.models import (
     vlan_member,
 )
 from virtapi.services.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
+from virtapi.services.lifecycle import delete_vm
 from virtapi.services.network import ipam, networks, vlans
 from virtapi.services.placement import Overcommit
-from virtapi.services.vms import delete_vm, provision_vm
+from virtapi.services.vms import provision_vm
 
 OC = Overcommit(cpu=4.0, ram=1.0)
 RANGE = (20000, 20010)

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import event, select
 
+from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState
 from virtapi.services import tokens
@@ -97,7 +98,7 @@ def test_bad_token_fails_with_message_and_is_not_echoed(client: Any, api_tokens:
 def test_login_form_counts_against_the_failed_authentication_limit(
     app: Any, client: Any, api_tokens: Any
 ) -> None:
-    app.config["AUTH_MAX_FAILURES"] = 3
+    override(app, auth_max_failures=3)
     for _ in range(3):
         assert login(client, "va_guess-" + "x" * 40).status_code == 401
     resp = login(client, api_tokens.operator)  # even the right token waits out the window
@@ -168,7 +169,7 @@ def test_token_never_in_pages_and_pages_are_not_cached(signed_in: Any, api_token
 # --- what each role sees -----------------------------------------------------------------------
 
 
-def test_operator_sees_the_whole_fleet(signed_in: Any) -> None:
+def test_operator_sees_the_whole_fleet(app: Any, signed_in: Any) -> None:
     client = signed_in("operator")
     html = page(client, "/")
     for fqdn in NODES:
@@ -180,6 +181,10 @@ def test_operator_sees_the_whole_fleet(signed_in: Any) -> None:
     assert "20 GiB / 128 GiB" in row and "16%" in row
     assert "120 GiB / 1.82 TiB" in row
     assert "running" in row
+    # The placement ratios the API places with (one setting), not a default of the page's own.
+    assert "CPU overcommit up to 4.0× and RAM up to 1.0×" in html
+    override(app, cpu_overcommit=2.5)
+    assert "CPU overcommit up to 2.5×" in page(client, "/")
     html = page(client, "/vms")
     for host in VMS_A + VMS_B:
         assert host in html

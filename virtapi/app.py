@@ -9,17 +9,17 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import api, db, pxe, web
-from .config import load_config
+from .config import install, load_settings, split_overrides
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
-    app.config.update(load_config())
-    if overrides:
-        app.config.update(overrides)
+    settings, flask_config = split_overrides(load_settings(), overrides or {})
+    install(app, settings)
+    app.config.update(flask_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    if app.config.get("TRUSTED_PROXIES"):
-        n = app.config["TRUSTED_PROXIES"]
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO)
     db.init_app(app)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import migrate
 from .app import create_app
+from .config import current_settings
 from .db import get_db
 from .services import tokens
 from .services.audit import set_actor
@@ -32,7 +33,7 @@ def main() -> None:
 
 
 def _url() -> str:
-    return current_app.config["DATABASE_URL"]
+    return current_settings().database_url
 
 
 @contextmanager

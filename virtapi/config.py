@@ -1,11 +1,22 @@
-"""Settings from the environment (``VIRTAPI_*``), with an embedded SQLite default."""
+"""Settings from the environment (``VIRTAPI_*``), read once into one typed object.
+
+Every setting has exactly one default, here. The app keeps its ``Settings`` in
+``app.extensions``; code reads it with ``current_settings()``, never from ``app.config``
+(which only carries what Flask itself reads: the secret key, the body limit, cookies).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from flask import Flask, current_app
+
+from .values import MAX_VNI
 
 DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
@@ -30,6 +41,27 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _positive(name: str, value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"{name} must be greater than 0, got {value:g}")
+    return value
+
+
+def _vni_range(env: dict[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    low, dash, high = raw.partition("-")
+    try:
+        # A single number is a range of one; "LOW-" is a typo, not an open range.
+        bounds = (int(low), int(high if dash else low))
+    except ValueError:
+        raise ValueError(f"{name} must be 'LOW-HIGH' (e.g. 10000-16000000), got {raw!r}") from None
+    if not 1 <= bounds[0] <= bounds[1] <= MAX_VNI:
+        raise ValueError(f"{name} must lie within 1-{MAX_VNI} with LOW <= HIGH, got {raw!r}")
+    return bounds
+
+
 def instance_path(env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ) if env is None else env
     return Path(env.get("VIRTAPI_INSTANCE_PATH") or DEFAULT_INSTANCE)
@@ -52,38 +84,116 @@ def _secret_key(env: dict[str, str], instance: Path) -> str:
     return path.read_text().strip()
 
 
-def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Flask config mapping; every key can be overridden by the ``overrides`` of create_app."""
+@dataclass(frozen=True)
+class Settings:
+    """Every VIRTAPI_* setting; the README's configuration table lists the same."""
+
+    instance_path: str
+    database_url: str
+    secret_key: str
+    database_read_url: str | None = None
+    replica_retry_seconds: float = 10.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    puppet_environment: str = "production"
+    # Node documents kept per process for ENC/Hiera/pillar; 0 turns the cache off.
+    document_cache_size: int = 2000
+    cpu_overcommit: float = 4.0
+    ram_overcommit: float = 1.0
+    # Where automatic VXLAN ids come from.
+    vni_range: tuple[int, int] = (10000, 16000000)
+    node_stale_seconds: int = 300
+    pxe_kernel_url: str = "http://pxe.example.com/rescue/vmlinuz"
+    pxe_initrd_url: str = "http://pxe.example.com/rescue/initrd"
+    pxe_public_url: str = ""
+    pxe_allowed_networks: tuple[str, ...] = ()
+    auth_max_failures: int = 20
+    auth_failure_window_seconds: int = 300
+    # How many reverse proxies in front of us set X-Forwarded-For; 0 trusts none.
+    trusted_proxies: int = 0
+    secure_cookies: bool = False
+
+    def flask_config(self) -> dict[str, Any]:
+        """The keys Flask itself reads."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "MAX_CONTENT_LENGTH": self.max_body_bytes,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.secure_cookies,
+        }
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Settings)}
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Settings from ``VIRTAPI_*`` variables; a bad value names its variable."""
     env = dict(os.environ) if env is None else env
     instance = instance_path(env)
-    vni_low, _, vni_high = env.get("VIRTAPI_VNI_RANGE", "10000-16000000").partition("-")
-    return {
-        "INSTANCE_PATH": str(instance),
-        "DATABASE_URL": env.get("VIRTAPI_DATABASE_URL") or default_database_url(instance),
-        "DATABASE_READ_URL": env.get("VIRTAPI_DATABASE_READ_URL") or None,
-        "REPLICA_RETRY_SECONDS": _float(env, "VIRTAPI_REPLICA_RETRY_SECONDS", 10.0),
-        "SECRET_KEY": _secret_key(env, instance),
-        "MAX_CONTENT_LENGTH": _int(env, "VIRTAPI_MAX_BODY_BYTES", 10 * 1024 * 1024),
-        "PUPPET_ENVIRONMENT": env.get("VIRTAPI_PUPPET_ENVIRONMENT", "production"),
-        # Node documents kept per process for ENC/Hiera/pillar; 0 turns the cache off.
-        "DOCUMENT_CACHE_SIZE": _int(env, "VIRTAPI_DOCUMENT_CACHE_SIZE", 2000),
-        "CPU_OVERCOMMIT": _float(env, "VIRTAPI_CPU_OVERCOMMIT", 4.0),
-        "RAM_OVERCOMMIT": _float(env, "VIRTAPI_RAM_OVERCOMMIT", 1.0),
-        "VNI_RANGE": (int(vni_low), int(vni_high or vni_low)),
-        "NODE_STALE_SECONDS": _int(env, "VIRTAPI_NODE_STALE_SECONDS", 300),
-        "PXE_KERNEL_URL": env.get(
-            "VIRTAPI_PXE_KERNEL_URL", "http://pxe.example.com/rescue/vmlinuz"
+    d = Settings  # the defaults
+    return Settings(
+        instance_path=str(instance),
+        database_url=env.get("VIRTAPI_DATABASE_URL") or default_database_url(instance),
+        secret_key=_secret_key(env, instance),
+        database_read_url=env.get("VIRTAPI_DATABASE_READ_URL") or None,
+        replica_retry_seconds=_float(env, "VIRTAPI_REPLICA_RETRY_SECONDS", d.replica_retry_seconds),
+        max_body_bytes=_int(env, "VIRTAPI_MAX_BODY_BYTES", d.max_body_bytes),
+        puppet_environment=env.get("VIRTAPI_PUPPET_ENVIRONMENT") or d.puppet_environment,
+        document_cache_size=_int(env, "VIRTAPI_DOCUMENT_CACHE_SIZE", d.document_cache_size),
+        cpu_overcommit=_positive(
+            "VIRTAPI_CPU_OVERCOMMIT", _float(env, "VIRTAPI_CPU_OVERCOMMIT", d.cpu_overcommit)
         ),
-        "PXE_INITRD_URL": env.get("VIRTAPI_PXE_INITRD_URL", "http://pxe.example.com/rescue/initrd"),
-        "PXE_PUBLIC_URL": env.get("VIRTAPI_PUBLIC_URL", ""),
-        "PXE_ALLOWED_NETWORKS": [
+        ram_overcommit=_positive(
+            "VIRTAPI_RAM_OVERCOMMIT", _float(env, "VIRTAPI_RAM_OVERCOMMIT", d.ram_overcommit)
+        ),
+        vni_range=_vni_range(env, "VIRTAPI_VNI_RANGE", d.vni_range),
+        node_stale_seconds=_int(env, "VIRTAPI_NODE_STALE_SECONDS", d.node_stale_seconds),
+        pxe_kernel_url=env.get("VIRTAPI_PXE_KERNEL_URL") or d.pxe_kernel_url,
+        pxe_initrd_url=env.get("VIRTAPI_PXE_INITRD_URL") or d.pxe_initrd_url,
+        pxe_public_url=env.get("VIRTAPI_PUBLIC_URL") or d.pxe_public_url,
+        pxe_allowed_networks=tuple(
             n.strip() for n in env.get("VIRTAPI_PXE_ALLOWED_NETWORKS", "").split(",") if n.strip()
-        ],
-        "AUTH_MAX_FAILURES": _int(env, "VIRTAPI_AUTH_MAX_FAILURES", 20),
-        "AUTH_FAILURE_WINDOW_SECONDS": _int(env, "VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS", 300),
-        # How many reverse proxies in front of us set X-Forwarded-For; 0 trusts none.
-        "TRUSTED_PROXIES": _int(env, "VIRTAPI_TRUSTED_PROXIES", 0),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("VIRTAPI_SECURE_COOKIES", "0") == "1",
-    }
+        ),
+        auth_max_failures=_int(env, "VIRTAPI_AUTH_MAX_FAILURES", d.auth_max_failures),
+        auth_failure_window_seconds=_int(
+            env, "VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS", d.auth_failure_window_seconds
+        ),
+        trusted_proxies=_int(env, "VIRTAPI_TRUSTED_PROXIES", d.trusted_proxies),
+        secure_cookies=env.get("VIRTAPI_SECURE_COOKIES", "0") == "1",
+    )
+
+
+def split_overrides(
+    settings: Settings, overrides: dict[str, Any]
+) -> tuple[Settings, dict[str, Any]]:
+    """Apply ``create_app`` overrides: keys naming a setting (``CPU_OVERCOMMIT`` or
+    ``cpu_overcommit``) change it; any other key is Flask config (``TESTING`` …)."""
+    changes = {k.lower(): v for k, v in overrides.items() if k.lower() in _FIELDS}
+    flask = {k: v for k, v in overrides.items() if k.lower() not in _FIELDS}
+    if "vni_range" in changes:
+        changes["vni_range"] = tuple(changes["vni_range"])
+    if "pxe_allowed_networks" in changes:
+        changes["pxe_allowed_networks"] = tuple(changes["pxe_allowed_networks"])
+    return dataclasses.replace(settings, **changes), flask
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """Make ``settings`` the app's (also what tests use to change one after create_app)."""
+    app.extensions["virtapi.settings"] = settings
+    app.config.update(settings.flask_config())
+
+
+def settings_of(app: Flask) -> Settings:
+    return app.extensions["virtapi.settings"]
+
+
+def override(app: Flask, **changes: Any) -> Settings:
+    """Change some settings of a running app (tests): ``override(app, node_stale_seconds=0)``."""
+    settings, _ = split_overrides(settings_of(app), changes)
+    install(app, settings)
+    return settings
+
+
+def current_settings() -> Settings:
+    """The settings of the app handling this request or command."""
+    return settings_of(current_app)

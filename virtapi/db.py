@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .config import settings_of
+
 log = logging.getLogger(__name__)
 
 # A replica that does not answer within this many seconds counts as down for this request.
@@ -110,10 +112,11 @@ class Database:
 
 
 def init_app(app: Flask) -> Database:
+    settings = settings_of(app)
     db = Database(
-        app.config["DATABASE_URL"],
-        app.config.get("DATABASE_READ_URL"),
-        replica_retry_seconds=app.config.get("REPLICA_RETRY_SECONDS", 10.0),
+        settings.database_url,
+        settings.database_read_url,
+        replica_retry_seconds=settings.replica_retry_seconds,
     )
     app.extensions["virtapi.db"] = db
     app.teardown_appcontext(_close_session)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.installs_helpers import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
+from virtapi.config import override
 from virtapi.models import Change, Install, Node, Vm
 
 PUBLIC = "http://virtapi.example.com"
@@ -88,7 +89,7 @@ def _installer_url(script: str) -> str:
 
 
 def test_full_cycle_over_http(app: Any, client: Any, api_tokens: Any, demo: Any) -> None:
-    app.config.update(PXE_PUBLIC_URL=PUBLIC, PXE_ALLOWED_NETWORKS=["198.51.100.0/24"])
+    override(app, pxe_public_url=PUBLIC, pxe_allowed_networks=["198.51.100.0/24"])
     machine = {"REMOTE_ADDR": "198.51.100.10"}
     customer = H(api_tokens.customer_a)
     key = ed25519_key("customer", "me@home")

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import Ipv4Network, Ipv6Network, Node, Vm, VmInterface
 
@@ -128,7 +129,7 @@ def test_node_heartbeat_and_stale_flag(app: Any, client: Any, api_tokens: Any, d
     assert (
         client.post(f"/api/v1/nodes/{node_id}/report", json={}, headers=headers).status_code == 403
     )
-    app.config["NODE_STALE_SECONDS"] = 0
+    override(app, node_stale_seconds=0)
     assert client.get(f"/api/v1/nodes/{node_id}", headers=op).json["stale"] is True
 
 
@@ -218,7 +219,7 @@ def test_vlans_get_free_vnis_and_stay_private(
     app: Any, client: Any, api_tokens: Any, demo: Any
 ) -> None:
     a, b, op = H(api_tokens.customer_a), H(api_tokens.customer_b), H(api_tokens.operator)
-    app.config["VNI_RANGE"] = (10001, 10010)
+    override(app, vni_range=(10001, 10010))
     mine = client.post("/api/v1/vlans", json={"name": "lab"}, headers=a)
     assert mine.status_code == 201, mine.json
     # 10001 and 10002 are the demo's: the lowest free one of the range is next.
@@ -239,6 +240,6 @@ def test_vlans_get_free_vnis_and_stay_private(
     resp = client.patch(url, json={"members": [ifaces["web1"], ifaces["db1"]]}, headers=a)
     assert resp.status_code == 200 and len(resp.json["members"]) == 2
     assert client.get(url, headers=b).status_code == 404
-    app.config["VNI_RANGE"] = (10001, 10003)
+    override(app, vni_range=(10001, 10003))
     full = client.post("/api/v1/vlans", json={"name": "more"}, headers=op)
     assert full.status_code == 409 and full.json["code"] == "exhausted"

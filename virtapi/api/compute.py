@@ -25,6 +25,7 @@ from ..models import (
 )
 from ..models.network import ADDRESS_MODELS
 from ..services import installs as install_service
+from ..services import lifecycle
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
 from ..services.validation import checked
@@ -248,7 +249,7 @@ VMS = crud.register(
         options=VM_OPTIONS,
         create=lambda s, p, data: vm_service.create_vm(s, p, data, overcommit=overcommit()),
         update=lambda s, p, vm, data: vm_service.update_vm(s, p, vm, data, overcommit=overcommit()),
-        delete=vm_service.delete_vm,
+        delete=lifecycle.delete_vm,
         description=(
             "Customers see and change only their own VMs, within their quota, and cannot set "
             "placement. Filters: hostname, customer_id, hypervisor (fqdn or node id), "

@@ -28,7 +28,7 @@ from marshmallow import RAISE, Schema
 from sqlalchemy import ColumnElement, Select, inspect, select
 from sqlalchemy.orm import Session
 
-from ..auth import OPERATORS, READERS, Principal, current_principal
+from ..auth import OPERATORS, READERS, Principal, current_principal, require
 from ..db import get_session
 from ..services.errors import Forbidden, NotFound
 from ..services.references import ensure_deletable
@@ -192,24 +192,6 @@ def _represent(resource: Resource, obj: Any) -> tuple[dict[str, Any], str]:
 # --- registration -------------------------------------------------------------------------------
 
 
-def guard(roles: frozenset[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Authenticate before any argument parsing, so a stranger learns nothing from a 422."""
-
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            principal = current_principal()
-            if principal.role not in roles:
-                raise Forbidden(f"the {principal.role} role may not do this")
-            return view(*args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        wrapped.__dict__.update(view.__dict__)
-        return wrapped
-
-    return decorator
-
-
 def document_errors(
     blp: Blueprint, *codes: int
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -260,7 +242,7 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
     list_ = blp.arguments(query, location="query", unknown=RAISE, as_kwargs=False)(list_)
     list_ = blp.alt_response(200, schema=page, success=True, description="one page")(list_)
     list_ = document_errors(blp, 401, 403)(list_)
-    methods: dict[str, Any] = {"get": guard(r.read_roles)(list_)}
+    methods: dict[str, Any] = {"get": require(r.read_roles)(list_)}
 
     if r.create_schema is not None:
 
@@ -282,7 +264,7 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
             201, schema=r.schema, success=True, headers={**ETAG_HEADER, **LOCATION_HEADER}
         )(create)
         create = document_errors(blp, 400, 401, 403, 404, 409)(create)
-        methods["post"] = guard(r.write_roles)(create)
+        methods["post"] = require(r.write_roles)(create)
 
     collection = type(f"{name}Collection", (MethodView,), methods)
     blp.route(f"/{r.path}", endpoint=f"{r.endpoint}_collection", tags=tags)(collection)
@@ -298,7 +280,7 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
     get = blp.alt_response(200, schema=r.schema, success=True, headers=ETAG_HEADER)(get)
     get = document_errors(blp, 304, 401, 403, 404)(get)
     get = blp.doc(parameters=[IF_NONE_MATCH])(get)
-    item: dict[str, Any] = {"get": guard(r.read_roles)(get)}
+    item: dict[str, Any] = {"get": require(r.read_roles)(get)}
 
     def _locked(key: int) -> tuple[Session, Principal, Any]:
         """Look up first (404 for what the caller cannot see), then check the write role."""
@@ -326,7 +308,7 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
         patch = blp.alt_response(200, schema=r.schema, success=True, headers=ETAG_HEADER)(patch)
         patch = document_errors(blp, 400, 401, 403, 404, 409, 412)(patch)
         patch = blp.doc(parameters=[IF_MATCH])(patch)
-        item["patch"] = guard(any_roles)(patch)
+        item["patch"] = require(any_roles)(patch)
 
     if r.deletable:
 
@@ -341,7 +323,7 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
         delete = blp.alt_response(204, success=True, description="deleted")(delete)
         delete = document_errors(blp, 401, 403, 404, 409, 412)(delete)
         delete = blp.doc(parameters=[IF_MATCH])(delete)
-        item["delete"] = guard(any_roles)(delete)
+        item["delete"] = require(any_roles)(delete)
 
     item_view = type(f"{name}Item", (MethodView,), item)
     blp.route(f"/{r.path}/<int:id>", endpoint=f"{r.endpoint}_item", tags=tags)(item_view)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -23,14 +23,17 @@ from ..auth import (
     READERS,
     Principal,
     current_principal,
+    require,
 )
+from ..config import current_settings
 from ..db import get_session
 from ..models import Image, Install, Vm
 from ..services import install_fields as checks
 from ..services import installs
 from ..services.errors import NotFound
+from ..services.lookups import node_by_ref, vm_by_uuid
 from . import crud
-from .crud import document_errors, guard, json_response
+from .crud import document_errors, json_response
 from .fields import INT64_MAX, string, updating
 from .filters import Filter
 
@@ -165,11 +168,29 @@ def _vm(session: Session, principal: Principal, key: Any) -> Any:
     """The VM by UUID or id, as the caller may see it (another customer's VM: 404)."""
     customer = (principal.customer_id or 0) if principal.is_customer else None
     if isinstance(key, uuidlib.UUID):
-        return installs.get_vm(session, key, customer)
+        return vm_by_uuid(session, key, customer)
     vm = session.get(Vm, key) if 0 < key <= INT64_MAX else None
     if vm is None or (customer is not None and vm.customer_id != customer):
         raise NotFound(f"no VM with id {key}")
     return vm
+
+
+def _found(install: Install | None, missing: str) -> Install:
+    if install is None:
+        raise NotFound(missing)
+    return install
+
+
+def _created(session: Session, install: Install, location: str) -> Any:
+    session.commit()
+    return json_response(_represent(install), 201, {"Location": location})
+
+
+def _cancel(session: Session, install: Install | None, missing: str) -> Any:
+    active = _found(install, missing)
+    installs.cancel(session, active)
+    session.commit()
+    return _represent(active)
 
 
 def _request_body(data: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +204,7 @@ def _request_body(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class VmInstall(MethodView):
-    @guard(EVERYONE)
+    @require(EVERYONE)
     @document_errors(blp, 401, 403, 404)
     @blp.response(200, InstallSchema)
     def get(self, vm: Any) -> Any:
@@ -194,11 +215,9 @@ class VmInstall(MethodView):
         session = get_session()
         machine = _vm(session, current_principal(), vm)
         install = installs.latest_install(session, vm_id=machine.id)
-        if install is None:
-            raise NotFound(f"no install was ever requested for VM {machine.uuid}")
-        return _represent(install)
+        return _represent(_found(install, f"no install was ever requested for VM {machine.uuid}"))
 
-    @guard(CUSTOMERS_AND_OPERATORS)
+    @require(CUSTOMERS_AND_OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.arguments(InstallRequestSchema)
     @blp.alt_response(201, schema=InstallSchema, success=True)
@@ -212,13 +231,11 @@ class VmInstall(MethodView):
         principal = current_principal()
         machine = _vm(session, principal, vm)
         install, _secret = installs.request_vm_install(
-            session, machine, secret_key=current_app.config["SECRET_KEY"], **_request_body(data)
+            session, machine, secret_key=current_settings().secret_key, **_request_body(data)
         )
-        session.commit()
-        location = url_for("installs.VmInstall", vm=machine.uuid)
-        return json_response(_represent(install), 201, {"Location": location})
+        return _created(session, install, url_for("installs.VmInstall", vm=machine.uuid))
 
-    @guard(CUSTOMERS_AND_OPERATORS)
+    @require(CUSTOMERS_AND_OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.response(200, InstallSchema)
     def delete(self, vm: Any) -> Any:
@@ -226,27 +243,21 @@ class VmInstall(MethodView):
         session = get_session()
         machine = _vm(session, current_principal(), vm)
         install = installs.active_install(session, vm_id=machine.id)
-        if install is None:
-            raise NotFound(f"VM {machine.uuid} has no install pending or running")
-        installs.cancel(session, install)
-        session.commit()
-        return _represent(install)
+        return _cancel(session, install, f"VM {machine.uuid} has no install pending or running")
 
 
 class NodeInstall(MethodView):
-    @guard(READERS)
+    @require(READERS)
     @document_errors(blp, 401, 403, 404)
     @blp.response(200, InstallSchema)
     def get(self, id: int) -> Any:
         """The node's latest install and its progress"""
         session = get_session()
-        node = installs.get_node(session, id)
+        node = node_by_ref(session, id)
         install = installs.latest_install(session, node_id=node.id)
-        if install is None:
-            raise NotFound(f"no install was ever requested for node {node.fqdn}")
-        return _represent(install)
+        return _represent(_found(install, f"no install was ever requested for node {node.fqdn}"))
 
-    @guard(OPERATORS)
+    @require(OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.arguments(InstallRequestSchema)
     @blp.alt_response(201, schema=InstallSchema, success=True)
@@ -257,27 +268,21 @@ class NodeInstall(MethodView):
         node is left to the operator (or its config management).
         """
         session = get_session()
-        node = installs.get_node(session, id)
+        node = node_by_ref(session, id)
         install, _secret = installs.request_node_install(
-            session, node, secret_key=current_app.config["SECRET_KEY"], **_request_body(data)
+            session, node, secret_key=current_settings().secret_key, **_request_body(data)
         )
-        session.commit()
-        location = url_for("installs.NodeInstall", id=node.id)
-        return json_response(_represent(install), 201, {"Location": location})
+        return _created(session, install, url_for("installs.NodeInstall", id=node.id))
 
-    @guard(OPERATORS)
+    @require(OPERATORS)
     @document_errors(blp, 401, 403, 404, 409)
     @blp.response(200, InstallSchema)
     def delete(self, id: int) -> Any:
         """Cancel the node's pending or running install"""
         session = get_session()
-        node = installs.get_node(session, id)
+        node = node_by_ref(session, id)
         install = installs.active_install(session, node_id=node.id)
-        if install is None:
-            raise NotFound(f"node {node.fqdn} has no install pending or running")
-        installs.cancel(session, install)
-        session.commit()
-        return _represent(install)
+        return _cancel(session, install, f"node {node.fqdn} has no install pending or running")
 
 
 blp.route("/vms/<uuid:vm>/install", endpoint="VmInstall", tags=["installs"])(VmInstall)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import netaddr
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
+from ..config import current_settings
 from ..models import Node, Vlan, Vm, VmInterface
 from ..models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ..services.caller import operators_only
@@ -195,7 +195,7 @@ def _members(session: Session, principal: Principal, ids: list[int]) -> list[VmI
 def create_vlan(session: Session, principal: Principal, data: dict[str, Any]) -> Vlan:
     values = dict(data)
     values["members"] = _members(session, principal, values.get("members", []))
-    vni_range = tuple(current_app.config["VNI_RANGE"])
+    vni_range = current_settings().vni_range
     return vlans.create_vlan(session, principal, values, vni_range)  # type: ignore[arg-type]
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import or_
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..auth import Principal
+from ..config import current_settings
 from ..models import (
     CephMonNode,
     CephOsdNode,
@@ -69,7 +69,7 @@ class NodeSchema(Schema):
     interfaces = fields.List(fields.Nested(NodeInterfaceSchema), required=True)
     last_seen_at = fields.DateTime(required=True, allow_none=True)
     stale = fields.Function(
-        lambda n: is_stale(n, int(current_app.config.get("NODE_STALE_SECONDS", 300))),
+        lambda n: is_stale(n, current_settings().node_stale_seconds),
         required=True,
         metadata={
             "type": "boolean",

@@ -15,18 +15,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principal, require
+from ..config import current_settings
 from ..db import get_session
 from ..models import Vm, VmInterface
 from ..services import lifecycle, placement
 from ..services.errors import NotFound
+from ..services.lookups import node_by_ref, vm_by_uuid
 from ..services.network import ipam, networks
-from ..services.vms import find_vm
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
 
 blp = Blueprint(
@@ -38,10 +38,7 @@ blp = Blueprint(
 
 
 def overcommit() -> placement.Overcommit:
-    return placement.Overcommit(
-        cpu=float(current_app.config.get("CPU_OVERCOMMIT", 4.0)),
-        ram=float(current_app.config.get("RAM_OVERCOMMIT", 1.0)),
-    )
+    return placement.Overcommit.of(current_settings())
 
 
 def _customer() -> int | None:
@@ -86,7 +83,7 @@ def _state(vm: Vm) -> dict[str, Any]:
 
 def _act(vm_uuid: uuid.UUID, action: str) -> dict[str, Any]:
     session = get_session()
-    vm = find_vm(session, vm_uuid, _customer())
+    vm = vm_by_uuid(session, vm_uuid, _customer())
     lifecycle.request(session, vm, action)
     body = _state(vm)
     session.commit()
@@ -140,7 +137,7 @@ class VmReport(MethodView):
         requested removes it and frees its addresses and capacity.
         """
         session = get_session()
-        vm = find_vm(session, vm_uuid)
+        vm = vm_by_uuid(session, vm_uuid)
         result = lifecycle.report_vm(session, vm, data["state"])
         body = result if result["deleted"] else {**_state(vm), "deleted": False}
         session.commit()
@@ -179,7 +176,7 @@ class VmMigrate(MethodView):
         qualifying hypervisor is chosen. An unplaced VM needs ``method``.
         """
         session = get_session()
-        vm = find_vm(session, vm_uuid)
+        vm = vm_by_uuid(session, vm_uuid)
         nm = placement.migrate(session, vm, overcommit(), data["hypervisor"], data["method"])
         body = {
             "uuid": vm.uuid,
@@ -212,7 +209,7 @@ class NodeHeartbeatSchema(Schema):
 
 
 def stale_seconds() -> int:
-    return int(current_app.config.get("NODE_STALE_SECONDS", 300))
+    return current_settings().node_stale_seconds
 
 
 @blp.route("/nodes/<string:ref>/report")
@@ -228,7 +225,7 @@ class NodeReport(MethodView):
         that has not reported for VIRTAPI_NODE_STALE_SECONDS shows ``stale: true``.
         """
         session = get_session()
-        node = lifecycle.find_node(session, ref)
+        node = node_by_ref(session, ref)
         lifecycle.report_node(session, node, data["state"], data["facts"])
         body = {
             "id": node.id,

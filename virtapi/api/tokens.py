@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 
-from ..auth import ADMIN, Principal
+from ..auth import ADMIN, Principal, require
 from ..db import get_session
 from ..models import ROLES, ApiToken
 from ..models.base import utcnow
@@ -77,7 +77,7 @@ TOKENS = crud.register(
 
 @blp.route("/tokens", endpoint="tokens_create", tags=["tokens"])
 class TokenCreate(MethodView):
-    @crud.guard(ADMIN)
+    @require(ADMIN)
     @blp.arguments(TokenCreateSchema)
     @blp.alt_response(201, schema=TokenCreatedSchema, success=True, headers=crud.LOCATION_HEADER)
     @crud.document_errors(blp, 400, 401, 403)

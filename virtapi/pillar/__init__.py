@@ -1,5 +1,5 @@
 """Salt view of the node document."""
 
-from virtapi.pillar.views import pillar_view
+from virtapi.pillar.render import pillar_view
 
 __all__ = ["pillar_view"]

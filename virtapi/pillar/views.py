@@ -1,12 +1,17 @@
-"""Reshape the node document for Salt: the ext_pillar answer."""
+"""Salt's HTTP endpoint: the pillar of a minion."""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Response
+
+from ..auth import READERS, require
+from ..confmgmt import ETAG_RESPONSES, blp, serve
+from .render import pillar_view
 
 
-def pillar_view(document: dict[str, Any]) -> dict[str, Any]:
-    """The pillar is the whole document under one top-level key, so it merges into a
-    minion's pillar without clashing with other sources. Salt does not interpolate
-    pillar values, so unlike Hiera no escaping is needed."""
-    return {"virtapi": document}
+@blp.route("/pillar/<string:minion_id>", methods=["GET"])
+@blp.doc(responses=ETAG_RESPONSES)
+@require(READERS)
+def pillar(minion_id: str) -> Response:
+    """Salt pillar (JSON): `{"virtapi": <node document>}`."""
+    return serve(minion_id, pillar_view, "json")

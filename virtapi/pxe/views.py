@@ -13,13 +13,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import netaddr
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
+from ..config import current_settings
 from ..db import get_session
+from ..models import Install
 from ..services import install_fields as fields
 from ..services import installs
 from ..services.audit import set_actor
@@ -39,14 +43,11 @@ def _text(body: str, status: int = 200) -> Response:
 
 
 def _allowed_networks() -> netaddr.IPSet | None:
-    raw = current_app.config.get("PXE_ALLOWED_NETWORKS") or []
-    if isinstance(raw, str):
-        raw = [n.strip() for n in raw.split(",") if n.strip()]
+    raw = current_settings().pxe_allowed_networks
     if not raw:
         return None
     cache = current_app.extensions.setdefault("virtapi.pxe", {})
-    key = tuple(raw)
-    if cache.get("networks_key") != key:
+    if cache.get("networks_key") != raw:
         try:
             cache["networks"] = netaddr.IPSet(netaddr.IPNetwork(n) for n in raw)
         except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -54,7 +55,7 @@ def _allowed_networks() -> netaddr.IPSet | None:
                 f"VIRTAPI_PXE_ALLOWED_NETWORKS must be a comma-separated list of networks, "
                 f"got {', '.join(map(str, raw))!r}"
             ) from None
-        cache["networks_key"] = key
+        cache["networks_key"] = raw
     return cache["networks"]
 
 
@@ -77,7 +78,7 @@ def _check_source() -> None:
 
 
 def _public_url() -> str:
-    configured = current_app.config.get("PXE_PUBLIC_URL") or ""
+    configured = current_settings().pxe_public_url
     base = (configured or request.host_url).rstrip("/")
     if not fields.URL_RE.fullmatch(base):
         # Without a configured public URL the Host header decides, and it is the client's.
@@ -89,12 +90,12 @@ def _public_url() -> str:
     return base
 
 
-def _boot_url(key: str) -> str:
-    value = current_app.config.get(key) or ""
+def _boot_url(name: str) -> str:
+    value = getattr(current_settings(), name)
     if not fields.URL_RE.fullmatch(value):
         raise ServiceUnavailable(
-            f"VIRTAPI_{key} must be an http(s) URL of plain characters (no spaces, quotes, "
-            f"'$' or query string), got {value!r}"
+            f"VIRTAPI_{name.upper()} must be an http(s) URL of plain characters (no spaces, "
+            f"quotes, '$' or query string), got {value!r}"
         )
     return value
 
@@ -104,7 +105,7 @@ def _config_url(mac: str, secret: str) -> str:
 
 
 def _secret_key() -> str:
-    return current_app.config["SECRET_KEY"]
+    return current_settings().secret_key
 
 
 def _installer_session(mac: str) -> Any:
@@ -157,8 +158,8 @@ def pxe_script(mac: str) -> Response:
     script = render.installer_script(
         hostname=install.hostname,
         mac=normal,
-        kernel_url=_boot_url("PXE_KERNEL_URL"),
-        initrd_url=_boot_url("PXE_INITRD_URL"),
+        kernel_url=_boot_url("pxe_kernel_url"),
+        initrd_url=_boot_url("pxe_initrd_url"),
         config_url=_config_url(normal, secret),
     )
     return _text(script)
@@ -181,38 +182,43 @@ def installimage_keys(mac: str, secret: str) -> Response:
     return _text(render.authorized_keys(installs.install_plan(db, install)))
 
 
-@bp.post("/installimage/<mac>/<secret>/status")
-def installimage_status(mac: str, secret: str) -> Response:
+def _installer_report(
+    mac: str, secret: str, report: Callable[[Session, Install, dict[str, Any]], Any]
+) -> Response:
+    """What every report of a running installer does around its own step: check the
+    source, authenticate the install, apply the report, commit, answer the install's summary."""
     _check_source()
     db = _installer_session(fields.mac(mac))
     install = installs.authenticate_installer(db, mac, secret)
-    body = _form()
-    installs.report_progress(
-        db,
-        install,
-        phase=body.get("phase"),
-        percent=body.get("percent"),
-        message=body.get("message"),
-    )
+    report(db, install, _form())
     db.commit()
     return jsonify(installs.install_summary(install))
+
+
+@bp.post("/installimage/<mac>/<secret>/status")
+def installimage_status(mac: str, secret: str) -> Response:
+    return _installer_report(
+        mac,
+        secret,
+        lambda db, install, body: installs.report_progress(
+            db,
+            install,
+            phase=body.get("phase"),
+            percent=body.get("percent"),
+            message=body.get("message"),
+        ),
+    )
+
+
+def _with_message(end: Callable[..., Install]) -> Callable[[Session, Install, dict[str, Any]], Any]:
+    return lambda db, install, body: end(db, install, message=body.get("message"))
 
 
 @bp.post("/installimage/<mac>/<secret>/done")
 def installimage_done(mac: str, secret: str) -> Response:
-    _check_source()
-    db = _installer_session(fields.mac(mac))
-    install = installs.authenticate_installer(db, mac, secret)
-    installs.finish(db, install, message=_form().get("message"))
-    db.commit()
-    return jsonify(installs.install_summary(install))
+    return _installer_report(mac, secret, _with_message(installs.finish))
 
 
 @bp.post("/installimage/<mac>/<secret>/failed")
 def installimage_failed(mac: str, secret: str) -> Response:
-    _check_source()
-    db = _installer_session(fields.mac(mac))
-    install = installs.authenticate_installer(db, mac, secret)
-    installs.fail(db, install, message=_form().get("message"))
-    db.commit()
-    return jsonify(installs.install_summary(install))
+    return _installer_report(mac, secret, _with_message(installs.fail))

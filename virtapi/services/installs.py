@@ -426,25 +426,25 @@ def report_progress(
 def finish(session: Session, install: Install, *, message: Any = None) -> Install:
     """The installer is done: the next boot is from disk and the VM is wanted running."""
     _require_active(install)
-    install.state = "done"
     install.phase = "done"
     install.percent = 100
-    install.message = fields.message(message)
-    install.finished_at = utcnow()
-    if install.vm is not None:
-        install.vm.requested_state = by_name(session, VmState, "running")
-    session.flush()
-    return install
+    return _end(session, install, "done", message, vm_wanted="running")
 
 
 def fail(session: Session, install: Install, *, message: Any = None) -> Install:
     """The installer gave up. The disk may be half-written, so the VM is wanted stopped."""
     _require_active(install)
-    install.state = "failed"
+    return _end(session, install, "failed", message, vm_wanted="stopped")
+
+
+def _end(
+    session: Session, install: Install, state: str, message: Any, *, vm_wanted: str
+) -> Install:
+    install.state = state
     install.message = fields.message(message)
     install.finished_at = utcnow()
     if install.vm is not None:
-        install.vm.requested_state = by_name(session, VmState, "stopped")
+        install.vm.requested_state = by_name(session, VmState, vm_wanted)
     session.flush()
     return install
 
@@ -556,22 +556,3 @@ def install_summary(install: Install | None) -> dict[str, Any] | None:
         "updated_at": install.updated_at.isoformat() if install.updated_at else None,
         "finished_at": install.finished_at.isoformat() if install.finished_at else None,
     }
-
-
-def get_vm(session: Session, uuid: Any, customer_id: int | None = None) -> Vm:
-    """A VM by UUID; for a customer only their own (others' answer NotFound)."""
-    stmt = select(Vm).where(Vm.uuid == uuid)
-    if customer_id is not None:
-        stmt = stmt.where(Vm.customer_id == customer_id)
-    vm = session.scalar(stmt)
-    if vm is None:
-        raise NotFound(f"no VM with UUID {uuid}")
-    return vm
-
-
-def get_node(session: Session, node_id: int) -> Node:
-    # Ids beyond 64 bits exist nowhere, and the drivers refuse to even bind them.
-    node = session.get(Node, node_id) if 0 < node_id < 2**63 else None
-    if node is None:
-        raise NotFound(f"no node with id {node_id}")
-    return node

@@ -30,7 +30,7 @@ from ..models import (
 )
 from ..models.network import ADDRESS_MODELS, NETWORK_MODELS
 from .capacity import HypervisorUsage, hypervisor_usage
-from .errors import NotFound
+from .lookups import node_by_ref, vm_by_uuid
 from .network.networks import Network
 
 MAX_PAGE = 500
@@ -113,18 +113,13 @@ def _vm_loads():  # type: ignore[no-untyped-def]
 
 
 def node_detail(session: Session, node_id: int) -> NodeDetail:
-    node = session.scalar(
-        select(Node)
-        .where(Node.id == node_id)
-        .options(
-            *_node_roles(),
-            selectinload(Node.interfaces).selectinload(VmInterface.ipv4_addresses),
-            selectinload(Node.interfaces).selectinload(VmInterface.ipv6_addresses),
-            raiseload("*"),
-        )
+    query = select(Node).options(
+        *_node_roles(),
+        selectinload(Node.interfaces).selectinload(VmInterface.ipv4_addresses),
+        selectinload(Node.interfaces).selectinload(VmInterface.ipv6_addresses),
+        raiseload("*"),
     )
-    if node is None:
-        raise NotFound(f"no node with id {node_id}")
+    node = node_by_ref(session, node_id, query)
     usage = None
     vms: list[Vm] = []
     if node.virt_node is not None:
@@ -192,35 +187,22 @@ def vm_detail(session: Session, vm_uuid: uuid.UUID | str, customer_id: int | Non
 
     With ``customer_id`` another customer's VM is reported exactly like a missing one.
     """
-    try:
-        key = vm_uuid if isinstance(vm_uuid, uuid.UUID) else uuid.UUID(str(vm_uuid))
-    except ValueError:
-        raise NotFound(f"no VM with uuid {vm_uuid}") from None
-    query = (
-        select(Vm)
-        .where(Vm.uuid == key)
-        .options(
-            *_vm_loads(),
-            selectinload(Vm.interfaces).selectinload(VmInterface.vlans),
-            selectinload(Vm.interfaces)
-            .selectinload(VmInterface.ipv4_addresses)
-            .joinedload(Ipv4Address.network),
-            selectinload(Vm.interfaces)
-            .selectinload(VmInterface.ipv6_addresses)
-            .joinedload(Ipv6Address.network),
-            selectinload(Vm.disks).joinedload(Storage.storage_type),
-            selectinload(Vm.disks).joinedload(Storage.cache_option),
-            selectinload(Vm.disks).joinedload(Storage.ceph).joinedload(StorageCeph.ceph_pool),
-            selectinload(Vm.installs).joinedload(Install.image),
-            raiseload("*"),
-        )
+    query = select(Vm).options(
+        *_vm_loads(),
+        selectinload(Vm.interfaces).selectinload(VmInterface.vlans),
+        selectinload(Vm.interfaces)
+        .selectinload(VmInterface.ipv4_addresses)
+        .joinedload(Ipv4Address.network),
+        selectinload(Vm.interfaces)
+        .selectinload(VmInterface.ipv6_addresses)
+        .joinedload(Ipv6Address.network),
+        selectinload(Vm.disks).joinedload(Storage.storage_type),
+        selectinload(Vm.disks).joinedload(Storage.cache_option),
+        selectinload(Vm.disks).joinedload(Storage.ceph).joinedload(StorageCeph.ceph_pool),
+        selectinload(Vm.installs).joinedload(Install.image),
+        raiseload("*"),
     )
-    if customer_id is not None:
-        query = query.where(Vm.customer_id == customer_id)
-    vm = session.scalar(query)
-    if vm is None:
-        raise NotFound(f"no VM with uuid {vm_uuid}")
-    return vm
+    return vm_by_uuid(session, vm_uuid, customer_id, query)
 
 
 def network_usage(session: Session) -> list[NetworkUsage]:

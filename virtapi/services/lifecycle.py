@@ -23,14 +23,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Node, NodeState, Vm, VmState
 from ..models.base import utcnow
-from .errors import Conflict, InvalidInput, NotFound
+from .caller import Caller
+from .errors import Conflict, InvalidInput
 from .lookups import by_name
-from .vms import delete_vm
+from .network.interfaces import delete_interface
+from .storage import delete_disk
 
 ACTIONS = {
     "start": "running",
@@ -98,6 +99,20 @@ def request(session: Session, vm: Vm, action: str) -> Vm:
     return vm
 
 
+def delete_vm(session: Session, caller: Caller | None, vm: Vm) -> None:
+    """Delete a VM with its disks and interfaces, each recorded in the change log; its
+    addresses go back to the free pool. (The end of a VM's life: the API's DELETE for
+    operators, a host's report of a requested deletion for everyone else.)"""
+    for disk in list(vm.disks):
+        delete_disk(session, disk)
+    for iface in list(vm.interfaces):
+        delete_interface(session, iface)
+    session.flush()
+    session.expire(vm)
+    session.delete(vm)
+    session.flush()
+
+
 def report_vm(session: Session, vm: Vm, state: str, now: datetime | None = None) -> dict[str, Any]:
     """A host says what the VM is; returns the VM's states after the report.
 
@@ -127,18 +142,6 @@ def report_vm(session: Session, vm: Vm, state: str, now: datetime | None = None)
     else:
         session.flush()
     return result
-
-
-def find_node(session: Session, ref: str | int) -> Node:
-    """A node by id or fqdn."""
-    text = str(ref).strip()
-    if text.isdigit():
-        node = session.get(Node, int(text))
-    else:
-        node = session.scalars(select(Node).where(Node.fqdn == text.lower())).one_or_none()
-    if node is None:
-        raise NotFound(f"no node {text!r}")
-    return node
 
 
 def report_node(

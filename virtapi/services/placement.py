@@ -21,18 +21,25 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..config import Settings
 from ..models import Node, NodeMethod, VirtMethod, VirtNode, Vm
 from .capacity import LOCAL_STORAGE_TYPES, HypervisorUsage, hypervisor_usage
 from .errors import Conflict, InvalidInput, NotFound
 from .locks import advisory_lock
+from .lookups import node_by_ref
 
 GiB = 1024**3
 
 
 @dataclass(frozen=True)
 class Overcommit:
-    cpu: float = 4.0
-    ram: float = 1.0
+    # The defaults are the settings' (VIRTAPI_CPU_OVERCOMMIT, VIRTAPI_RAM_OVERCOMMIT).
+    cpu: float = Settings.cpu_overcommit
+    ram: float = Settings.ram_overcommit
+
+    @classmethod
+    def of(cls, settings: Settings) -> Overcommit:
+        return cls(cpu=settings.cpu_overcommit, ram=settings.ram_overcommit)
 
 
 @dataclass(frozen=True)
@@ -180,17 +187,7 @@ def check_fits(h: HypervisorUsage, need: Need, overcommit: Overcommit) -> None:
 def find_hypervisor(session: Session, ref: str | int) -> VirtNode:
     """A hypervisor by its node's fqdn (or short name, if unambiguous) or node id."""
     query = select(VirtNode).join(Node, Node.id == VirtNode.node_id)
-    text = str(ref).strip()
-    if text.isdigit():
-        row = session.scalars(query.where(Node.id == int(text))).one_or_none()
-    else:
-        row = session.scalars(query.where(Node.fqdn == text)).one_or_none()
-        if row is None:
-            matches = session.scalars(query.where(Node.fqdn.like(f"{text}.%"))).all()
-            row = matches[0] if len(matches) == 1 else None
-    if row is None:
-        raise NotFound(f"no hypervisor {text!r}", errors={"hypervisor": ["not a hypervisor"]})
-    return row
+    return node_by_ref(session, ref, query, short_name=True, what="hypervisor")
 
 
 def node_method(session: Session, virt_node_id: int, method: str) -> NodeMethod:

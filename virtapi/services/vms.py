@@ -38,9 +38,10 @@ from . import placement, validation
 from .caller import Caller, customer_of
 from .capacity import LOCAL_STORAGE_TYPES
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .lifecycle import action_for_state, request
 from .lookups import by_name
 from .network import ipam, networks, vlans
-from .network.interfaces import create_interface, delete_interface
+from .network.interfaces import create_interface
 from .quotas import check_quota
 from .vocabulary import resolve
 
@@ -388,8 +389,6 @@ def update_vm(
 ) -> None:
     """Change a VM. Placement and growth are checked against capacity; a requested state
     against the actual one (as the actions endpoint does)."""
-    from .lifecycle import action_for_state, request
-
     values = dict(data)
     _refuse_operator_fields(caller, values)
     oc = overcommit or placement.Overcommit()
@@ -426,33 +425,6 @@ def update_vm(
         )
     for key, value in values.items():
         setattr(vm, key, value)
-
-
-def delete_vm(session: Session, caller: Caller | None, vm: Vm) -> None:
-    """Delete a VM with its disks and interfaces, each recorded in the change log; its
-    addresses go back to the free pool."""
-    from .storage import delete_disk
-
-    for disk in list(vm.disks):
-        delete_disk(session, disk)
-    for iface in list(vm.interfaces):
-        delete_interface(session, iface)
-    session.flush()
-    session.expire(vm)
-    session.delete(vm)
-    session.flush()
-
-
-def find_vm(session: Session, ref: str | uuidlib.UUID, customer_id: int | None = None) -> Vm:
-    """A VM by UUID; a customer sees only their own (others are 'not found', like missing)."""
-    try:
-        key = ref if isinstance(ref, uuidlib.UUID) else uuidlib.UUID(str(ref))
-    except ValueError:
-        raise NotFound(f"no VM {ref!r}") from None
-    vm = session.scalars(select(Vm).where(Vm.uuid == key)).one_or_none()
-    if vm is None or (customer_id is not None and vm.customer_id != customer_id):
-        raise NotFound(f"no VM {ref}")
-    return vm
 
 
 def addresses_of(vm: Vm) -> list[netaddr.IPAddress]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from ..auth import READERS, resolve_principal
+from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
@@ -128,8 +129,8 @@ def fleet() -> Any:
         "fleet.html",
         nodes=nodes,
         totals=totals,
-        cpu_overcommit=current_app.config.get("CPU_OVERCOMMIT", 1.0),
-        ram_overcommit=current_app.config.get("RAM_OVERCOMMIT", 1.0),
+        cpu_overcommit=current_settings().cpu_overcommit,
+        ram_overcommit=current_settings().ram_overcommit,
     )
 
 

@@ -1,0 +1,119 @@
+"""What the config-management views (virtapi/enc, virtapi/pillar) share: their blueprint,
+the cached node document, and answers with an ETag that revalidate to 304.
+
+Each view builds nothing itself: it reshapes the node document
+(virtapi/services/node_document.py), serialises it deterministically and sends an ETag
+derived from the bytes, so a client revalidating with If-None-Match gets 304 as long as
+nothing that node needs has changed.
+
+Documents and rendered answers are cached per process (virtapi/services/document_cache.py)
+for as long as the data version is unchanged: a repeated request, a 304 included, costs
+one ``SELECT`` of the version instead of a build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from .config import current_settings
+from .db import get_read_session
+from .enc.emit import to_yaml
+from .services.audit import data_version
+from .services.document_cache import CachedDocument, DocumentCache
+from .services.errors import NotFound
+from .services.node_document import build_node_document
+
+# One blueprint (one OpenAPI tag) for ENC, Hiera and pillar alike.
+blp = Blueprint(
+    "config_management",
+    __name__,
+    description="Puppet ENC, Hiera 5 data and Salt pillar for a certname / minion id "
+    "(reader role or above)",
+)
+
+ETAG_RESPONSES = {
+    "200": {"description": "the data; ETag header set"},
+    "304": {"description": "unchanged since the ETag sent in If-None-Match"},
+    "401": {"description": "no or invalid token"},
+    "403": {"description": "the token's role may not read node data (customers)"},
+    "404": {"description": "virtapi knows no node or VM by this name"},
+}
+
+View = Callable[[dict[str, Any]], Any]
+Rendered = tuple[bytes, str]
+
+
+def _cache() -> DocumentCache:
+    cache = current_app.extensions.get("virtapi_document_cache")
+    if cache is None:
+        size = current_settings().document_cache_size
+        cache = current_app.extensions.setdefault("virtapi_document_cache", DocumentCache(size))
+    return cache
+
+
+def node_document(certname: str) -> CachedDocument:
+    """The (cached) node document of certname; 404 if virtapi knows no such node or VM."""
+    session = get_read_session()
+    # The version before the build: see document_cache for why the order matters.
+    version = data_version(session)
+    cache = _cache()
+    entry = cache.get(certname, version)
+    if entry is not None:
+        return entry
+    document = build_node_document(
+        session, certname, default_environment=current_settings().puppet_environment
+    )
+    if document is None:
+        raise NotFound(
+            f"no node or VM is called {certname!r}: register the node (fqdn) or use the "
+            "VM's hostname or uuid",
+            code="unknown_certname",
+        )
+    return cache.put(certname, version, document)
+
+
+def to_json(data: Any) -> str:
+    # Canonical form: sorted keys and no whitespace, so equal data gives an equal ETag in
+    # every worker process.
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def rendered(body: str) -> Rendered:
+    """The body's bytes and the ETag derived from them."""
+    raw = body.encode("utf-8")
+    return raw, hashlib.sha256(raw).hexdigest()[:40]
+
+
+def respond(answer: Rendered, mimetype: str) -> Response:
+    """200 with the body, or 304 if the client's If-None-Match already names this ETag."""
+    raw, etag = answer
+    if request.if_none_match.contains_weak(etag):
+        response = Response(status=304)
+    else:
+        response = Response(raw, mimetype=mimetype)
+    response.set_etag(etag)
+    # Any cache in between must revalidate: the data changes whenever an operator acts.
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def serve(certname: str, view: View, fmt: str) -> Response:
+    """The view of certname's document as YAML (``fmt="yaml"``) or JSON, rendered once per
+    document version."""
+    entry = node_document(certname)
+    key = f"{view.__name__}.{fmt}"
+    answer = entry.renders.get(key)
+    if answer is None:
+        data = view(entry.document)
+        # Block-style YAML in insertion order keeps the ENC answer readable; the builder is
+        # deterministic, so the bytes (and the ETag) are too. See enc/emit.py for why our
+        # own emitter.
+        answer = rendered(to_yaml(data) if fmt == "yaml" else to_json(data))
+        entry.renders[key] = answer
+    return respond(answer, "application/yaml" if fmt == "yaml" else "application/json")
