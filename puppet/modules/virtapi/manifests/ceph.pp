@@ -19,7 +19,7 @@ class virtapi::ceph (
   String $mon_host = '',
   Optional[String] $fsid = undef,
   Hash $cluster = {},
-  Hash $client = {},
+  Variant[Hash, Sensitive[Hash]] $client = {},
   Boolean $host_noop = $root != '/',
 ) {
   virtapi::packages { 'virtapi::ceph':
@@ -31,9 +31,10 @@ class virtapi::ceph (
     dirs => ['/etc/ceph'],
   }
 
-  $client_id = $client['name'] ? {
+  $c = $client.unwrap
+  $client_id = $c['name'] ? {
     undef   => undef,
-    default => virtapi::ceph_name($client['name']),
+    default => virtapi::ceph_name($c['name']),
   }
   # Ceph's own default keyring location, so the CLI finds it without options too.
   $keyring = $client_id ? {
@@ -59,15 +60,15 @@ class virtapi::ceph (
     }),
   }
 
-  if $keyring and $client['key'] =~ NotUndef {
+  if $keyring and $c['key'] =~ NotUndef {
     file { virtapi::path($root, $keyring):
       ensure    => file,
       mode      => '0600',
       show_diff => false,
       require   => Virtapi::Packages['virtapi::ceph'],
-      content   => Sensitive("[client.${client_id}]\n\tkey = ${client['key'].unwrap}\n"),
+      content   => Sensitive("[client.${client_id}]\n\tkey = ${c['key']}\n"),
     }
-  } elsif $keyring and $client['key_secret_present'] {
+  } elsif $keyring and $c['key_secret_present'] {
     warning("virtapi: virtapi holds the key of client.${client_id} but did not serve it \
 (a token without the secrets scope?); ${keyring} is left as it is")
   }

@@ -38,7 +38,7 @@ class virtapi::hypervisor (
   Boolean $manage_disks = $root == '/',
   Boolean $host_noop = $root != '/',
   Hash $ceph_cluster = {},
-  Hash $ceph_client = {},
+  Variant[Hash, Sensitive[Hash]] $ceph_client = {},
 ) {
   $domain_dir = '/etc/virtapi/libvirt'
   $network_dir = '/etc/systemd/network'
@@ -60,6 +60,8 @@ class virtapi::hypervisor (
     }
   }
 
+  $client = $ceph_client.unwrap
+
   # The Ceph client config, unless a Ceph role of the same node manages it (the ENC
   # declares virtapi::ceph with that role's data; declaring it here too would clash).
   $roles = getvar('virtapi_roles', lookup('virtapi::roles', Array[String], 'first', []))
@@ -69,16 +71,16 @@ class virtapi::hypervisor (
       root      => $root,
       monitors  => $ceph_monitors,
       cluster   => $ceph_cluster,
-      client    => $ceph_client,
+      client    => Sensitive($client),
       host_noop => $host_noop,
     }
   }
 
-  $ceph_id = $ceph_client['name'] ? {
+  $ceph_id = $client['name'] ? {
     undef   => undef,
-    default => virtapi::ceph_name($ceph_client['name']),
+    default => virtapi::ceph_name($client['name']),
   }
-  $secret_uuid = $ceph_client['secret_uuid']
+  $secret_uuid = $client['secret_uuid']
   $auth = ($ceph_id =~ NotUndef and $secret_uuid =~ NotUndef) ? {
     true    => { 'username' => $ceph_id, 'uuid' => $secret_uuid },
     default => undef,
@@ -87,7 +89,10 @@ class virtapi::hypervisor (
     virtapi::hypervisor::secret { $secret_uuid:
       root           => $root,
       client_id      => $ceph_id,
-      key            => $ceph_client['key'],
+      key            => $client['key'] ? {
+        undef   => undef,
+        default => Sensitive($client['key']),
+      },
       manage_libvirt => $manage_libvirt,
       require        => Service[$libvirt_service],
     }
