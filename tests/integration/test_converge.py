@@ -301,3 +301,22 @@ def test_salt_and_puppet_write_the_same_ceph_files(
     salt_files = _content_lines(minion.out)
     assert salt_files == _content_lines(site.root)
     assert any("ceph.client." in name for name in salt_files)
+
+
+def test_salt_state_apply_fails_without_a_virtapi_pillar(
+    tmp_path: Path, live_server: LiveServer, token_file: Path, salt_call: str, dead_url: str
+) -> None:
+    """virtapi down and nothing cached: the run fails and says why, instead of applying
+    nothing and reporting success (what a stock cmd_json pillar leads to)."""
+    minion = Minion(tmp_path, salt_call, HV01, dead_url, token_file)
+    result, states = minion.call("state.apply", "virtapi")
+    assert result.returncode != 0
+    (state,) = states.values()
+    assert state["result"] is False
+    assert "No virtapi pillar for hv01.dc1.example.com" in state["name"]
+    assert not minion.out.exists()
+    minion.config["virtapi_allow_missing_pillar"] = True
+    minion.write()
+    skipped, states = minion.call("state.apply", "virtapi")
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert [s["__id__"] for s in states.values()] == ["virtapi-no-roles"]
