@@ -237,6 +237,24 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+@pytest.fixture(scope="session")
+def puppet() -> str:
+    found = find_tool("puppet", "/opt/puppetlabs/bin/puppet")
+    if found is None:
+        skip_or_fail("puppet is not installed")
+    return found  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def salt_call() -> str:
+    found = find_tool(
+        "salt-call", "/opt/venv-salt/bin/salt-call", str(REPO / ".venv-salt/bin/salt-call")
+    )
+    if found is None:
+        skip_or_fail("salt-call is not installed (pip install salt==3008.3 into a virtualenv)")
+    return found  # type: ignore[return-value]
+
+
 @pytest.fixture
 def token_file(live_server: LiveServer, tmp_path: Path) -> Path:
     path = tmp_path / "virtapi.token"

@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import skip_or_fail
 from tests.integration.conftest import (
     HIERA_TRAP,
     REPO,
     LiveServer,
     TlsServer,
     clean_stderr,
-    find_tool,
 )
 
 pytestmark = pytest.mark.integration
@@ -163,14 +161,6 @@ def test_enc_script_wrong_token_and_bad_input(tmp_path: Path, live_server: LiveS
 
 
 # --- real puppet --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def puppet() -> str:
-    found = find_tool("puppet", "/opt/puppetlabs/bin/puppet")
-    if found is None:
-        skip_or_fail("puppet is not installed")
-    return found  # type: ignore[return-value]
 
 
 class PuppetSite:

@@ -138,16 +138,6 @@ def test_ext_pillar_verifies_tls(
 # --- real salt-call ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def salt_call() -> str:
-    found = find_tool(
-        "salt-call", "/opt/venv-salt/bin/salt-call", str(REPO / ".venv-salt/bin/salt-call")
-    )
-    if found is None:
-        skip_or_fail("salt-call is not installed (pip install salt==3008.3 into a virtualenv)")
-    return found  # type: ignore[return-value]
-
-
 class Minion:
     """A masterless minion whose pillar comes from virtapi through our ext_pillar."""
 

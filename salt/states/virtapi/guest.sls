@@ -1,5 +1,7 @@
 {#- A VM's own network configuration (inside the guest), matched by MAC. #}
-{%- from "virtapi/map.jinja" import doc, root with context %}
+{%- from "virtapi/map.jinja" import doc, root, manage with context %}
+include:
+  - virtapi.networkd
 {%- for iface in doc.get('vm', {}).get('interfaces', []) %}
 {#-   In order of appearance, like the Puppet class (Salt's `unique` filter does not keep order). #}
 {%-   set gws = [] %}
@@ -8,6 +10,10 @@ virtapi-guest-{{ iface.name }}:
   file.managed:
     - name: {{ root }}/etc/systemd/network/20-virtapi-{{ iface.name }}.network
     - makedirs: True
+{%-   if manage %}
+    - watch_in:
+      - service: virtapi-networkd
+{%-   endif %}
     - contents: |
         # managed by Salt (virtapi): interface {{ iface.name }}, VLANs {{ iface.vnis | join(', ') }}
         [Match]

@@ -1,10 +1,39 @@
 {#- A KVM hypervisor: libvirt domain definitions, one bridge per VM interface, VXLAN
     devices per VNI with the other hypervisors as flood destinations, disks. Same
     output as the Puppet class virtapi::hypervisor. #}
-{%- from "virtapi/map.jinja" import doc, root, manage with context %}
+{%- from "virtapi/map.jinja" import doc, root, manage, os, pkg_state, svc_state, pkg_mod, svc_mod with context %}
 {%- set hv = doc.get('hypervisor', {}) %}
 {%- set netdir = root ~ '/etc/systemd/network' %}
 {%- set domdir = root ~ '/etc/virtapi/libvirt' %}
+{%- set secretdir = root ~ '/etc/virtapi/secrets' %}
+{%- set roles = doc.get('roles', []) %}
+{#- The Ceph client config, unless a Ceph role of the same node manages it. #}
+{%- set ceph_client_here = 'ceph_mon' not in roles and 'ceph_osd' not in roles
+      and (hv.get('ceph_monitors') or hv.get('ceph_cluster')) %}
+{%- set client = hv.get('ceph_client') or {} %}
+{%- set ceph_id = client.name | regex_replace('^client\\.', '') if client.get('name') else None %}
+{%- set auth = {'username': ceph_id, 'uuid': client.secret_uuid}
+      if ceph_id and client.get('secret_uuid') else None %}
+{#- A changed network file reloads networkd (only where the host is managed). #}
+{%- set watch_networkd = '\n    - watch_in:\n      - service: virtapi-networkd' if manage else '' %}
+
+include:
+  - virtapi.networkd
+{%- if ceph_client_here %}
+  - virtapi.ceph
+{%- endif %}
+
+{#- Packages first: virsh, lvcreate, qemu-img and rbd must exist before anything runs them. #}
+virtapi-hypervisor-pkgs:
+  {{ pkg_state }}:
+    - pkgs: {{ os.hypervisor_packages | json }}
+
+virtapi-libvirtd:
+  {{ svc_state }}:
+    - name: {{ os.libvirt_service }}
+    - enable: True
+    - require:
+      - {{ pkg_mod }}: virtapi-hypervisor-pkgs
 
 virtapi-domain-dir:
   file.directory:
@@ -29,6 +58,7 @@ virtapi-domain-{{ vm.uuid }}:
     - context:
         vm: {{ vm | json }}
         monitors: {{ hv.get('ceph_monitors', []) | json }}
+        auth: {{ auth | json }}
     - require_in:
       - file: virtapi-domain-dir
 {%-   if manage %}
@@ -36,6 +66,11 @@ virtapi-domain-{{ vm.uuid }}:
     - name: virsh define {{ domdir }}/{{ vm.uuid }}.xml
     - onchanges:
       - file: virtapi-domain-{{ vm.uuid }}
+    - require:
+      - service: virtapi-libvirtd
+{%-     if auth %}
+      - cmd: virtapi-secret-define
+{%-     endif %}
 {%-   endif %}
 
 {%-   for iface in vm.interfaces %}
@@ -44,7 +79,7 @@ virtapi-bridge-{{ iface.bridge }}-netdev:
   file.managed:
     - name: {{ netdir }}/50-virtapi-{{ iface.bridge }}.netdev
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - contents: |
         # managed by Salt (virtapi): bridge of VM interface {{ iface.name }} ({{ iface.mac }})
         [NetDev]
@@ -57,7 +92,7 @@ virtapi-bridge-{{ iface.bridge }}-network:
     - source: salt://virtapi/files/bridge.network.j2
     - template: jinja
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - context:
         iface: {{ iface | json }}
 {%-   endfor %}
@@ -70,7 +105,7 @@ virtapi-vxlan-{{ vx.vni }}-netdev:
   file.managed:
     - name: {{ netdir }}/40-virtapi-vx{{ vx.vni }}.netdev
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - contents: |
         # managed by Salt (virtapi): VLAN {{ vx.name }}
         [NetDev]
@@ -91,7 +126,7 @@ virtapi-vxlan-{{ vx.vni }}-network:
   file.managed:
     - name: {{ netdir }}/40-virtapi-vx{{ vx.vni }}.network
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - contents: |
         # managed by Salt (virtapi): VNI {{ vx.vni }} on {{ vx.bridges | join(', ') }}
         [Match]
@@ -115,7 +150,7 @@ virtapi-veth-{{ pair }}:
   file.managed:
     - name: {{ netdir }}/45-virtapi-{{ pair }}.netdev
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - contents: |
         # managed by Salt (virtapi): joins {{ bridge }} to {{ vx.bridges[0] }} for VNI {{ vx.vni }}
         [NetDev]
@@ -129,7 +164,7 @@ virtapi-veth-{{ pair }}a:
   file.managed:
     - name: {{ netdir }}/45-virtapi-{{ pair }}a.network
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - contents: |
         [Match]
         Name={{ pair }}a
@@ -141,7 +176,7 @@ virtapi-veth-{{ pair }}b:
   file.managed:
     - name: {{ netdir }}/45-virtapi-{{ pair }}b.network
     - require:
-      - file: virtapi-network-dir
+      - file: virtapi-network-dir{{ watch_networkd }}
     - contents: |
         [Match]
         Name={{ pair }}b
@@ -157,6 +192,11 @@ virtapi-veth-{{ pair }}b:
 
 virtapi-disk-{{ vm.uuid }}-{{ disk.name }}:
   cmd.run:
+    - require:
+      - pkg: virtapi-hypervisor-pkgs
+{%-       if ceph_client_here %}
+      - file: virtapi-ceph-conf
+{%-       endif %}
 {%-       if disk.type == 'lvm' %}
     - name: lvcreate --yes --size {{ disk.size }}B --name {{ disk.lv.split('/')[1] }} {{ disk.lv.split('/')[0] }}
     - unless: lvs {{ disk.lv }}
@@ -167,9 +207,69 @@ virtapi-disk-{{ vm.uuid }}-{{ disk.name }}:
     - name: truncate --size {{ disk.size }} {{ disk.path }}
     - creates: {{ disk.path }}
 {%-       else %}
-    - name: rbd create --size {{ (disk.size // 1048576) }} {{ disk.pool }}/{{ disk.image }}
-    - unless: rbd info {{ disk.pool }}/{{ disk.image }}
+{%-         set rbd = 'rbd --id ' ~ ceph_id if ceph_id else 'rbd' %}
+    - name: {{ rbd }} create --size {{ (disk.size // 1048576) }} {{ disk.pool }}/{{ disk.image }}
+    - unless: {{ rbd }} info {{ disk.pool }}/{{ disk.image }}
 {%-       endif %}
 {%-     endfor %}
 {%-   endfor %}
+{%- endif %}
+
+{%- if auth %}
+
+{#- The libvirt secret RBD disks authenticate with; both virsh calls check first. #}
+virtapi-secret-dir:
+  file.directory:
+    - name: {{ secretdir }}
+    - mode: '0700'
+    - makedirs: True
+
+virtapi-secret-xml:
+  file.managed:
+    - name: {{ secretdir }}/{{ auth.uuid }}.xml
+    - mode: '0600'
+    - require:
+      - file: virtapi-secret-dir
+    - contents: |
+        <!-- managed by Salt (virtapi): the libvirt secret holding client.{{ ceph_id }}'s Ceph key -->
+        <secret ephemeral='no' private='yes'>
+          <uuid>{{ auth.uuid | e }}</uuid>
+          <usage type='ceph'>
+            <name>client.{{ ceph_id | e }} secret</name>
+          </usage>
+        </secret>
+{%-   if client.get('key') %}
+
+virtapi-secret-key:
+  file.managed:
+    - name: {{ secretdir }}/{{ auth.uuid }}.key
+    - mode: '0600'
+    - show_changes: False
+    {#- From the pillar by path, so the key is not part of the rendered SLS. #}
+    - contents_pillar: virtapi:hypervisor:ceph_client:key
+    - require:
+      - file: virtapi-secret-dir
+{%-   endif %}
+{%-   if manage %}
+
+virtapi-secret-define:
+  cmd.run:
+    - name: virsh secret-define {{ secretdir }}/{{ auth.uuid }}.xml
+    - unless: virsh secret-dumpxml {{ auth.uuid }}
+    - require:
+      - file: virtapi-secret-xml
+      - service: virtapi-libvirtd
+{%-     if client.get('key') %}
+
+{#- Compared through files and command substitution: the key is never on a command line. #}
+virtapi-secret-value:
+  cmd.run:
+    - name: virsh secret-set-value --secret {{ auth.uuid }} --file {{ secretdir }}/{{ auth.uuid }}.key
+    - unless: test "$(virsh secret-get-value {{ auth.uuid }})" = "$(cat {{ secretdir }}/{{ auth.uuid }}.key)"
+    - python_shell: True
+    - require:
+      - cmd: virtapi-secret-define
+      - file: virtapi-secret-key
+{%-     endif %}
+{%-   endif %}
 {%- endif %}

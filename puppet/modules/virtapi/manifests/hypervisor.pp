@@ -10,7 +10,18 @@
 # @param manage_libvirt Run `virsh define`/`virsh start` when a domain file changes.
 #   Off by default outside '/' because a temporary root has no libvirt.
 # @param manage_disks Create missing LVs, image files and RBD images. Same default.
+# @param host_noop Leave the host's packages and services alone (noop). Defaults to on
+#   outside '/': a temporary root gets real files and nothing else.
+# @param packages libvirt, QEMU, qemu-img, LVM (module data, per OS family).
+# @param libvirt_service libvirt's daemon unit (module data).
+# @param ceph_cluster `virtapi::hypervisor::ceph_cluster`: {fsid, mon_host, public_network,
+#   cluster_network}, for ceph.conf (docs/config-management.md).
+# @param ceph_client `virtapi::hypervisor::ceph_client`: {name, secret_uuid,
+#   key_secret_present, key}. With name and secret_uuid, every RBD disk gets <auth> and
+#   libvirt gets the secret; with key, the secret's value too. Absent: no auth.
 class virtapi::hypervisor (
+  Array[String[1]] $packages,
+  String[1] $libvirt_service,
   String[1] $root = '/',
   Array[String] $virt_methods = [],
   Optional[Integer] $cores = undef,
@@ -25,9 +36,67 @@ class virtapi::hypervisor (
   Array[Hash] $vxlans = [],
   Boolean $manage_libvirt = $root == '/',
   Boolean $manage_disks = $root == '/',
+  Boolean $host_noop = $root != '/',
+  Hash $ceph_cluster = {},
+  Variant[Hash, Sensitive[Hash]] $ceph_client = {},
 ) {
   $domain_dir = '/etc/virtapi/libvirt'
   $network_dir = '/etc/systemd/network'
+  $exec_path = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
+
+  # Packages first: virsh, lvcreate, qemu-img and rbd must exist before anything runs them.
+  virtapi::packages { 'virtapi::hypervisor':
+    packages  => $packages,
+    host_noop => $host_noop,
+  }
+  -> service { $libvirt_service:
+    ensure => running,
+    enable => true,
+    noop   => $host_noop,
+  }
+  unless defined(Class['virtapi::networkd']) {
+    class { 'virtapi::networkd':
+      host_noop => $host_noop,
+    }
+  }
+
+  $client = $ceph_client.unwrap
+
+  # The Ceph client config, unless a Ceph role of the same node manages it (the ENC
+  # declares virtapi::ceph with that role's data; declaring it here too would clash).
+  $roles = getvar('virtapi_roles', lookup('virtapi::roles', Array[String], 'first', []))
+  $ceph_node = 'ceph_mon' in $roles or 'ceph_osd' in $roles
+  if !$ceph_node and !($ceph_monitors.empty and $ceph_cluster.empty) {
+    class { 'virtapi::ceph':
+      root      => $root,
+      monitors  => $ceph_monitors,
+      cluster   => $ceph_cluster,
+      client    => Sensitive($client),
+      host_noop => $host_noop,
+    }
+  }
+
+  $ceph_id = $client['name'] ? {
+    undef   => undef,
+    default => virtapi::ceph_name($client['name']),
+  }
+  $secret_uuid = $client['secret_uuid']
+  $auth = ($ceph_id =~ NotUndef and $secret_uuid =~ NotUndef) ? {
+    true    => { 'username' => $ceph_id, 'uuid' => $secret_uuid },
+    default => undef,
+  }
+  if $auth {
+    virtapi::hypervisor::secret { $secret_uuid:
+      root           => $root,
+      client_id      => $ceph_id,
+      key            => $client['key'] ? {
+        undef   => undef,
+        default => Sensitive($client['key']),
+      },
+      manage_libvirt => $manage_libvirt,
+      require        => Service[$libvirt_service],
+    }
+  }
 
   virtapi::dirs { 'virtapi::hypervisor':
     root => $root,
@@ -52,22 +121,27 @@ class virtapi::hypervisor (
       content => epp('virtapi/domain.xml.epp', {
         'vm'       => $vm,
         'monitors' => $ceph_monitors,
+        'auth'     => $auth,
       }),
     }
 
     if $manage_libvirt {
       exec { "virtapi define ${vm['uuid']}":
         command     => "virsh define ${domain_file}",
-        path        => ['/usr/bin', '/bin', '/usr/sbin', '/sbin'],
+        path        => $exec_path,
         refreshonly => true,
         subscribe   => File[$domain_file],
+        require     => $auth ? {
+          undef   => Service[$libvirt_service],
+          default => [Service[$libvirt_service], Virtapi::Hypervisor::Secret[$secret_uuid]],
+        },
       }
       if $vm['requested_state'] == 'running' {
         exec { "virtapi start ${vm['uuid']}":
           command => "virsh start ${vm['uuid']}",
           unless  => "virsh domstate ${vm['uuid']} | grep -qx running",
-          path    => ['/usr/bin', '/bin', '/usr/sbin', '/sbin'],
-          require => Exec["virtapi define ${vm['uuid']}"],
+          path    => $exec_path,
+          require => [Exec["virtapi define ${vm['uuid']}"], Class['virtapi::networkd']],
         }
       }
     }
@@ -75,10 +149,12 @@ class virtapi::hypervisor (
     $vm['interfaces'].each |Hash $iface| {
       file { virtapi::path($root, "${network_dir}/50-virtapi-${iface['bridge']}.netdev"):
         ensure  => file,
+        notify  => Class['virtapi::networkd'],
         content => epp('virtapi/bridge.netdev.epp', { 'iface' => $iface }),
       }
       file { virtapi::path($root, "${network_dir}/50-virtapi-${iface['bridge']}.network"):
         ensure  => file,
+        notify  => Class['virtapi::networkd'],
         content => epp('virtapi/bridge.network.epp', { 'iface' => $iface }),
       }
     }
@@ -86,9 +162,14 @@ class virtapi::hypervisor (
     $vm['disks'].each |Hash $disk| {
       if $manage_disks {
         virtapi::hypervisor::disk { "${vm['uuid']}-${disk['name']}":
-          root => $root,
-          disk => $disk,
-          vg   => $vg_name,
+          root    => $root,
+          disk    => $disk,
+          vg      => $vg_name,
+          ceph_id => $ceph_id,
+          require => defined(Class['virtapi::ceph']) ? {
+            true    => [Virtapi::Packages['virtapi::hypervisor'], Class['virtapi::ceph']],
+            default => Virtapi::Packages['virtapi::hypervisor'],
+          },
         }
       }
     }
@@ -98,6 +179,7 @@ class virtapi::hypervisor (
     $vx = "vx${vxlan['vni']}"
     file { virtapi::path($root, "${network_dir}/40-virtapi-${vx}.netdev"):
       ensure  => file,
+      notify  => Class['virtapi::networkd'],
       content => epp('virtapi/vxlan.netdev.epp', {
         'vxlan'         => $vxlan,
         'name'          => $vx,
@@ -107,6 +189,7 @@ class virtapi::hypervisor (
     }
     file { virtapi::path($root, "${network_dir}/40-virtapi-${vx}.network"):
       ensure  => file,
+      notify  => Class['virtapi::networkd'],
       content => epp('virtapi/vxlan.network.epp', {
         'vxlan'         => $vxlan,
         'name'          => $vx,
@@ -121,14 +204,17 @@ class virtapi::hypervisor (
         $pair = "v${vxlan['vni']}p${i}"
         file { virtapi::path($root, "${network_dir}/45-virtapi-${pair}.netdev"):
           ensure  => file,
+          notify  => Class['virtapi::networkd'],
           content => "# managed by Puppet (virtapi)\n[NetDev]\nName=${pair}a\nKind=veth\n\n[Peer]\nName=${pair}b\n",
         }
         file { virtapi::path($root, "${network_dir}/45-virtapi-${pair}a.network"):
           ensure  => file,
+          notify  => Class['virtapi::networkd'],
           content => "# managed by Puppet (virtapi)\n[Match]\nName=${pair}a\n\n[Network]\nBridge=${vxlan['bridges'][0]}\n",
         }
         file { virtapi::path($root, "${network_dir}/45-virtapi-${pair}b.network"):
           ensure  => file,
+          notify  => Class['virtapi::networkd'],
           content => "# managed by Puppet (virtapi)\n[Match]\nName=${pair}b\n\n[Network]\nBridge=${bridge}\n",
         }
       }

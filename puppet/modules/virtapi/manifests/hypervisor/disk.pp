@@ -4,6 +4,7 @@ define virtapi::hypervisor::disk (
   String[1] $root,
   Hash $disk,
   Optional[String] $vg = undef,
+  Optional[String] $ceph_id = undef,
 ) {
   $path = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
   case $disk['type'] {
@@ -34,9 +35,11 @@ define virtapi::hypervisor::disk (
     }
     'ceph': {
       $image = "${disk['pool']}/${disk['image']}"
+      # As the client libvirt uses (keyring from ceph.conf), not client.admin.
+      $rbd = $ceph_id ? { undef => 'rbd', default => "rbd --id ${ceph_id}" }
       exec { "virtapi rbd create ${image}":
-        command => "rbd create --size ${disk['size'] / 1048576} ${image}",
-        unless  => "rbd info ${image}",
+        command => "${rbd} create --size ${disk['size'] / 1048576} ${image}",
+        unless  => "${rbd} info ${image}",
         path    => $path,
       }
     }
