@@ -86,4 +86,22 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("VIRTAPI_SECURE_COOKIES", "0") == "1",
+        **_observability(env),
     }
+
+
+# --- observability (issue 19): logs, /metrics guard, /readyz -----------------------------------
+def _observability(env: dict[str, str]) -> dict[str, Any]:
+    log_format = env.get("VIRTAPI_LOG_FORMAT") or "text"
+    if log_format not in ("text", "json"):
+        raise ValueError(f"VIRTAPI_LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
+    return {
+        "LOG_FORMAT": log_format,
+        # HOST:PORT of a listener serving /metrics without a token (unset: reader token needed).
+        "METRICS_BIND": env.get("VIRTAPI_METRICS_BIND") or None,
+        # /readyz fails when the read replica lags more; 0 leaves the replica out of readiness.
+        "READY_MAX_REPLICA_LAG_SECONDS": _float(env, "VIRTAPI_READY_MAX_REPLICA_LAG_SECONDS", 30.0),
+    }
+
+
+# --- end observability --------------------------------------------------------------------------
