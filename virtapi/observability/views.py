@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .. import auth
-from ..db import get_db, get_read_session
+from ..db import get_db, get_read_session, get_session
 from . import metrics, readiness
 from .inventory import InventoryCollector
 
 bp = Blueprint("observability", __name__)
 LISTENER_KEY = "virtapi.listener"
+# The classic text format that every Prometheus 2.x parses; generate_latest writes it.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _METRICS_LISTENER_ENDPOINTS = frozenset(
     {"observability.metrics_view", "observability.readyz", "healthz"}
 )
@@ -59,6 +61,9 @@ def _max_lag() -> float:
 
 
 def _exposition() -> Response:
+    # Authentication has read (and committed what it writes); end its transaction, which on
+    # SQLite holds the write lock (BEGIN IMMEDIATE) the readiness check's connection would wait on.
+    get_session().rollback()
     registry = CollectorRegistry(auto_describe=True)
     if metrics.multiprocess_dir():
         MultiProcessCollector(registry)
@@ -71,7 +76,7 @@ def _exposition() -> Response:
             readiness.check(get_db(), _max_lag()),
         )
     )
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE)
 
 
 _guarded_exposition = auth.require(auth.READERS)(_exposition)
