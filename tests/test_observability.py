@@ -228,3 +228,42 @@ def test_log_format_setting_is_checked(tmp_path: Any) -> None:
     assert load_config({**env, "VIRTAPI_LOG_FORMAT": "json"})["LOG_FORMAT"] == "json"
     with pytest.raises(ValueError, match="VIRTAPI_LOG_FORMAT"):
         load_config({**env, "VIRTAPI_LOG_FORMAT": "yaml"})
+
+
+def test_call_site_helpers_move_their_metrics(app: Any, api_tokens: Tokens) -> None:
+    """The functions the services and views call (wired by the lead after issue 11)."""
+    from virtapi.observability import metrics
+
+    reader = Tokens.header(api_tokens.reader)
+    client = app.test_client()
+    before = samples(client.get("/metrics", headers=reader).get_data(as_text=True))
+    with metrics.document_build_timer():
+        pass
+    metrics.count_cache("enc", True)
+    metrics.count_cache("pillar", False)
+    metrics.count_cache("/enc/web01.example.com", True)  # never a label: counts as other
+    metrics.count_domain_refusal("quota_exceeded")
+    metrics.count_domain_refusal("no_capacity")
+    metrics.count_domain_refusal("not_found")
+    with metrics.feed_waiter():
+        during = samples(client.get("/metrics", headers=reader).get_data(as_text=True))
+    metrics.observe_feed_lag(7)
+    after = samples(client.get("/metrics", headers=reader).get_data(as_text=True))
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("virtapi_document_build_seconds_count") == 1
+    assert moved("virtapi_document_cache_total", view="enc", result="hit") == 1
+    assert moved("virtapi_document_cache_total", view="pillar", result="miss") == 1
+    assert moved("virtapi_document_cache_total", view="other", result="hit") == 1
+    assert moved("virtapi_allocations_refused_total", reason="quota") == 1
+    assert moved("virtapi_allocations_refused_total", reason="capacity") == 1
+    assert not any(
+        dict(k[1]).get("reason") == "other" for k in after if k[0].startswith("virtapi_alloc")
+    )
+    assert during[("virtapi_feed_waiters", ())] == before.get(("virtapi_feed_waiters", ()), 0) + 1
+    assert after[("virtapi_feed_waiters", ())] == before.get(("virtapi_feed_waiters", ()), 0)
+    assert moved("virtapi_feed_cursor_lag_changes_bucket", le="10.0") == 1
+    assert moved("virtapi_feed_cursor_lag_changes_bucket", le="5.0") == 0

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
@@ -157,6 +158,11 @@ def count_connection(engine: str) -> None:
     get().db_connections_opened.labels(_closed(engine, ENGINES)).inc()
 
 
+def document_build_timer() -> AbstractContextManager[Any]:
+    """``with document_build_timer(): build_node_document(...)`` observes the build time."""
+    return get().document_build.time()
+
+
 def observe_document_build(seconds: float) -> None:
     """Call with the wall time of one node-document build (not for cache hits)."""
     get().document_build.observe(seconds)
@@ -170,6 +176,18 @@ def count_cache(view: str, hit: bool) -> None:
 def count_refusal(reason: str) -> None:
     """Call when a VM creation or resize is refused; ``reason`` is quota or capacity."""
     get().allocations_refused.labels(_closed(reason, REFUSAL_REASONS)).inc()
+
+
+# DomainError codes that mean an allocation was refused, and the reason they count under.
+_REFUSAL_CODES = {"quota_exceeded": "quota", "no_capacity": "capacity"}
+
+
+def count_domain_refusal(code: str) -> None:
+    """Call from a DomainError handler with ``exc.code``; counts quota and capacity refusals
+    and ignores every other code."""
+    reason = _REFUSAL_CODES.get(code)
+    if reason is not None:
+        count_refusal(reason)
 
 
 @contextmanager
