@@ -7,6 +7,7 @@ with Prometheus' own text parser, must count every one of them, under route temp
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from tests.hardening.server import Server, running_server
+from tests.test_observability import samples
 from virtapi.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -47,11 +48,7 @@ def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
     )
     assert status == 200, body
     assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body)
-        for s in family.samples
-    }
+    return samples(body)
 
 
 def json_lines(server: Server) -> list[dict[str, Any]]:
@@ -143,21 +140,17 @@ def test_json_request_lines(server: Server) -> None:
     admin = {"Authorization": f"Bearer {server.tokens['admin']}", "X-Request-Id": "trace-me.1"}
     vm_ids, _ = inventory(server.database_url)
     call(f"{server.url}/api/v1/vms/{vm_ids[0]}", admin)
-    token_id = None
     for _ in range(50):  # the worker writes the line just after the response
         lines = [ln for ln in json_lines(server) if ln.get("request_id") == "trace-me.1"]
         if lines:
             break
-        import time
-
         time.sleep(0.1)
     (line,) = [ln for ln in lines if ln["logger"] == "virtapi.request"]
     assert line["route"] == "/api/v1/vms/<int:id>"
     assert line["status"] == 200
     assert line["method"] == "GET"
     assert isinstance(line["duration_ms"], float)
-    token_id = line["token_id"]
-    assert isinstance(token_id, int)
+    assert isinstance(line["token_id"], int)
     assert line["customer_id"] is None
     logs = server.logs()
     assert not any(token in logs for token in server.tokens.values())
