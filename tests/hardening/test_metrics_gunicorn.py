@@ -7,6 +7,8 @@ with Prometheus' own text parser, must count every one of them, under route temp
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +29,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("metrics")
+    # A directory of our own, with a file an earlier run could have left: serve must empty it.
+    prom = base / "prometheus"
+    prom.mkdir()
+    (prom / "counter_999999.db").write_bytes(b"stale")
     with running_server(
-        base, f"sqlite:///{base / 'virtapi.sqlite'}", workers=2, VIRTAPI_LOG_FORMAT="json"
-    ) as srv:
+        base, f"sqlite:///{base / 'virtapi.sqlite'}", workers=2, VIRTAPI_LOG_FORMAT="json",
+        PROMETHEUS_MULTIPROC_DIR=str(prom),
+    ) as srv:  # fmt: skip
+        assert not (prom / "counter_999999.db").exists()
         yield srv
 
 
@@ -154,3 +162,36 @@ def test_json_request_lines(server: Server) -> None:
     assert line["customer_id"] is None
     logs = server.logs()
     assert not any(token in logs for token in server.tokens.values())
+
+
+def test_a_dead_workers_counts_stay_and_its_live_gauges_go(server: Server) -> None:
+    prom = Path(server.database_url.removeprefix("sqlite:///")).parent / "prometheus"
+    admin = {"Authorization": f"Bearer {server.tokens['admin']}"}
+    victim = server.worker_pids()[0]
+
+    def victim_served() -> bool:
+        return any(ln["pid"] == victim and ln.get("route") == "/api/v1/vms"
+                   for ln in json_lines(server))  # fmt: skip
+
+    # The request line is logged before the response leaves, so no wait is needed.
+    for _ in range(100):
+        assert call(f"{server.url}/api/v1/vms", admin)[0] == 200
+        if victim_served():
+            break
+    assert victim_served(), "the kernel sent no request to the victim"
+    assert (prom / f"gauge_livesum_{victim}.db").exists()
+    before = scrape(server)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = server.worker_pids()
+        if len(pids) == 2 and victim not in pids:
+            break
+        time.sleep(0.2)
+    assert victim not in server.worker_pids()
+    assert not (prom / f"gauge_livesum_{victim}.db").exists()  # child_exit: mark_process_dead
+    assert (prom / f"counter_{victim}.db").exists()
+    after = scrape(server)
+    key = ("virtapi_http_requests_total",
+           (("method", "GET"), ("route", "/api/v1/vms"), ("status", "200")))  # fmt: skip
+    assert after[key] == before[key] > 0  # the dead worker's requests still count
