@@ -111,6 +111,12 @@ class Settings:
     # How many reverse proxies in front of us set X-Forwarded-For; 0 trusts none.
     trusted_proxies: int = 0
     secure_cookies: bool = False
+    # Logs as one JSON object per line ("json") or plain text for a terminal ("text").
+    log_format: str = "text"
+    # HOST:PORT of a listener serving /metrics without a token (unset: reader token needed).
+    metrics_bind: str | None = None
+    # /readyz fails when the read replica lags more; 0 leaves the replica out of readiness.
+    ready_max_replica_lag_seconds: float = 30.0
 
     def flask_config(self) -> dict[str, Any]:
         """The keys Flask itself reads."""
@@ -160,7 +166,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ),
         trusted_proxies=_int(env, "VIRTAPI_TRUSTED_PROXIES", d.trusted_proxies),
         secure_cookies=env.get("VIRTAPI_SECURE_COOKIES", "0") == "1",
+        log_format=_choice(env, "VIRTAPI_LOG_FORMAT", ("text", "json"), d.log_format),
+        metrics_bind=env.get("VIRTAPI_METRICS_BIND") or None,
+        ready_max_replica_lag_seconds=_float(
+            env, "VIRTAPI_READY_MAX_REPLICA_LAG_SECONDS", d.ready_max_replica_lag_seconds
+        ),
     )
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def split_overrides(

@@ -62,18 +62,20 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def run_gunicorn(bind: str, workers: int, **options: Any) -> None:
     """Serve with stateless workers; each builds its own app and database pool after the fork."""
+    from .config import load_settings
+    from .observability.multiproc import server_options
+
     _Gunicorn(
         {
-            "bind": bind,
             "workers": workers,
             "worker_class": "gthread",
             "threads": 4,
             "accesslog": "-",
-            # Never log headers (Authorization); the request line is redacted by the logger.
-            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss',
             "logger_class": RedactingLogger,
             # gunicorn's maximum; longer request lines get its (documented) 414.
             "limit_request_line": 8190,
+            # Metrics listener, multiprocess metrics hooks, access log format (issue 19).
+            **server_options(bind, load_settings()),
             **options,
         }
     ).run()
