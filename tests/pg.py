@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_WATCHDOG = """
+import os, shutil, subprocess, sys
+fd, as_postgres, pg_ctl, data, folder = int(sys.argv[1]), sys.argv[2] == "1", *sys.argv[3:6]
+while os.read(fd, 1):
+    pass
+cmd = [pg_ctl, "-D", data, "-m", "immediate", "stop"]
+if as_postgres:
+    cmd = ["runuser", "-u", "postgres", "--", *cmd]
+subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+shutil.rmtree(folder, ignore_errors=True)
+"""
+
+
 class PostgresCluster:
     """initdb + pg_ctl as the postgres user when we are root (initdb refuses to run as root)."""
 
@@ -39,6 +53,7 @@ class PostgresCluster:
         self.port = free_port()
         self.extra_conf = extra_conf or {}
         self._as_postgres = os.geteuid() == 0
+        self._lifeline: int | None = None
         if self._as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
 
@@ -72,7 +87,26 @@ class PostgresCluster:
             str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"),
             "-w", "-o", opts, "start",
         )  # fmt: skip
+        self._watch()
         return self
+
+    def _watch(self) -> None:
+        """Stop and remove the cluster however this process ends, SIGKILL included.
+
+        A watchdog in its own session holds the read end of a pipe whose write end only we
+        have; when we exit or die the kernel closes it, the watchdog reads EOF and cleans up.
+        atexit or a fixture finaliser would not run after a kill or a CI timeout.
+        """
+        read_end, self._lifeline = os.pipe()
+        subprocess.Popen(
+            [
+                sys.executable, "-c", _WATCHDOG, str(read_end), "1" if self._as_postgres else "0",
+                str(self.bindir / "pg_ctl"), str(self.data), str(self.dir),
+            ],
+            pass_fds=(read_end,), start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        os.close(read_end)
 
     def start_replica(self) -> PostgresCluster:
         """A streaming replica of this (running) cluster: pg_basebackup -R, own port.
@@ -94,3 +128,6 @@ class PostgresCluster:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lifeline is not None:
+            os.close(self._lifeline)  # the watchdog finds nothing left to do and exits
+            self._lifeline = None

@@ -79,14 +79,31 @@ def _shot(driver: Any, name: str) -> None:
 
 
 def _click(driver: Any, element: Any) -> None:
-    """Click something that loads a new page, and wait until the new page is there."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    """Click something that loads a new page, and wait until the new page is there.
+
+    The old page is marked before the click and the wait ends when a fully loaded page without
+    the mark is shown. Waiting for an element to go stale instead races with the navigation: under
+    load chromedriver answers "Node with given id does not belong to the document", a plain
+    WebDriverException that staleness_of does not expect.
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark = uuid.uuid4().hex
+    driver.execute_script(
+        "document.documentElement.setAttribute('data-test-left', arguments[0])", mark
+    )
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+
+    def arrived(d: Any) -> bool:
+        return bool(
+            d.execute_script(
+                "return document.readyState === 'complete'"
+                " && !document.documentElement.hasAttribute('data-test-left')"
+            )
+        )
+
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(arrived)
 
 
 def _sign_in(driver: Any, base: str, token: str) -> None:
