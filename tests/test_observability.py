@@ -230,21 +230,36 @@ def test_log_format_setting_is_checked(tmp_path: Any) -> None:
         load_settings({**env, "VIRTAPI_LOG_FORMAT": "yaml"})
 
 
-def test_call_site_helpers_move_their_metrics(app: Any, api_tokens: Tokens) -> None:
-    """The functions the services and views call (wired by the lead after issue 11)."""
+def test_document_and_refusal_metrics_move_with_real_requests(
+    app: Any, api_tokens: Tokens, demo: Any
+) -> None:
+    """Builds, cache hits and misses and refused allocations are counted where they happen."""
     from virtapi.observability import metrics
 
     reader = Tokens.header(api_tokens.reader)
+    customer = Tokens.header(api_tokens.customer_b)
     client = app.test_client()
     before = samples(client.get("/metrics", headers=reader).get_data(as_text=True))
-    with metrics.document_build_timer():
-        pass
-    metrics.count_cache("enc", True)
-    metrics.count_cache("pillar", False)
+    hv = "hv01.dc1.example.com"
+    assert client.get(f"/enc/{hv}", headers=reader).status_code == 200  # miss, build
+    assert client.get(f"/enc/{hv}", headers=reader).status_code == 200  # hit
+    assert client.get(f"/pillar/{hv}", headers=reader).status_code == 200  # hit
+    assert client.get(f"/hiera/{hv}/virtapi::roles", headers=reader).status_code in (200, 404)
+    # Customer 1002 may have 8 cores and uses 3: 6 more is over quota.
+    quota = client.post(
+        "/api/v1/vms",
+        json={"hostname": "big.example.net", "cores": 6, "ram": 1024},
+        headers=customer,
+    )
+    assert quota.json["code"] == "quota_exceeded"
+    admin = Tokens.header(api_tokens.admin)
+    capacity = client.post(
+        "/api/v1/vms",
+        json={"hostname": "huge.example.net", "cores": 10_000, "ram": 1024, "customer_id": 7},
+        headers=admin,
+    )
+    assert capacity.json["code"] == "no_capacity", capacity.json
     metrics.count_cache("/enc/web01.example.com", True)  # never a label: counts as other
-    metrics.count_domain_refusal("quota_exceeded")
-    metrics.count_domain_refusal("no_capacity")
-    metrics.count_domain_refusal("not_found")
     with metrics.feed_waiter():
         during = samples(client.get("/metrics", headers=reader).get_data(as_text=True))
     metrics.observe_feed_lag(7)
@@ -255,8 +270,10 @@ def test_call_site_helpers_move_their_metrics(app: Any, api_tokens: Tokens) -> N
         return after.get(key, 0) - before.get(key, 0)
 
     assert moved("virtapi_document_build_seconds_count") == 1
+    assert moved("virtapi_document_cache_total", view="enc", result="miss") == 1
     assert moved("virtapi_document_cache_total", view="enc", result="hit") == 1
-    assert moved("virtapi_document_cache_total", view="pillar", result="miss") == 1
+    assert moved("virtapi_document_cache_total", view="pillar", result="hit") == 1
+    assert moved("virtapi_document_cache_total", view="hiera", result="hit") == 1
     assert moved("virtapi_document_cache_total", view="other", result="hit") == 1
     assert moved("virtapi_allocations_refused_total", reason="quota") == 1
     assert moved("virtapi_allocations_refused_total", reason="capacity") == 1

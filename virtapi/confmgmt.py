@@ -24,6 +24,7 @@ from flask_smorest import Blueprint
 from .config import current_settings
 from .db import get_read_session
 from .enc.emit import to_yaml
+from .observability import metrics
 from .services.audit import data_version
 from .services.document_cache import CachedDocument, DocumentCache
 from .services.errors import NotFound
@@ -57,18 +58,22 @@ def _cache() -> DocumentCache:
     return cache
 
 
-def node_document(certname: str) -> CachedDocument:
-    """The (cached) node document of certname; 404 if virtapi knows no such node or VM."""
+def node_document(certname: str, view: str = "document") -> CachedDocument:
+    """The (cached) node document of certname; 404 if virtapi knows no such node or VM.
+
+    ``view`` (enc, hiera, pillar) only labels the cache metrics."""
     session = get_read_session()
     # The version before the build: see document_cache for why the order matters.
     version = data_version(session)
     cache = _cache()
     entry = cache.get(certname, version)
+    metrics.count_cache(view, entry is not None)
     if entry is not None:
         return entry
-    document = build_node_document(
-        session, certname, default_environment=current_settings().puppet_environment
-    )
+    with metrics.document_build_timer():
+        document = build_node_document(
+            session, certname, default_environment=current_settings().puppet_environment
+        )
     if document is None:
         raise NotFound(
             f"no node or VM is called {certname!r}: register the node (fqdn) or use the "
@@ -106,7 +111,7 @@ def respond(answer: Rendered, mimetype: str) -> Response:
 def serve(certname: str, view: View, fmt: str) -> Response:
     """The view of certname's document as YAML (``fmt="yaml"``) or JSON, rendered once per
     document version."""
-    entry = node_document(certname)
+    entry = node_document(certname, view.__name__.removesuffix("_view"))
     key = f"{view.__name__}.{fmt}"
     answer = entry.renders.get(key)
     if answer is None:

@@ -178,18 +178,6 @@ def count_refusal(reason: str) -> None:
     get().allocations_refused.labels(_closed(reason, REFUSAL_REASONS)).inc()
 
 
-# DomainError codes that mean an allocation was refused, and the reason they count under.
-_REFUSAL_CODES = {"quota_exceeded": "quota", "no_capacity": "capacity"}
-
-
-def count_domain_refusal(code: str) -> None:
-    """Call from a DomainError handler with ``exc.code``; counts quota and capacity refusals
-    and ignores every other code."""
-    reason = _REFUSAL_CODES.get(code)
-    if reason is not None:
-        count_refusal(reason)
-
-
 @contextmanager
 def feed_waiter() -> Iterator[None]:
     """Wrap a change-feed long poll: counts the clients waiting right now."""

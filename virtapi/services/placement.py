@@ -15,18 +15,39 @@ serialised by one transaction-scoped lock, so parallel creations never both take
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..models import Node, NodeMethod, VirtMethod, VirtNode, Vm
+from ..observability import metrics
 from .capacity import LOCAL_STORAGE_TYPES, HypervisorUsage, hypervisor_usage
 from .errors import Conflict, InvalidInput, NotFound
 from .locks import advisory_lock
 from .lookups import node_by_ref
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _counts_refusals(fn: F) -> F:
+    """Count every no-capacity refusal of ``fn`` once, whichever check raised it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Conflict as exc:
+            if exc.code == "no_capacity":
+                metrics.count_refusal("capacity")
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
 
 GiB = 1024**3
 
@@ -213,6 +234,7 @@ def _target(session: Session, hypervisor: str | int | None, virt_node_id: int | 
     return find_hypervisor(session, hypervisor)  # type: ignore[arg-type]
 
 
+@_counts_refusals
 def place(
     session: Session,
     need: Need,
@@ -231,6 +253,7 @@ def place(
     return node_method(session, chosen.virt_node_id, need.method)
 
 
+@_counts_refusals
 def check_resize(session: Session, vm: Vm, cores: int, ram: int, overcommit: Overcommit) -> None:
     """A placed VM may grow only as far as its hypervisor has room (its old size excluded)."""
     if vm.node_method is None:
@@ -260,6 +283,7 @@ def check_resize(session: Session, vm: Vm, cores: int, ram: int, overcommit: Ove
         )
 
 
+@_counts_refusals
 def migrate(
     session: Session,
     vm: Vm,

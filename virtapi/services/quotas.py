@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import CustomerQuota, Storage, Vm
+from ..observability import metrics
 from .errors import QuotaExceeded
 
 GiB = 1024**3
@@ -75,6 +76,7 @@ def check_quota(
             ]
     if problems:
         detail = "; ".join(f"{k} {v[0]}" for k, v in problems.items())
+        metrics.count_refusal("quota")
         raise QuotaExceeded(
             f"customer {customer_id} quota exceeded: {detail}; ask an operator to raise it",
             errors=problems,
