@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.pg import PostgresCluster, pg_bindir
+from tests.support.pg import PostgresCluster, pg_bindir
 from virtapi import migrate
 from virtapi.app import create_app
 from virtapi.db import Database

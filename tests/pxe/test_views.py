@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.installs_helpers import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.installs import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
 from virtapi.config import override
 from virtapi.models import Install, Node, Vm
 from virtapi.services import installs
