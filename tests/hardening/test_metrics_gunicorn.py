@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.observability.test_observability import samples
+from tests.support.metrics import samples
 from tests.support.server import Server, running_server
 from virtapi.app import create_app
 

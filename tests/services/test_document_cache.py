@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.conftest import Tokens
+from tests.support.apps import make_app
 from tests.support.queries import statements_sent
-from virtapi.app import create_app
 from virtapi.db import Database
 from virtapi.models import CephPool, Vm
 from virtapi.services.audit import data_version
@@ -99,15 +99,7 @@ def reader(api_tokens: Tokens, demo: Any) -> dict[str, str]:
 @pytest.fixture
 def second_app(db_url: str, tmp_path: Path, app: Any) -> Iterator[Any]:
     """Another app on the same database: what a second gunicorn worker is."""
-    other = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": db_url,
-            "DATABASE_READ_URL": None,
-            "SECRET_KEY": "test-secret",
-            "INSTANCE_PATH": str(tmp_path),
-        }
-    )
+    other = make_app(db_url, tmp_path)
     yield other
     other.extensions["virtapi.db"].dispose()
 
