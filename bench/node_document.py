@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import event  # noqa: E402
 
-from tests.test_node_document import make_fleet  # noqa: E402
+from tests.services.test_node_document import make_fleet  # noqa: E402
 from virtapi import migrate  # noqa: E402
 from virtapi.db import Database  # noqa: E402
 from virtapi.services import tokens  # noqa: E402

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, text
 
 from bench.fleet import GiB, generate
-from tests.pg import PostgresCluster, free_port, pg_bindir
+from tests.support.pg import PostgresCluster, free_port, pg_bindir
 from virtapi import migrate
 from virtapi.db import Database
 from virtapi.services import tokens, transfer

@@ -6,6 +6,7 @@ session, so tests can commit for real (concurrency, change log) without seeing e
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -17,9 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.pg import PostgresCluster, pg_bindir
+from tests.support.apps import make_app
+from tests.support.pg import PostgresCluster, pg_bindir
 from virtapi import migrate
-from virtapi.app import create_app
 from virtapi.db import Database
 from virtapi.services import tokens
 from virtapi.services.audit import set_actor
@@ -68,14 +69,23 @@ _counter = itertools.count()
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated, empty database on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "virtapi.sqlite"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
+    name = f"t{os.getpid()}_{next(_counter)}"
+    with fresh_database(request, request.param, tmp_path / "virtapi.sqlite", name) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(
+    request: pytest.FixtureRequest, backend: str, sqlite_path: Path, name: str
+) -> Iterator[str]:
+    """A new database copied from the session's migrated template on `backend`: a file at
+    `sqlite_path`, or a PostgreSQL database `name` dropped again afterwards."""
+    if backend == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), sqlite_path)
+        yield f"sqlite:///{sqlite_path}"
         return
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
     template = request.getfixturevalue("pg_template")
-    name = f"t{os.getpid()}_{next(_counter)}"
     admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
@@ -102,15 +112,7 @@ def session(database: Database) -> Iterator[Any]:
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": db_url,
-            "DATABASE_READ_URL": None,
-            "SECRET_KEY": "test-secret",
-            "INSTANCE_PATH": str(tmp_path),
-        }
-    )
+    app = make_app(db_url, tmp_path)
     yield app
     app.extensions["virtapi.db"].dispose()
 

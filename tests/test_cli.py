@@ -7,7 +7,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.pg import free_port
+from tests.support.pg import free_port
+from tests.support.server import self_signed_cert, wait_until_up
 from virtapi import migrate
 from virtapi.models import ApiToken, Node, Vm
 
@@ -103,16 +103,7 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("virtapi serve did not come up")
+    wait_until_up(f"http://127.0.0.1:{port}", proc, timeout=30)
 
 
 def test_serve_demo_on_embedded_database_twice(tmp_path: Path) -> None:
@@ -145,13 +136,7 @@ def test_serve_demo_on_embedded_database_twice(tmp_path: Path) -> None:
 
 
 def test_serve_with_tls(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path)
     port = free_port()
     env = {**os.environ, "VIRTAPI_INSTANCE_PATH": str(tmp_path / "inst")}
     proc = subprocess.Popen(
@@ -160,18 +145,10 @@ def test_serve_with_tls(tmp_path: Path) -> None:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
+        wait_until_up(f"https://127.0.0.1:{port}", proc, timeout=30, ca_file=cert)
         ctx = ssl.create_default_context(cafile=str(cert))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2
-                ) as r:
-                    assert json.load(r) == {"status": "ok"}
-                break
-            except (OSError, ssl.SSLError):
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.3)
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx) as r:
+            assert json.load(r) == {"status": "ok"}
         # Plain HTTP is not served on a TLS port.
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from tests.support.paths import REPO
 from virtapi import migrate
 from virtapi.models import Base
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_schema_sql_is_generated_from_migrations() -> None:
     expected = migrate.offline_sql()
-    actual = (ROOT / "sql" / "schema.sql").read_text()
+    actual = (REPO / "sql" / "schema.sql").read_text()
     assert actual == expected, "sql/schema.sql is stale: run `virtapi db schema > sql/schema.sql`"
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from bench.fleet import generate
 from tests.conftest import skip_or_fail
-from tests.pg import PostgresCluster, pg_bindir
+from tests.support.pg import PostgresCluster, pg_bindir
 from virtapi import migrate
 from virtapi.app import create_app
 from virtapi.db import get_read_session, get_session
@@ -140,7 +140,7 @@ def test_a_dead_replica_is_left_alone_for_a_while(tmp_path: Any) -> None:
     """After one failed connect, reads go straight to the primary until the retry time."""
     from sqlalchemy import event
 
-    from tests.pg import free_port
+    from tests.support.pg import free_port
     from virtapi.db import Database
 
     dead = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/postgres"

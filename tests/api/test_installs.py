@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.installs_helpers import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.installs import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.queries import statements_sent
 from virtapi.config import override
 from virtapi.models import Change, Install, Node, Vm
 
@@ -267,24 +268,13 @@ def test_openapi_documents_install_endpoints(client: Any) -> None:
 def test_vm_representation_carries_install_without_extra_queries(
     app: Any, client: Any, api_tokens: Any, demo: Any
 ) -> None:
-    from sqlalchemy import event
-
     op = H(api_tokens.operator)
     vms = client.get("/api/v1/vms", headers=op).json["results"]
     assert [vm["install"] for vm in vms] == [None] * len(vms)
 
     def list_queries() -> int:
-        seen: list[str] = []
-
-        def count(*args: Any) -> None:
-            seen.append(args[2])
-
-        engine = app.extensions["virtapi.db"].engine
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with statements_sent(app.extensions["virtapi.db"].engine) as seen:
             assert client.get("/api/v1/vms", headers=op).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         return len(seen)
 
     before = list_queries()

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
-
 from tests.api.helpers import GiB, H, db_of
-
-
-@contextmanager
-def counting(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = db_of(app).engine
-
-    def before(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+from tests.support.queries import statements_sent
 
 
 def _queries(app: Any, client: Any, url: str, headers: dict[str, str]) -> int:
-    with counting(app) as statements:
+    with statements_sent(db_of(app).engine) as statements:
         resp = client.get(url, headers=headers)
         assert resp.status_code == 200
     return len(statements)

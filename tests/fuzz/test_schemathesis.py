@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, skip_or_fail
-from tests.hardening.server import Server, running_server
+from tests.support.server import Server, running_server
 
 EXAMPLES = int(os.environ.get("VIRTAPI_FUZZ_EXAMPLES", "5"))
 SEED = os.environ.get("VIRTAPI_FUZZ_SEED", "20261122")

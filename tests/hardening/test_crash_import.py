@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from bench.fleet import generate
 from tests.conftest import BACKENDS
 from tests.hardening.consistency import problems
-from tests.hardening.server import running_server
+from tests.support.server import running_server
 from virtapi import migrate
 from virtapi.db import Database
 from virtapi.services import tokens

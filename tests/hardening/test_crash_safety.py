@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS
 from tests.hardening.consistency import problems, snapshot
-from tests.hardening.server import Server, running_server
+from tests.support.server import Server, running_server
 
 pytestmark = [
     pytest.mark.integration,

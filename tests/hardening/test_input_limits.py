@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.api.helpers import H, db_of, vm_id
-from tests.installs_helpers import ed25519_key
+from tests.support.installs import ed25519_key
 from virtapi.models import Change
 
 GiB = 1024**3

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.hardening.server import Server, running_server
-from tests.installs_helpers import WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.installs import WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.server import Server, running_server
 from virtapi.services.tokens import hash_token
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.hardening.server import Server, running_server
-from tests.test_observability import samples
+from tests.support.metrics import samples
+from tests.support.server import Server, running_server
 from virtapi.app import create_app
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from tests.api.helpers import H
-from tests.installs_helpers import ed25519_key
+from tests.support.installs import ed25519_key
 from virtapi.config import override
 
 GiB = 1024**3

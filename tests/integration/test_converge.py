@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from tests.integration import validate
-from tests.integration.conftest import LiveServer
 from tests.integration.test_puppet import PuppetSite
 from tests.integration.test_salt import Minion, _content_lines
+from tests.support.server import Server as LiveServer
 
 pytestmark = pytest.mark.integration
 

@@ -18,13 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import (
-    HIERA_TRAP,
-    REPO,
-    LiveServer,
-    TlsServer,
-    clean_stderr,
-)
+from tests.integration.conftest import HIERA_TRAP, clean_stderr
+from tests.support.paths import REPO
+from tests.support.server import Server as LiveServer
+from tests.support.server import Server as TlsServer
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,10 @@ import pytest
 import yaml
 
 from tests.conftest import skip_or_fail
-from tests.integration.conftest import REPO, LiveServer, TlsServer, find_tool
+from tests.integration.conftest import find_tool
+from tests.support.paths import REPO
+from tests.support.server import Server as LiveServer
+from tests.support.server import Server as TlsServer
 
 pytestmark = pytest.mark.integration
 

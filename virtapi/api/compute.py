@@ -173,7 +173,7 @@ def _vm_filter_hypervisor(value: str) -> Any:
     # A hypervisor is a node: by fqdn or node id (virt_node_id has its own filter).
     # An uncorrelated IN (…) lets PostgreSQL find the VMs through ix_vm_node_method_id; the
     # correlated EXISTS of relationship.has() made it walk the whole vm table in id order
-    # (tests/test_list_indexes.py).
+    # (tests/models/test_list_indexes.py).
     node = Node.fqdn == value
     if value.isdigit() and int(value) <= INT64_MAX:
         node = node | (Node.id == int(value))

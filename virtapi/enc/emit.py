@@ -5,7 +5,7 @@ second for a hypervisor with 100 VMs; this writes the same block-style YAML some
 times faster. Strings that could be misread (YAML 1.1 booleans, numbers, anything with
 special characters) are written as double-quoted scalars using JSON's escapes, which are
 a subset of YAML's. Round-tripping through `yaml.safe_load` (and Puppet's Psych) is
-asserted by tests/test_enc_emit.py.
+asserted by tests/enc/test_emit.py.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ import netaddr
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
-from tests.fleet import node_interface
+from tests.support.fleet import node_interface
+from tests.support.queries import statements_sent
 from virtapi.models import Ipv4Address, Ipv4Network, Vlan
 from virtapi.services.errors import Conflict, InvalidInput
 from virtapi.services.network import ipam, networks
@@ -164,16 +165,8 @@ def test_allocation_in_a_big_network_costs_few_queries(session: Any, database: A
             for i in range(2, 2002)
         ],
     )
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(database.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(database.engine) as statements:
         row = ipam.allocate(session, net, iface)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", count)
     assert str(row.address) == "10.50.7.210"  # 10.50.0.0 + 2002
     # One chunk of rows, then a bisection of COUNT queries (log2 of 2**16), then the insert.
     assert len(statements) <= 30, statements

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fleet import GiB, add_hypervisor
+from tests.support.fleet import GiB, add_hypervisor
 from virtapi.services import lifecycle
 from virtapi.services.errors import Conflict, InvalidInput, NotFound
 from virtapi.services.lookups import node_by_ref, vm_by_uuid

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
+from tests.support.queries import statements_sent
 from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState
@@ -313,20 +312,6 @@ def test_odd_urls_and_parameters_get_pages_not_500s(signed_in: Any) -> None:
 # --- bounded queries ---------------------------------------------------------------------------
 
 
-@contextmanager
-def counting(db: Database) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
 def _add_vms(db: Database, count: int) -> None:
     with db.session() as s:
         running = by_name(s, VmState, "running")
@@ -367,7 +352,7 @@ def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
     def measure() -> dict[str, int]:
         out = {}
         for path in paths:
-            with counting(db) as statements:
+            with statements_sent(db.engine) as statements:
                 page(client, path)
             out[path] = len(statements)
         return out

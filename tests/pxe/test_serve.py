@@ -6,23 +6,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.installs_helpers import WEB1_MAC, WEB1_UUID, ed25519_key
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.installs import WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.pg import free_port
+from tests.support.server import wait_until_up
 
 
 def _call(url: str, method: str = "GET", token: str | None = None, body: Any = None) -> Any:
@@ -41,7 +35,7 @@ def _call(url: str, method: str = "GET", token: str | None = None, body: Any = N
 
 
 def test_install_cycle_against_served_app(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -58,10 +52,7 @@ def test_install_cycle_against_served_app(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while _call_ok(f"{base}/healthz") is False:
-            assert proc.poll() is None and time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.2)
+        wait_until_up(base, proc, timeout=30)
         token = _admin_token(proc)
 
         status, body = _call(
@@ -94,14 +85,6 @@ def test_install_cycle_against_served_app(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=20)
     assert f"/installimage/{WEB1_MAC}/[secret]" in out  # the access log saw the requests …
     assert secret not in out  # … but never the secret
-
-
-def _call_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def _admin_token(proc: subprocess.Popen[str]) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import Select, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bench.fleet import generate
-from tests.pg import PostgresCluster
+from tests.support.pg import PostgresCluster
 from virtapi import migrate
 from virtapi.api.compute import VMS
 from virtapi.api.filters import apply_filters

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.conftest import Tokens
-from virtapi.app import create_app
+from tests.support.apps import make_app
+from tests.support.queries import statements_sent
 from virtapi.db import Database
 from virtapi.models import CephPool, Vm
 from virtapi.services.audit import data_version
@@ -99,32 +99,9 @@ def reader(api_tokens: Tokens, demo: Any) -> dict[str, str]:
 @pytest.fixture
 def second_app(db_url: str, tmp_path: Path, app: Any) -> Iterator[Any]:
     """Another app on the same database: what a second gunicorn worker is."""
-    other = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": db_url,
-            "DATABASE_READ_URL": None,
-            "SECRET_KEY": "test-secret",
-            "INSTANCE_PATH": str(tmp_path),
-        }
-    )
+    other = make_app(db_url, tmp_path)
     yield other
     other.extensions["virtapi.db"].dispose()
-
-
-@contextmanager
-def count_queries(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.extensions["virtapi.db"].engine
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_a_change_shows_on_the_next_request_in_every_worker(
@@ -181,11 +158,11 @@ def test_cached_hit_and_304_cost_a_few_constant_queries(app: Any, reader: dict[s
         client.get(f"/enc/{certname}", headers=reader)
         for path in (f"/enc/{certname}", f"/pillar/{certname}"):
             client.get(path, headers=reader)
-            with count_queries(app) as statements:
+            with statements_sent(app.extensions["virtapi.db"].engine) as statements:
                 response = client.get(path, headers=reader)
             assert response.status_code == 200
             etag = response.headers["ETag"]
-            with count_queries(app) as revalidation:
+            with statements_sent(app.extensions["virtapi.db"].engine) as revalidation:
                 not_modified = client.get(path, headers={**reader, "If-None-Match": etag})
             assert not_modified.status_code == 304
             for queries in (statements, revalidation):

@@ -10,37 +10,15 @@ import logging
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from tests.conftest import Tokens
+from tests.support.apps import make_app
+from tests.support.metrics import samples
 from virtapi import migrate
-from virtapi.app import create_app
 from virtapi.config import load_settings, override
 from virtapi.observability.logs import JsonFormatter
 from virtapi.observability.readiness import head_revision
-
-
-def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body)
-        for s in family.samples
-    }
-
-
-def make_app(db_url: str, tmp_path: Any, **overrides: Any) -> Any:
-    return create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": db_url,
-            "DATABASE_READ_URL": None,
-            "SECRET_KEY": "test-secret",
-            "INSTANCE_PATH": str(tmp_path),
-            **overrides,
-        }
-    )
-
 
 # --- /readyz ----------------------------------------------------------------------------------
 

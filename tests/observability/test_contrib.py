@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +14,11 @@ from prometheus_client import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Tokens, skip_or_fail
+from tests.support.paths import REPO
 from virtapi.observability import metrics
 from virtapi.observability.inventory import InventoryCollector
 
-CONTRIB = Path(__file__).resolve().parents[1] / "contrib"
+CONTRIB = REPO / "contrib"
 RULES = CONTRIB / "prometheus" / "virtapi-rules.yml"
 RULE_TESTS = CONTRIB / "prometheus" / "virtapi-rules.test.yml"
 DASHBOARD = CONTRIB / "grafana" / "virtapi-dashboard.json"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.fleet import GiB, add_hypervisor
+from tests.support.fleet import GiB, add_hypervisor
 from virtapi.auth import Principal
 from virtapi.models import (
     CephPool,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.installs_helpers import WEB1_HOST, WEB1_MAC, ed25519_key
+from tests.support.installs import WEB1_HOST, WEB1_MAC, ed25519_key
 from virtapi.models import Change, Image, Install, Ipv4Address, Ipv6Address, Vm, VmInterface
 from virtapi.pxe import render
 from virtapi.services import install_fields, installs

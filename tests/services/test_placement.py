@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.fleet import GiB, add_hypervisor
+from tests.support.fleet import GiB, add_hypervisor
 from virtapi.models import CephPool, NodeState
 from virtapi.services import placement
 from virtapi.services.errors import Conflict, NotFound

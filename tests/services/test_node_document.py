@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import netaddr
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from tests.support.queries import statements_sent
 from virtapi.models import (
     CacheOption,
     CephMonNode,
@@ -39,22 +37,6 @@ from virtapi.services.demo import load_demo
 from virtapi.services.node_document import build_node_document, disk_name
 
 GiB = 1024**3
-
-
-@contextmanager
-def count_queries(session: Session) -> Iterator[list[str]]:
-    """Every SQL statement the session's engine sends while the block runs."""
-    statements: list[str] = []
-    engine = session.get_bind()
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _by_name(session: Session, model: Any, name: str) -> Any:
@@ -170,7 +152,7 @@ def make_fleet(session: Session, n_vms: int) -> dict[str, Any]:
 def test_query_count_is_constant(session: Session, n_vms: int) -> None:
     make_fleet(session, n_vms)
     session.expire_all()
-    with count_queries(session) as statements:
+    with statements_sent(session.get_bind()) as statements:
         document = build_node_document(session, "hv-a.test")
     assert document is not None
     assert len(document["hypervisor"]["vms"]) == n_vms

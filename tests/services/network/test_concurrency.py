@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.fleet import GiB, add_hypervisor, node_interface
+from tests.support.fleet import GiB, add_hypervisor, node_interface
 from virtapi.auth import Principal
 from virtapi.db import Database, make_engine
 from virtapi.models import (

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
-from tests.installs_helpers import WEB1_HOST
+from tests.support.installs import WEB1_HOST
+from tests.support.queries import statements_sent
 from virtapi.models import Install, Vm
 from virtapi.services import installs
 from virtapi.services.audit import set_actor
@@ -59,17 +60,9 @@ def test_latest_installs_batched(app: Any, demo: Any) -> None:
         ids = [vm.id for vm in vms]
         expected = {vms[0].id: second.id, vms[2].id: other.id}
     with db.session() as s:
-        statements: list[str] = []
-
-        def count(*args: Any) -> None:
-            statements.append(args[2])
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with statements_sent(db.engine) as statements:
             got = installs.latest_installs(s, ids)
             images = {vm_id: i.image.name for vm_id, i in got.items()}
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
         assert installs.latest_installs(s, []) == {}
     assert {vm_id: i.id for vm_id, i in got.items()} == expected
     assert images == {vms[0].id: "ubuntu-24.04", vms[2].id: "debian-12"}

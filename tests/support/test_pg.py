@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.pg import pg_bindir
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO
+from tests.support.pg import pg_bindir
 
 STARTER = """
 import sys, time
 from pathlib import Path
-from tests.pg import PostgresCluster
+from tests.support.pg import PostgresCluster
 cluster = PostgresCluster(Path(sys.argv[1])).init().start()
 print(cluster.port, cluster.dir, flush=True)
 time.sleep(600)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.installs_helpers import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
+from tests.support.apps import make_app
+from tests.support.installs import APP1_UUID, WEB1_HOST, WEB1_MAC, WEB1_UUID, ed25519_key
 from virtapi.config import override
 from virtapi.models import Install, Node, Vm
 from virtapi.services import installs
@@ -336,20 +337,14 @@ def test_node_with_unusable_recorded_uuid_fails_closed(
 def test_allow_list_believes_x_forwarded_for_only_from_trusted_proxies(
     db_url: str, tmp_path: Any
 ) -> None:
-    from virtapi.app import create_app
     from virtapi.services.demo import load_demo
 
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": db_url,
-            "DATABASE_READ_URL": None,
-            "SECRET_KEY": "test-secret",
-            "INSTANCE_PATH": str(tmp_path),
-            "TRUSTED_PROXIES": 1,
-            "PXE_PUBLIC_URL": PUBLIC,
-            "PXE_ALLOWED_NETWORKS": ["10.20.0.0/24"],
-        }
+    app = make_app(
+        db_url,
+        tmp_path,
+        TRUSTED_PROXIES=1,
+        PXE_PUBLIC_URL=PUBLIC,
+        PXE_ALLOWED_NETWORKS=["10.20.0.0/24"],
     )
     try:
         with app.extensions["virtapi.db"].session() as s:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,9 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from bench.fleet import generate
+from tests.conftest import fresh_database
 from virtapi.db import Database
 from virtapi.models import Change, Ipv4Address, Node, Storage, Vm, VmInterface
 from virtapi.services.audit import set_actor
@@ -28,20 +28,10 @@ from virtapi.services.transfer import export_inventory, import_inventory
 @pytest.fixture
 def other_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
     """A second fresh, migrated database on the same backend as ``db_url``."""
-    if db_url.startswith("sqlite"):
-        path = tmp_path / "other.sqlite"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
     name = db_url.rsplit("/", 1)[1] + "_other"
-    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "virtapi_template"'))
-    yield cluster.url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(request, backend, tmp_path / "other.sqlite", name) as url:
+        yield url
 
 
 def _import(database: Database, doc: Any) -> Any:
