@@ -362,6 +362,7 @@ def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
     fleet = page(client, "/")
     node_path = "/nodes/" + re.search(r'href="/nodes/(\d+)">hv0', fleet).group(1)
     paths = ["/", "/vms", "/networks", "/changes", node_path, f"/vms/{vm_uuid(VMS_A[2])}"]
+    paths += ["/vms/new", "/vlans"]
     page(client, "/vms")  # let the token's last-use stamp settle before counting
 
     def measure() -> dict[str, int]:
@@ -376,7 +377,7 @@ def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
     _add_vms(db, 20)
     after = measure()
     assert after == before
-    assert max(before.values()) <= 12, before
+    assert max(before.values()) < 20, before  # issue 14: every page under 20 statements
 
 
 # --- formatting --------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ from flask import abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from ..auth import READERS, resolve_principal
+from ..auth import CUSTOMERS_AND_OPERATORS, READERS, resolve_principal
 from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
-from . import bp, format, login
+from . import bp, format, login, vm_forms
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def _template_globals() -> dict[str, Any]:
     return {
         "me": me,
         "is_staff": me is not None and me.role in READERS,
+        "can_write": me is not None and me.role in CUSTOMERS_AND_OPERATORS,
         "csrf_token": login.csrf_token,
     }
 
@@ -167,9 +168,7 @@ def vms() -> Any:
 @bp.get("/vms/<vm_uuid>")
 @login.signed_in
 def vm(vm_uuid: str) -> Any:
-    me = login.principal()
-    vm = inventory.vm_detail(get_session(), vm_uuid, me.customer_id if me.is_customer else None)
-    return render_template("vm.html", vm=vm)
+    return vm_forms.render_vm(vm_uuid)
 
 
 @bp.get("/networks")

@@ -1,0 +1,179 @@
+"""Forms on the HTML pages: the same rules as the API, errors next to the field, CSRF, ETags."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+from tests import test_web
+from tests.test_web import VMS_A, csrf_of, page, vm_uuid
+
+signed_in = test_web.signed_in  # the fixture: a client signed in with a role's token
+
+GiB = 1024**3
+
+
+def post(client: Any, path: str, data: dict[str, Any], referer: str | None = None) -> Any:
+    """Post a form the way a browser does: with the CSRF token from the page it is on."""
+    html = page(client, referer or path)
+    return client.post(path, data={"csrf": csrf_of(html), **data})
+
+
+def api(app: Any, api_tokens: Any, path: str, token: str | None = None) -> Any:
+    return app.test_client().get(path, headers=api_tokens.header(token or api_tokens.operator))
+
+
+def new_vm(client: Any, **fields: Any) -> Any:
+    form = {
+        "hostname": "form1.c1001.example.net",
+        "cores": "1",
+        "ram": "1",
+        "disks.0.size": "5",
+        "disks.0.storage_type": "qcow2",
+        "disks.0.cache_option": "default",
+        "interfaces.0.enabled": "1",
+        **fields,
+    }
+    return post(client, "/vms/new", form)
+
+
+def field_error(html: str, name: str) -> str:
+    """The message shown inside the label of field ``name``."""
+    match = re.search(
+        r'<label class="field has-error"><span>[^<]*</span>\s*<input[^>]*name="'
+        + re.escape(name)
+        + r'"[^>]*>\s*<span class="field-error"[^>]*>([^<]+)</span>',
+        html,
+    )
+    assert match, f"no error next to {name}"
+    return match.group(1)
+
+
+def test_customer_creates_a_vm_through_the_form(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("customer_a")
+    html = page(client, "/vms/new")
+    assert 'id="quota-left-cores"' in html  # the quota left is shown before submitting
+    resp = new_vm(client, start="1")
+    assert resp.status_code == 303, resp.text[:2000]
+    vm_page = resp.headers["Location"]
+    uuid = vm_page.rsplit("/", 1)[1]
+    got = api(app, api_tokens, f"/api/v1/vms?uuid={uuid}", api_tokens.customer_a).json
+    vm = got["results"][0]
+    assert vm["hostname"] == "form1.c1001.example.net" and vm["customer_id"] == 1001
+    assert vm["ram"] == GiB and [d["size"] for d in vm["disks"]] == [5 * GiB]
+    assert len(vm["interfaces"]) == 1 and vm["requested_state"] == "running"
+    assert "form1.c1001.example.net" in page(client, vm_page)
+
+
+def test_create_errors_appear_next_to_the_field_with_the_input_kept(signed_in: Any) -> None:
+    client = signed_in("customer_a")
+    resp = new_vm(client, cores="lots")
+    assert resp.status_code == 422
+    assert "integer" in field_error(resp.text, "cores").lower()
+    assert 'value="form1.c1001.example.net"' in resp.text  # the input is kept
+    # The quota rule is the service's: the same message the API gives, next to the field.
+    resp = new_vm(client, cores="4000")
+    assert resp.status_code == 422
+    assert "quota" in resp.text and "would use" in field_error(resp.text, "cores")
+    assert 'value="4000"' in resp.text
+    # A duplicate hostname is refused as in the API.
+    resp = new_vm(client, hostname=VMS_A[0])
+    assert resp.status_code == 422 and VMS_A[0] in resp.text
+
+
+def test_forms_need_the_csrf_token(signed_in: Any, app: Any, api_tokens: Any) -> None:
+    client = signed_in("customer_a")
+    web1 = vm_uuid(VMS_A[0])
+    resp = client.post(f"/vms/{web1}/action", data={"action": "stop", "csrf": "forged"})
+    assert resp.status_code == 400
+    resp = client.post("/vms/new", data={"hostname": "x.example.net", "cores": "1", "ram": "1"})
+    assert resp.status_code == 400
+    assert api(app, api_tokens, "/api/v1/vms?hostname=x.example.net").json["count"] == 0
+
+
+def test_start_stop_resize_and_delete(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("customer_a")
+    web1 = vm_uuid(VMS_A[0])
+    path = f"/vms/{web1}"
+
+    def state() -> dict[str, Any]:
+        return api(app, api_tokens, f"/api/v1/vms?uuid={web1}").json["results"][0]
+
+    assert post(client, f"{path}/action", {"action": "stop"}, path).status_code == 303
+    assert state()["requested_state"] == "stopped"
+    # An action the state machine refuses answers with the service's reason, nothing changes.
+    resp = post(client, f"{path}/action", {"action": "stop"}, path)
+    assert resp.status_code == 422 and "stop is already requested" in resp.text
+    assert state()["requested_state"] == "stopped"
+    html = page(client, path)
+    etag = unescape(re.search(r'name="etag" value="([^"]+)"', html).group(1))
+    resp = client.post(
+        f"{path}/resize", data={"csrf": csrf_of(html), "etag": etag, "cores": "2", "ram": "1.5"}
+    )
+    assert resp.status_code == 303
+    assert (state()["cores"], state()["ram"]) == (2, int(1.5 * GiB))
+    # The same form again is stale: nothing is overwritten, the current values are shown.
+    resp = client.post(
+        f"{path}/resize", data={"csrf": csrf_of(html), "etag": etag, "cores": "3", "ram": "1"}
+    )
+    assert resp.status_code == 409 and "nothing was saved" in resp.text
+    assert 'name="cores" value="2"' in resp.text and 'name="ram" value="1.5"' in resp.text
+    assert state()["cores"] == 2
+    # Delete asks for confirmation first.
+    resp = post(client, f"{path}/action", {"action": "delete"}, path)
+    assert resp.status_code == 422 and "Tick the box" in resp.text
+    resp = post(client, f"{path}/action", {"action": "delete", "confirm": "yes"}, path)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/vms"
+    assert api(app, api_tokens, f"/api/v1/vms?uuid={web1}").json["count"] == 0
+
+
+def test_disks_interfaces_and_vlans(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("customer_a")
+    web1 = vm_uuid(VMS_A[0])
+    path = f"/vms/{web1}"
+
+    def vm() -> dict[str, Any]:
+        return api(app, api_tokens, f"/api/v1/vms?uuid={web1}").json["results"][0]
+
+    disks, ifaces = len(vm()["disks"]), len(vm()["interfaces"])
+    form = {"size": "3", "storage_type": "qcow2", "cache_option": "none"}
+    assert post(client, f"{path}/disks", form, path).status_code == 303
+    added = vm()["disks"][-1]
+    assert len(vm()["disks"]) == disks + 1 and added["size"] == 3 * GiB
+    resp = post(client, f"{path}/disks", {**form, "size": "0"}, path)
+    assert resp.status_code == 422 and field_error(resp.text, "size")
+    assert post(client, f"{path}/disks/{added['id']}/delete", {}, path).status_code == 303
+    assert len(vm()["disks"]) == disks
+
+    # A VLAN of their own, then an interface in it.
+    resp = post(client, "/vlans", {"name": "backend-net", "description": "db traffic"})
+    assert resp.status_code == 303
+    vlans = api(app, api_tokens, "/api/v1/vlans?name=backend-net", api_tokens.customer_a).json
+    vlan = vlans["results"][0]
+    assert vlan["customer_id"] == 1001
+    assert "backend-net" not in page(signed_in("customer_b"), "/vlans")
+    resp = post(client, f"{path}/interfaces", {"vlans": str(vlan["id"])}, path)
+    assert resp.status_code == 303
+    new = vm()["interfaces"][-1]
+    assert len(vm()["interfaces"]) == ifaces + 1 and [v["id"] for v in new["vlans"]] == [vlan["id"]]
+    assert post(client, f"{path}/interfaces/{new['id']}/delete", {}, path).status_code == 303
+    assert len(vm()["interfaces"]) == ifaces
+    assert post(client, f"/vlans/{vlan['id']}/delete", {}, "/vlans").status_code == 303
+    assert api(app, api_tokens, "/api/v1/vlans?name=backend-net").json["count"] == 0
+    # Another customer's VLAN is missing for them, exactly as in the API.
+    other = signed_in("customer_b")
+    assert post(other, f"/vlans/{vlan['id']}/delete", {}, "/vlans").status_code == 422
+
+
+def test_reader_gets_no_forms_and_cannot_post(signed_in: Any, app: Any, api_tokens: Any) -> None:
+    client = signed_in("reader")
+    web1 = vm_uuid(VMS_A[0])
+    html = page(client, f"/vms/{web1}")
+    assert "/resize" not in html and "New VM" not in page(client, "/vms")
+    resp = client.post(f"/vms/{web1}/action", data={"csrf": csrf_of(html), "action": "stop"})
+    assert resp.status_code == 422 and "may not change" in resp.text
+    assert (
+        api(app, api_tokens, f"/api/v1/vms?uuid={web1}").json["results"][0]["requested_state"]
+        == "running"
+    )
