@@ -177,3 +177,56 @@ def test_reader_gets_no_forms_and_cannot_post(signed_in: Any, app: Any, api_toke
         api(app, api_tokens, f"/api/v1/vms?uuid={web1}").json["results"][0]["requested_state"]
         == "running"
     )
+
+
+# --- search and lists ---------------------------------------------------------------------------
+
+
+def test_search_box_jumps_to_the_object(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    staff = signed_in("operator")
+    web3 = api(app, api_tokens, f"/api/v1/vms?uuid={vm_uuid(VMS_A[2])}").json["results"][0]
+    mac = web3["interfaces"][0]["mac"]
+    address = web3["interfaces"][0]["ipv4_addresses"][0]
+    target = f"/vms/{web3['uuid']}"
+    for typed in (VMS_A[2], VMS_A[2].upper(), web3["uuid"], mac, mac.replace(":", "-"), address):
+        resp = staff.get("/search", query_string={"q": typed})
+        assert (resp.status_code, resp.headers["Location"]) == (302, target), typed
+    node = staff.get("/search", query_string={"q": "hv01.dc1.example.com"}).headers["Location"]
+    assert node.startswith("/nodes/")
+    vni = api(app, api_tokens, "/api/v1/vlans?customer_id=1001").json["results"][0]["vni"]
+    assert staff.get(f"/search?q={vni}").headers["Location"] == f"/vlans?vni={vni}"
+    assert str(vni) in page(staff, f"/vlans?vni={vni}")
+    # Part of a name: the VM list narrowed to it.
+    html = page(staff, staff.get("/search?q=c1001").headers["Location"])
+    assert VMS_A[0] in html and "app1.c1002" not in html
+    # Customers find only their own things; another customer's VM is not found.
+    other = signed_in("customer_b")
+    for typed in (VMS_A[2], web3["uuid"], mac, address, str(vni), "hv01.dc1.example.com"):
+        location = other.get("/search", query_string={"q": typed}).headers["Location"]
+        assert not location.startswith(("/vms/", "/nodes/", "/vlans")), typed
+        assert f'href="/vms/{web3["uuid"]}"' not in page(other, location)
+
+
+def test_vm_list_sorts_and_filters_with_the_api_filters(signed_in: Any) -> None:
+    staff = signed_in("operator")
+    html = page(staff, "/vms?sort=-hostname")
+    names = re.findall(r'href="/vms/[0-9a-f-]{36}">([^<]+)<', html)
+    assert names == sorted(names, reverse=True) and len(names) == 5
+    html = page(staff, "/vms?sort=hostname&customer_id=1002")
+    assert re.findall(r'href="/vms/[0-9a-f-]{36}">([^<]+)<', html) == sorted(
+        ["app1.c1002.example.net", "app2.c1002.example.net"]
+    )
+    assert 'href="/vms?customer_id=1002&amp;sort=-hostname"' in html  # headers keep filters
+    html = page(staff, "/vms?hypervisor=hv01.dc1.example.com")
+    assert "hv01.dc1.example.com" in html and "hv02.dc1.example.com</a></td>" not in html
+    stopped = page(staff, "/vms?state=stopped")
+    running = page(staff, "/vms?state=running")
+    assert "state-running" not in stopped and "state-stopped" not in running
+    count = lambda html: int(re.search(r"(\d+) VMs?<", html).group(1))  # noqa: E731
+    assert count(stopped) + count(running) <= 5 and count(running) >= 1
+    page(staff, "/vms?sort=secret", 400)
+    page(staff, "/vms?network=x", 400)
+    # A customer's filter controls cannot reach beyond their own VMs.
+    customer = signed_in("customer_b")
+    html = page(customer, "/vms?customer_id=1001&hypervisor=hv01.dc1.example.com")
+    assert "web1.c1001" not in html and 'name="customer_id"' not in html

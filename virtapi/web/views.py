@@ -14,7 +14,7 @@ from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
-from . import bp, format, login, vm_forms
+from . import bp, format, lists, login, vm_forms
 
 log = logging.getLogger(__name__)
 
@@ -150,19 +150,30 @@ def node(node_id: str) -> Any:
 @login.signed_in
 def vms() -> Any:
     me = login.principal()
-    if me.is_customer:
-        customer = me.customer_id
-    else:
-        raw = request.args.get("customer") or None
-        customer = _id(raw)
-        if raw is not None and customer is None:
-            abort(400, f"customer must be a positive customer id, not {raw[:40]!r}")
+    staff = not me.is_customer
+    chosen, conditions = lists.vm_filters(staff)
+    sort, order = lists.sort_order()
     page = min(_id(request.args.get("page")) or 1, 10**6)
     listing = inventory.list_vms(
-        get_session(), customer_id=customer, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        get_session(),
+        customer_id=None if staff else me.customer_id,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        conditions=conditions,
+        order_by=order,
     )
     pages = max(1, -(-listing.total // PAGE_SIZE))
-    return render_template("vms.html", listing=listing, customer=customer, page=page, pages=pages)
+    return render_template(
+        "vms.html",
+        listing=listing,
+        customer=chosen.get("customer_id") if staff else None,
+        chosen=chosen,
+        sort=sort,
+        page=page,
+        pages=pages,
+        notfound=bool(request.args.get("notfound")),
+        **lists.filter_choices(staff),
+    )
 
 
 @bp.get("/vms/<vm_uuid>")

@@ -294,6 +294,9 @@ def vlans() -> Any:
 def _vlan_page(session: Session, outcome: forms.Outcome) -> Any:
     customer = _customer()
     rows = select(Vlan).order_by(Vlan.vni).limit(500)
+    vni = request.args.get("vni", "")
+    if vni.isdigit() and len(vni) < 10:  # the search box jumps here with ?vni=
+        rows = rows.where(Vlan.vni == int(vni))
     if customer is not None:
         rows = rows.where(Vlan.customer_id == customer)
     return render_template(
