@@ -230,3 +230,35 @@ def test_vm_list_sorts_and_filters_with_the_api_filters(signed_in: Any) -> None:
     customer = signed_in("customer_b")
     html = page(customer, "/vms?customer_id=1001&hypervisor=hv01.dc1.example.com")
     assert "web1.c1001" not in html and 'name="customer_id"' not in html
+
+
+# --- change log ---------------------------------------------------------------------------------
+
+
+def test_change_log_shows_names_links_and_hides_staff_from_customers(
+    app: Any, signed_in: Any, api_tokens: Any
+) -> None:
+    web1 = vm_uuid(VMS_A[0])
+    client = signed_in("customer_a")
+    assert (
+        post(client, f"/vms/{web1}/action", {"action": "stop"}, f"/vms/{web1}").status_code == 303
+    )
+    # An operator moves it to a state by hand: a staff change the customer sees anonymously.
+    staff = app.test_client()
+    vm_id = api(app, api_tokens, f"/api/v1/vms?uuid={web1}").json["results"][0]["id"]
+    resp = staff.patch(
+        f"/api/v1/vms/{vm_id}",
+        json={"cputime_limit": 50},
+        headers=api_tokens.header(api_tokens.operator),
+    )
+    assert resp.status_code == 200, resp.json
+    html = page(client, f"/changes?object_type=vm&object_id={vm_id}")
+    assert re.search(r"requested state</span> running → stopped", html), html
+    assert "requested_state_id" not in html
+    assert f'<a href="/vms/{web1}">{VMS_A[0]}</a>' in html  # the object itself, by name
+    assert "<td>you</td>" in html and "<td>operator</td>" in html
+    assert "token:" not in html.split("<main>")[1]  # no token ids or names of staff
+    # Staff see who it was (the token's name).
+    staff_html = page(signed_in("operator"), f"/changes?object_type=vm&object_id={vm_id}")
+    assert re.search(r"<td>token:\d+:customer_a</td>", staff_html)
+    assert re.search(r"<td>token:\d+:operator</td>", staff_html)

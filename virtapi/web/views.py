@@ -14,7 +14,7 @@ from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
-from . import bp, format, lists, login, vm_forms
+from . import bp, changelog, format, lists, login, vm_forms
 
 log = logging.getLogger(__name__)
 
@@ -206,5 +206,9 @@ def changes() -> Any:
     )
     older = rows[-1].id if len(rows) == CHANGES_PAGE else None
     return render_template(
-        "changes.html", rows=rows, object_type=object_type, object_id=object_id, older=older
+        "changes.html",
+        rows=changelog.present(get_session(), rows, me),
+        object_type=object_type,
+        object_id=object_id,
+        older=older,
     )
