@@ -262,3 +262,78 @@ def test_change_log_shows_names_links_and_hides_staff_from_customers(
     staff_html = page(signed_in("operator"), f"/changes?object_type=vm&object_id={vm_id}")
     assert re.search(r"<td>token:\d+:customer_a</td>", staff_html)
     assert re.search(r"<td>token:\d+:operator</td>", staff_html)
+
+
+# --- operator forms -----------------------------------------------------------------------------
+
+
+def test_operator_adds_a_hypervisor_and_a_network(
+    app: Any, signed_in: Any, api_tokens: Any
+) -> None:
+    client = signed_in("operator")
+    assert "Inventory" in page(client, "/")
+    resp = post(client, "/inventory/nodes", {"fqdn": "hv09.dc1.example.com", "area": "a"})
+    assert resp.status_code == 303, resp.text[:3000]
+    node = api(app, api_tokens, "/api/v1/nodes?fqdn=hv09.dc1.example.com").json["results"][0]
+    form = {
+        "node_id": str(node["id"]),
+        "cores": "32",
+        "ram": str(128 * GiB),
+        "methods": "kvm, qemu",
+    }
+    resp = post(client, "/inventory/virt-nodes", form)
+    assert resp.status_code == 303, resp.text[:3000]
+    hv = api(app, api_tokens, f"/api/v1/virt-nodes?node_id={node['id']}").json["results"][0]
+    assert sorted(m["name"] for m in hv["methods"]) == ["kvm", "qemu"] and hv["cores"] == 32
+    # The API's rules, next to the field, input kept: a bad prefix, then a duplicate fqdn.
+    resp = post(client, "/inventory/ipv4-networks", {"prefix": "10.99.0.1/24"})
+    assert resp.status_code == 422 and 'value="10.99.0.1/24"' in resp.text
+    assert "host bits" in resp.text or "network" in resp.text
+    resp = post(client, "/inventory/nodes", {"fqdn": "hv09.dc1.example.com"})
+    assert resp.status_code == 422
+    resp = post(
+        client, "/inventory/ipv4-networks", {"prefix": "10.99.0.0/24", "gateway": "10.99.0.1"}
+    )
+    assert resp.status_code == 303, resp.text[:3000]
+    assert api(app, api_tokens, "/api/v1/ipv4-networks?prefix=10.99.0.0/24").json["count"] == 1
+    # Customers and readers get no inventory forms.
+    page(signed_in("customer_a"), "/inventory/nodes", 403)
+    page(signed_in("reader"), "/inventory", 403)
+
+
+def test_inventory_edit_is_etag_guarded(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("operator")
+    node = api(app, api_tokens, "/api/v1/nodes?fqdn=hv01.dc1.example.com").json["results"][0]
+    path = f"/inventory/nodes/{node['id']}"
+    html = page(client, path)
+    etag = unescape(re.search(r'name="etag" value="([^"]+)"', html).group(1))
+    data = {"csrf": csrf_of(html), "etag": etag, "location": "rack 7"}
+    assert client.post(path, data=data).status_code == 303
+    assert api(app, api_tokens, f"/api/v1/nodes/{node['id']}").json["location"] == "rack 7"
+    resp = client.post(path, data={**data, "location": "rack 9"})
+    assert resp.status_code == 409 and "nothing was saved" in resp.text
+    assert 'value="rack 7"' in resp.text  # the current value, not the stale input
+    assert api(app, api_tokens, f"/api/v1/nodes/{node['id']}").json["location"] == "rack 7"
+
+
+def test_maintenance_and_migration(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("operator")
+    hv1 = api(app, api_tokens, "/api/v1/nodes?fqdn=hv01.dc1.example.com").json["results"][0]
+    node_page = f"/nodes/{hv1['id']}"
+    resp = post(client, f"/nodes/{hv1['id']}/state", {"state": "maintenance"}, node_page)
+    assert resp.status_code == 303
+    assert api(app, api_tokens, f"/api/v1/nodes/{hv1['id']}").json["state"] == "maintenance"
+    assert "End maintenance" in page(client, node_page)
+    on_hv1 = api(app, api_tokens, "/api/v1/vms?hypervisor=hv01.dc1.example.com").json["results"]
+    vm = on_hv1[0]
+    vm_page = f"/vms/{vm['uuid']}"
+    # Onto the node in maintenance: refused with placement's reason.
+    resp = post(client, f"{vm_page}/migrate", {"hypervisor": "hv01.dc1.example.com"}, vm_page)
+    assert resp.status_code == 422
+    resp = post(client, f"{vm_page}/migrate", {"hypervisor": "hv02.dc1.example.com"}, vm_page)
+    assert resp.status_code == 303, resp.text[:3000]
+    moved = api(app, api_tokens, f"/api/v1/vms/{vm['id']}").json
+    assert moved["host"]["fqdn"] == "hv02.dc1.example.com"
+    # Customers cannot migrate.
+    customer = signed_in("customer_a") if vm["customer_id"] == 1001 else signed_in("customer_b")
+    assert "/migrate" not in page(customer, vm_page)

@@ -25,6 +25,7 @@ from ..services.errors import DomainError, Forbidden, InvalidInput
 from . import login
 
 GIB = 1024**3
+FORM_ERROR_STATUS = 422  # the form comes back with the messages next to its fields
 
 
 @dataclass
@@ -113,7 +114,7 @@ def update(
     resource: crud.Resource,
     key: Any,
     body: dict[str, Any],
-    sent_etag: str,
+    sent_etag: str | None,
     version: Version | None = None,
 ) -> Outcome:
     """PATCH semantics; a stale ``sent_etag`` changes nothing and says so (the form re-shows).
@@ -127,8 +128,8 @@ def update(
         assert resource.update_schema is not None
         obj = crud.load(session, resource, _caller(), key, lock=True)
         writable(resource)
-        if sent_etag != version_of(obj):
-            raise _Stale
+        if sent_etag is not None and sent_etag != version_of(obj):
+            raise _Stale  # None: a one-click action on current values, as PATCH without If-Match
         data = resource.update_schema().load(body)
         (resource.update or crud.default_update)(session, _caller(), obj, data)
         return obj

@@ -14,7 +14,7 @@ from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
-from . import bp, changelog, format, lists, login, vm_forms
+from . import admin, bp, changelog, format, lists, login, vm_forms  # noqa: F401 - routes
 
 log = logging.getLogger(__name__)
 

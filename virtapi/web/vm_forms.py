@@ -30,7 +30,6 @@ from . import bp, forms, login
 
 DISK_ROWS = 2
 INTERFACE_ROWS = 2
-FORM_ERROR_STATUS = 422
 
 
 def _customer() -> int | None:
@@ -137,7 +136,7 @@ def vm_new() -> Any:
         outcome = forms.run(work)
         if outcome.ok:
             return redirect(url_for("web.vm", vm_uuid=outcome.obj.uuid), code=303)
-    status = FORM_ERROR_STATUS if not outcome.ok else 200
+    status = forms.FORM_ERROR_STATUS if not outcome.ok else 200
     return render_template(
         "vm_new.html",
         form=request.form,
@@ -166,11 +165,11 @@ def render_vm(vm_uuid: str, outcome: forms.Outcome | None = None, status: int = 
     ), status
 
 
-def _done(vm_uuid: str, outcome: forms.Outcome) -> Any:
+def done(vm_uuid: str, outcome: forms.Outcome) -> Any:
     if outcome.ok:
         return redirect(url_for("web.vm", vm_uuid=vm_uuid), code=303)
     get_session().expire_all()
-    return render_vm(vm_uuid, outcome, 409 if outcome.stale else FORM_ERROR_STATUS)
+    return render_vm(vm_uuid, outcome, 409 if outcome.stale else forms.FORM_ERROR_STATUS)
 
 
 @bp.post("/vms/<vm_uuid>/action")
@@ -181,19 +180,19 @@ def vm_action(vm_uuid: str) -> Any:
     if action == "delete":
         if not request.form.get("confirm"):
             message = "Tick the box to confirm: deleting a VM cannot be undone."
-            return _done(vm_uuid, forms.Outcome(message=message, errors={"confirm": [message]}))
+            return done(vm_uuid, forms.Outcome(message=message, errors={"confirm": [message]}))
         vm = vm_by_uuid(get_session(), vm_uuid, _customer())
         outcome = forms.delete(VMS, vm.id)
         if outcome.ok:
             return redirect(url_for("web.vms"), code=303)
-        return _done(vm_uuid, outcome)
+        return done(vm_uuid, outcome)
 
     def work(session: Session) -> Vm:
         forms.writable(VMS)
         vm = vm_by_uuid(session, vm_uuid, _customer())
         return lifecycle.request(session, vm, action)
 
-    return _done(vm_uuid, forms.run(work))
+    return done(vm_uuid, forms.run(work))
 
 
 @bp.post("/vms/<vm_uuid>/reinstall")
@@ -211,7 +210,7 @@ def vm_reinstall(vm_uuid: str) -> Any:
             session, vm, image=image, secret_key=current_settings().secret_key
         )
 
-    return _done(vm_uuid, forms.run(work))
+    return done(vm_uuid, forms.run(work))
 
 
 @bp.post("/vms/<vm_uuid>/resize")
@@ -223,7 +222,7 @@ def vm_resize(vm_uuid: str) -> Any:
         cores=forms.integer(request.form, "cores"), ram=forms.gib(request.form, "ram")
     )
     outcome = forms.update(VMS, vm.id, body, request.form.get("etag", ""), vm_version)
-    return _done(vm_uuid, outcome)
+    return done(vm_uuid, outcome)
 
 
 @bp.post("/vms/<vm_uuid>/disks")
@@ -238,7 +237,7 @@ def vm_add_disk(vm_uuid: str) -> Any:
         storage_type=forms.text(form, "storage_type"),
         cache_option=forms.text(form, "cache_option"),
     )
-    return _done(vm_uuid, forms.create(STORAGE, body))
+    return done(vm_uuid, forms.create(STORAGE, body))
 
 
 @bp.post("/vms/<vm_uuid>/disks/<int:disk_id>/delete")
@@ -246,7 +245,7 @@ def vm_add_disk(vm_uuid: str) -> Any:
 def vm_remove_disk(vm_uuid: str, disk_id: int) -> Any:
     login.check_csrf()
     vm_by_uuid(get_session(), vm_uuid, _customer())
-    return _done(vm_uuid, forms.delete(STORAGE, disk_id))
+    return done(vm_uuid, forms.delete(STORAGE, disk_id))
 
 
 @bp.post("/vms/<vm_uuid>/interfaces")
@@ -255,7 +254,7 @@ def vm_add_interface(vm_uuid: str) -> Any:
     login.check_csrf()
     vm = vm_by_uuid(get_session(), vm_uuid, _customer())
     vlans = [forms.integer({"v": v}, "v") for v in request.form.getlist("vlans") if v]
-    return _done(vm_uuid, forms.create(INTERFACES, {"vm_id": vm.id, "vlans": vlans}))
+    return done(vm_uuid, forms.create(INTERFACES, {"vm_id": vm.id, "vlans": vlans}))
 
 
 @bp.post("/vms/<vm_uuid>/interfaces/<int:iface_id>/delete")
@@ -263,7 +262,7 @@ def vm_add_interface(vm_uuid: str) -> Any:
 def vm_remove_interface(vm_uuid: str, iface_id: int) -> Any:
     login.check_csrf()
     vm_by_uuid(get_session(), vm_uuid, _customer())
-    return _done(vm_uuid, forms.delete(INTERFACES, iface_id))
+    return done(vm_uuid, forms.delete(INTERFACES, iface_id))
 
 
 # --- VLANs --------------------------------------------------------------------------------------
@@ -304,7 +303,7 @@ def _vlan_page(session: Session, outcome: forms.Outcome) -> Any:
         vlans=session.scalars(rows).all(),
         outcome=outcome,
         form=request.form,
-    ), (200 if outcome.ok else FORM_ERROR_STATUS)
+    ), (200 if outcome.ok else forms.FORM_ERROR_STATUS)
 
 
 @bp.post("/vlans/<int:vlan_id>/delete")
