@@ -363,7 +363,8 @@ def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
     fleet = page(client, "/")
     node_path = "/nodes/" + re.search(r'href="/nodes/(\d+)">hv0', fleet).group(1)
     paths = ["/", "/vms", "/networks", "/changes", node_path, f"/vms/{vm_uuid(VMS_A[2])}"]
-    paths += ["/vms/new", "/vlans"]
+    paths += ["/vms/new", "/vlans", "/vms?state=running&sort=-ram", "/inventory/ipv4-addresses"]
+    paths += ["/inventory/nodes", "/inventory/virt-nodes", "/inventory/nodes/1", "/inventory/vlans"]
     page(client, "/vms")  # let the token's last-use stamp settle before counting
 
     def measure() -> dict[str, int]:
