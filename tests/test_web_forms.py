@@ -54,7 +54,8 @@ def test_customer_creates_a_vm_through_the_form(app: Any, signed_in: Any, api_to
     client = signed_in("customer_a")
     html = page(client, "/vms/new")
     assert 'id="quota-left-cores"' in html  # the quota left is shown before submitting
-    resp = new_vm(client, start="1")
+    images = api(app, api_tokens, "/api/v1/images?name=debian-12", api_tokens.customer_a).json
+    resp = new_vm(client, start="1", image=images["results"][0]["name"])
     assert resp.status_code == 303, resp.text[:2000]
     vm_page = resp.headers["Location"]
     uuid = vm_page.rsplit("/", 1)[1]
@@ -62,8 +63,25 @@ def test_customer_creates_a_vm_through_the_form(app: Any, signed_in: Any, api_to
     vm = got["results"][0]
     assert vm["hostname"] == "form1.c1001.example.net" and vm["customer_id"] == 1001
     assert vm["ram"] == GiB and [d["size"] for d in vm["disks"]] == [5 * GiB]
-    assert len(vm["interfaces"]) == 1 and vm["requested_state"] == "running"
-    assert "form1.c1001.example.net" in page(client, vm_page)
+    # Started with an image: it boots into the installer first (the API's install rules).
+    assert len(vm["interfaces"]) == 1 and vm["requested_state"] == "rebooting"
+    html = page(client, vm_page)
+    assert "form1.c1001.example.net" in html and "debian-12 · pending" in html  # first install
+
+
+def test_reinstall_from_the_vm_page(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("customer_a")
+    web1 = vm_uuid(VMS_A[0])
+    path = f"/vms/{web1}"
+    resp = post(client, f"{path}/reinstall", {"image": ""}, path)
+    assert resp.status_code == 422 and "choose an image" in resp.text
+    assert post(client, f"{path}/reinstall", {"image": "debian-12"}, path).status_code == 303
+    install = api(app, api_tokens, f"/api/v1/vms/{web1}/install", api_tokens.customer_a).json
+    assert install["state"] == "pending"
+    assert "debian-12 · pending" in page(client, path)
+    # While it is pending, a second request is refused with the service's reason.
+    resp = post(client, f"{path}/reinstall", {"image": "debian-12"}, path)
+    assert resp.status_code == 422 and "pending" in resp.text
 
 
 def test_create_errors_appear_next_to_the_field_with_the_input_kept(signed_in: Any) -> None:

@@ -120,7 +120,7 @@ def vm_new() -> Any:
     if request.method == "POST":
         login.check_csrf()
         body = _create_body(request.form, staff=not me.is_customer)
-        image = forms.integer(request.form, "image")
+        image = forms.text(request.form, "image")
 
         def work(session: Session) -> Vm:
             forms.writable(VMS)
@@ -199,7 +199,7 @@ def vm_action(vm_uuid: str) -> Any:
 @login.signed_in
 def vm_reinstall(vm_uuid: str) -> Any:
     login.check_csrf()
-    image = forms.integer(request.form, "image")
+    image = forms.text(request.form, "image")
 
     def work(session: Session) -> Any:
         forms.writable(VMS)
