@@ -187,6 +187,11 @@ def integer(form: Any, name: str) -> Any:
     return int(value) if value.isdigit() and len(value) < 20 else value
 
 
+def integers(form: Any, name: str) -> list[Any]:
+    """Every value of a multi-select (VLAN ids), each as ``integer`` reads it."""
+    return [integer({"v": v}, "v") for v in form.getlist(name) if v]
+
+
 def gib(form: Any, name: str) -> Any:
     """A size typed in GiB (decimals allowed) as bytes; the raw text when it is no number."""
     value = text(form, name)

@@ -95,7 +95,7 @@ def _create_body(form: Any, staff: bool) -> dict[str, Any]:
     for i in range(INTERFACE_ROWS):
         if not form.get(f"interfaces.{i}.enabled"):
             continue
-        vlans = [forms.integer({"v": v}, "v") for v in form.getlist(f"interfaces.{i}.vlans") if v]
+        vlans = forms.integers(form, f"interfaces.{i}.vlans")
         row: dict[str, Any] = {"vlans": vlans}
         if staff:
             row.update(forms.present(ipv4_network_id=forms.integer(form, f"interfaces.{i}.ipv4")))
@@ -243,9 +243,7 @@ def vm_add_disk(vm_uuid: str) -> Any:
 @bp.post("/vms/<vm_uuid>/disks/<int:disk_id>/delete")
 @login.signed_in
 def vm_remove_disk(vm_uuid: str, disk_id: int) -> Any:
-    login.check_csrf()
-    vm_by_uuid(get_session(), vm_uuid, _customer())
-    return done(vm_uuid, forms.delete(STORAGE, disk_id))
+    return _remove_part(vm_uuid, STORAGE, disk_id)
 
 
 @bp.post("/vms/<vm_uuid>/interfaces")
@@ -253,16 +251,26 @@ def vm_remove_disk(vm_uuid: str, disk_id: int) -> Any:
 def vm_add_interface(vm_uuid: str) -> Any:
     login.check_csrf()
     vm = vm_by_uuid(get_session(), vm_uuid, _customer())
-    vlans = [forms.integer({"v": v}, "v") for v in request.form.getlist("vlans") if v]
+    vlans = forms.integers(request.form, "vlans")
     return done(vm_uuid, forms.create(INTERFACES, {"vm_id": vm.id, "vlans": vlans}))
 
 
 @bp.post("/vms/<vm_uuid>/interfaces/<int:iface_id>/delete")
 @login.signed_in
 def vm_remove_interface(vm_uuid: str, iface_id: int) -> Any:
+    return _remove_part(vm_uuid, INTERFACES, iface_id)
+
+
+def _remove_part(vm_uuid: str, resource: Any, key: int) -> Any:
+    """A disk or interface of this VM, deleted through its API resource (others: 404)."""
     login.check_csrf()
-    vm_by_uuid(get_session(), vm_uuid, _customer())
-    return done(vm_uuid, forms.delete(INTERFACES, iface_id))
+    vm = vm_by_uuid(get_session(), vm_uuid, _customer())
+    part = get_session().get(resource.model, key)
+    if part is None or part.vm_id != vm.id:
+        return done(
+            vm_uuid, forms.Outcome(message=f"VM {vm.hostname} has no {resource.title} {key}")
+        )
+    return done(vm_uuid, forms.delete(resource, key))
 
 
 # --- VLANs --------------------------------------------------------------------------------------
