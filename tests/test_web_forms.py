@@ -84,6 +84,16 @@ def test_reinstall_from_the_vm_page(app: Any, signed_in: Any, api_tokens: Any) -
     assert resp.status_code == 422 and "pending" in resp.text
 
 
+def test_operator_creates_a_vm_with_an_address(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("operator")
+    html = page(client, "/vms/new")
+    network = re.search(r'name="interfaces.0.ipv4">.*?<option value="(\d+)">', html, re.S).group(1)
+    resp = new_vm(client, customer_id="1002", **{"interfaces.0.ipv4": network})
+    assert resp.status_code == 303, resp.text[:3000]
+    vm = api(app, api_tokens, "/api/v1/vms?hostname=form1.c1001.example.net").json["results"][0]
+    assert vm["customer_id"] == 1002 and len(vm["interfaces"][0]["ipv4_addresses"]) == 1
+
+
 def test_create_errors_appear_next_to_the_field_with_the_input_kept(signed_in: Any) -> None:
     client = signed_in("customer_a")
     resp = new_vm(client, cores="lots")

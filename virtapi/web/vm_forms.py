@@ -22,7 +22,7 @@ from ..api.network import INTERFACES, VLANS
 from ..api.storage import STORAGE
 from ..config import current_settings
 from ..db import get_session
-from ..models import CacheOption, CustomerQuota, Image, StorageType, Vlan, Vm
+from ..models import CacheOption, CustomerQuota, Image, Ipv4Network, StorageType, Vlan, Vm
 from ..services import installs, inventory, lifecycle
 from ..services import quotas as quota_service
 from ..services.lookups import vm_by_uuid
@@ -51,6 +51,10 @@ def _choices(session: Session, customer: int | None) -> dict[str, Any]:
         "cache_options": session.scalars(select(CacheOption).order_by(CacheOption.name)).all(),
         "images": session.scalars(select(Image).order_by(Image.name)).all(),
         "vlans": session.scalars(vlans.limit(500)).all(),
+        # Customers do not list networks (API: readers only); their addresses come with VLANs.
+        "networks": []
+        if customer is not None
+        else session.scalars(select(Ipv4Network).order_by(Ipv4Network.id).limit(500)).all(),
     }
 
 
