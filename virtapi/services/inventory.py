@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import netaddr
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, joinedload, raiseload, selectinload
 
 from ..models import (
@@ -142,18 +144,23 @@ def list_vms(
     customer_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    conditions: Sequence[ColumnElement[bool]] = (),
+    order_by: Sequence[Any] = (),
 ) -> VmListing:
-    """One page of VMs (a customer's only, when given) by hostname, with disk totals and IPs."""
+    """One page of VMs (a customer's only, when given) by hostname, with disk totals and IPs.
+
+    ``conditions`` narrow the list (the API's VM filters); ``order_by`` sorts before hostname.
+    """
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
-    where = [] if customer_id is None else [Vm.customer_id == customer_id]
+    where = [*conditions] if customer_id is None else [Vm.customer_id == customer_id, *conditions]
     total = session.scalar(select(func.count(Vm.id)).where(*where)) or 0
     vms = list(
         session.scalars(
             select(Vm)
             .where(*where)
             .options(*_vm_loads(), raiseload("*"))
-            .order_by(Vm.hostname, Vm.id)
+            .order_by(*order_by, Vm.hostname, Vm.id)
             .limit(limit)
             .offset(offset)
         )

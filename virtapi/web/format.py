@@ -66,7 +66,13 @@ def iso_time(when: datetime | None) -> str:
     return "" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def gib(value: int | None) -> str:
+    """Bytes as the GiB number a form field shows (4294967296 → '4', 1.5 GiB → '1.5')."""
+    return "" if value is None else f"{value / 1024**3:.10g}"
+
+
 FILTERS = {
+    "gib": gib,
     "bytes": human_bytes,
     "rate": human_rate,
     "count": human_count,

@@ -9,12 +9,12 @@ from flask import abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from ..auth import READERS, resolve_principal
+from ..auth import CUSTOMERS_AND_OPERATORS, READERS, resolve_principal
 from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
-from . import bp, format, login
+from . import admin, bp, changelog, format, lists, login, vm_forms  # noqa: F401 - routes
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def _template_globals() -> dict[str, Any]:
     return {
         "me": me,
         "is_staff": me is not None and me.role in READERS,
+        "can_write": me is not None and me.role in CUSTOMERS_AND_OPERATORS,
         "csrf_token": login.csrf_token,
     }
 
@@ -149,27 +150,36 @@ def node(node_id: str) -> Any:
 @login.signed_in
 def vms() -> Any:
     me = login.principal()
-    if me.is_customer:
-        customer = me.customer_id
-    else:
-        raw = request.args.get("customer") or None
-        customer = _id(raw)
-        if raw is not None and customer is None:
-            abort(400, f"customer must be a positive customer id, not {raw[:40]!r}")
+    staff = not me.is_customer
+    chosen, conditions = lists.vm_filters(staff)
+    sort, order = lists.sort_order()
     page = min(_id(request.args.get("page")) or 1, 10**6)
     listing = inventory.list_vms(
-        get_session(), customer_id=customer, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        get_session(),
+        customer_id=None if staff else me.customer_id,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        conditions=conditions,
+        order_by=order,
     )
     pages = max(1, -(-listing.total // PAGE_SIZE))
-    return render_template("vms.html", listing=listing, customer=customer, page=page, pages=pages)
+    return render_template(
+        "vms.html",
+        listing=listing,
+        customer=chosen.get("customer_id") if staff else None,
+        chosen=chosen,
+        sort=sort,
+        page=page,
+        pages=pages,
+        notfound=bool(request.args.get("notfound")),
+        **lists.filter_choices(staff),
+    )
 
 
 @bp.get("/vms/<vm_uuid>")
 @login.signed_in
 def vm(vm_uuid: str) -> Any:
-    me = login.principal()
-    vm = inventory.vm_detail(get_session(), vm_uuid, me.customer_id if me.is_customer else None)
-    return render_template("vm.html", vm=vm)
+    return vm_forms.render_vm(vm_uuid)
 
 
 @bp.get("/networks")
@@ -196,5 +206,9 @@ def changes() -> Any:
     )
     older = rows[-1].id if len(rows) == CHANGES_PAGE else None
     return render_template(
-        "changes.html", rows=rows, object_type=object_type, object_id=object_id, older=older
+        "changes.html",
+        rows=changelog.present(get_session(), rows, me),
+        object_type=object_type,
+        object_id=object_id,
+        older=older,
     )
