@@ -6,8 +6,8 @@ import re
 from html import unescape
 from typing import Any
 
-from tests import test_web
-from tests.test_web import VMS_A, csrf_of, page, vm_uuid
+from tests.web import test_views as test_web
+from tests.web.test_views import VMS_A, csrf_of, page, vm_uuid
 
 signed_in = test_web.signed_in  # the fixture: a client signed in with a role's token
 

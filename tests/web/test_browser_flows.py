@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_web_browser import _click, _shot, _sign_in, _text, browser, server  # noqa: F401
+from tests.web.test_browser import _click, _shot, _sign_in, _text, browser, server  # noqa: F401
 
 pytestmark = pytest.mark.integration
 GiB = 1024**3
