@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
         with admin.connect() as conn:
             conn.execute(text("CREATE DATABASE bench"))
         admin.dispose()
-        url = cluster.url("bench")
+        # The production URL form: plain postgresql:// (psycopg 3, see virtapi.db.resolve_url).
+        url = cluster.url("bench").replace("postgresql+psycopg2", "postgresql")
         migrate.upgrade(url)
         db = Database(url)
 
