@@ -119,11 +119,11 @@ def time_import(db: Database, doc: dict[str, Any]) -> dict[str, float]:
     t0 = time.perf_counter()
     with db.session() as s:
         set_actor(s, None, "bench")
-        data = transfer.InventorySchema().load(transfer.parse_document(raw, "json"))
+        data = transfer.load_document(transfer.parse_document(raw, "json"))
         t1 = time.perf_counter()
-        plan = transfer._check(s, data)
+        plan = transfer.check(s, data)
         t2 = time.perf_counter()
-        transfer._write(s, data, plan)
+        transfer.write(s, data, plan)
         t3 = time.perf_counter()
     t4 = time.perf_counter()
     phases.update(
