@@ -140,8 +140,8 @@ def measure_pg(sizes: list[int], rounds: int) -> None:
             with Database(base).sessionmaker() as session:
                 set_actor(session, None, "bench")
                 make_fleet(session, n)
-            with admin.connect() as conn:
-                conn.execute(text("ANALYZE"))
+                session.execute(text("ANALYZE"))  # statistics for this database's plans
+                session.commit()
             for driver in ("psycopg2", "psycopg"):
                 try:
                     __import__(driver)
