@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench.fleet import generate
+from bench.rest import timed_get
 from bench.run import big_hypervisor, node_document_timing, time_import
 from tests.pg import PostgresCluster, pg_bindir
 from virtapi import migrate
@@ -29,13 +30,7 @@ from virtapi.services import tokens, transfer
 
 
 def _page_ms(client: Any, url: str, headers: dict[str, str], rounds: int = 15) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        resp = client.get(url, headers=headers)
-        times.append(time.perf_counter() - started)
-        assert resp.status_code == 200, (url, resp.status_code)
-    return statistics.median(times) * 1000
+    return timed_get(client, url, headers, rounds)[0]
 
 
 def measure(url: str, hypervisors: int, per_hv: int, doc_runs: int) -> dict[str, str]:
