@@ -2,6 +2,7 @@
 
     python3 bench/node_document.py                   # SQLite, 1/100/1000 VMs, plus HTTP
     python3 bench/node_document.py --url postgresql+psycopg2://…/empty_db --no-http
+    python3 bench/node_document.py --pg --vms 100 --no-http   # private PostgreSQL, both drivers
 
 Builds a hypervisor with N VMs (two interfaces, IPv4 + IPv6, VLANs and four disks each,
 the test suite's fleet), then reports SQL statements and the median build time. With
@@ -36,12 +37,14 @@ from virtapi.services.audit import set_actor  # noqa: E402
 from virtapi.services.node_document import build_node_document  # noqa: E402
 
 
-def measure_build(url: str, n_vms: int, rounds: int) -> tuple[int, float]:
-    migrate.upgrade(url)
+def measure_build(url: str, n_vms: int, rounds: int, fill: bool = True) -> tuple[int, float, float]:
+    if fill:
+        migrate.upgrade(url)
     db = Database(url)
-    with db.sessionmaker() as session:
-        set_actor(session, None, "bench")
-        make_fleet(session, n_vms)
+    if fill:
+        with db.sessionmaker() as session:
+            set_actor(session, None, "bench")
+            make_fleet(session, n_vms)
     statements: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     times = []
@@ -53,7 +56,7 @@ def measure_build(url: str, n_vms: int, rounds: int) -> tuple[int, float]:
             times.append(time.perf_counter() - started)
     db.dispose()
     selects = sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
-    return selects, statistics.median(times)
+    return selects, statistics.median(times), statistics.quantiles(times, n=100)[98]
 
 
 def measure_http(url: str, seconds: float, threads: int) -> None:
@@ -116,19 +119,69 @@ def measure_http(url: str, seconds: float, threads: int) -> None:
         proc.wait()
 
 
+def measure_pg(sizes: list[int], rounds: int) -> None:
+    """Each size in its own database of a private cluster, measured with every PostgreSQL
+    driver that is installed (the same rows, so the drivers compare like for like)."""
+    from sqlalchemy import create_engine, text
+
+    from tests.support.pg import PostgresCluster, pg_bindir
+
+    bindir = pg_bindir()
+    if bindir is None:
+        sys.exit("PostgreSQL server binaries not found")
+    cluster = PostgresCluster(bindir).init().start()
+    try:
+        admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+        for n in sizes:
+            with admin.connect() as conn:
+                conn.execute(text(f"CREATE DATABASE bench_{n}"))
+            base = cluster.url(f"bench_{n}")
+            migrate.upgrade(base)
+            with Database(base).sessionmaker() as session:
+                set_actor(session, None, "bench")
+                make_fleet(session, n)
+                session.execute(text("ANALYZE"))  # statistics for this database's plans
+                session.commit()
+            for driver in ("psycopg2", "psycopg"):
+                try:
+                    __import__(driver)
+                except ImportError:
+                    continue
+                url = base.replace("+psycopg2", f"+{driver}")
+                selects, median, p99 = measure_build(url, n, rounds, fill=False)
+                print(
+                    f"{n:5d} VMs, PostgreSQL, {driver}: {selects} SELECTs, build median"
+                    f" {median * 1000:.2f} ms / p99 {p99 * 1000:.2f} ms"
+                    f" (load average {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
+        admin.dispose()
+    finally:
+        cluster.destroy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="an empty database URL (default: temporary SQLite)")
     parser.add_argument("--vms", type=int, nargs="*", default=[1, 100, 1000])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument(
+        "--pg", action="store_true", help="a private PostgreSQL cluster; every driver installed"
+    )
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
+    if args.pg:
+        measure_pg(args.vms, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.vms:
             url = args.url or f"sqlite:///{tmp}/bench-{n}.sqlite"
-            selects, median = measure_build(url, n, args.rounds)
-            print(f"{n:5d} VMs: {selects} SELECTs, median build {median * 1000:.1f} ms")
+            selects, median, p99 = measure_build(url, n, args.rounds)
+            print(
+                f"{n:5d} VMs: {selects} SELECTs, build median {median * 1000:.1f} ms"
+                f" / p99 {p99 * 1000:.1f} ms"
+            )
             if n == 100 and not args.no_http:
                 measure_http(url, args.seconds, threads=4)
             if args.url:

@@ -119,11 +119,11 @@ def time_import(db: Database, doc: dict[str, Any]) -> dict[str, float]:
     t0 = time.perf_counter()
     with db.session() as s:
         set_actor(s, None, "bench")
-        data = transfer.InventorySchema().load(transfer.parse_document(raw, "json"))
+        data = transfer.load_document(transfer.parse_document(raw, "json"))
         t1 = time.perf_counter()
-        plan = transfer._check(s, data)
+        plan = transfer.check(s, data)
         t2 = time.perf_counter()
-        transfer._write(s, data, plan)
+        transfer.write(s, data, plan)
         t3 = time.perf_counter()
     t4 = time.perf_counter()
     phases.update(
@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
         with admin.connect() as conn:
             conn.execute(text("CREATE DATABASE bench"))
         admin.dispose()
-        url = cluster.url("bench")
+        # The production URL form: plain postgresql:// (psycopg 3, see virtapi.db.resolve_url).
+        url = cluster.url("bench").replace("postgresql+psycopg2", "postgresql")
         migrate.upgrade(url)
         db = Database(url)
 
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         _stop(profiler, "document")
         if timing is None:
             table.add("node document, hypervisor with 100 VMs, in process (median / p99)",
-                      PENDING, "", "< 10 ms median")  # fmt: skip
+                      PENDING, "", "< 5 ms median, < 15 ms p99")  # fmt: skip
             table.add("SQL queries per node document", PENDING)
         else:
             times, queries = timing
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
                 "node document, hypervisor with 100 VMs, in process (median / p99)",
                 f"{median:.2f} ms / {p99:.2f} ms",
                 "",
-                "< 10 ms median" + (" ✔" if median < 10 else " ✘"),
+                "< 5 ms median, < 15 ms p99" + (" ✔" if median < 5 and p99 < 15 else " ✘"),
             )
             table.add("SQL queries per node document", str(queries))
 
@@ -377,7 +378,7 @@ def _http(
                 rate = wrk(base + path, auth, args.duration, args.connections)
                 budget = ""
                 if label == "ENC":
-                    budget = "≥ 0.33 of static" + (" ✔" if rate >= ceiling / 3 else " ✘")
+                    budget = "≥ 0.5 of static" + (" ✔" if rate >= ceiling / 2 else " ✘")
                 table.add(f"{label} full response ({length:,} bytes)", f"{rate:,.0f} req/s",
                           f"{rate / ceiling:.2f}", budget)  # fmt: skip
                 if etag:

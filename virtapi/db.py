@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,8 +23,56 @@ log = logging.getLogger(__name__)
 REPLICA_CONNECT_TIMEOUT = 2
 
 
+# PostgreSQL drivers: SQLAlchemy name → (module, what to pip install).
+_PG_DRIVERS = {
+    "psycopg": ("psycopg", "psycopg[binary]"),
+    "psycopg2": ("psycopg2", "psycopg2-binary"),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_url(url: str) -> str:
+    """The URL with a PostgreSQL driver that is installed, or a ValueError saying what to install.
+
+    ``postgresql+psycopg://`` and ``postgresql+psycopg2://`` name their driver and get it.
+    A plain ``postgresql://`` names none; SQLAlchemy 2.1 maps it to psycopg 3, 2.0 to
+    psycopg2. We take psycopg 3 (server-side prepared statements: the node document's
+    statements are planned once per connection, not per request) and fall back to psycopg2,
+    so the URL most people paste works with either installed.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    driver = parsed.drivername.partition("+")[2]
+    if not driver:
+        for name, (module, _) in _PG_DRIVERS.items():
+            if _installed(module):
+                return parsed.set(drivername=f"postgresql+{name}").render_as_string(
+                    hide_password=False
+                )
+        raise ValueError(
+            "no PostgreSQL driver installed for the database URL: "
+            "pip install 'psycopg[binary]' (or psycopg2-binary)"
+        )
+    if driver in _PG_DRIVERS and not _installed(_PG_DRIVERS[driver][0]):
+        module, package = _PG_DRIVERS[driver]
+        raise ValueError(
+            f"the database URL names the {driver} driver, but {module} is not installed: "
+            f"pip install '{package}', or use postgresql:// (any installed driver)"
+        )
+    return url
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings each backend needs to enforce our constraints."""
+    url = resolve_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 

@@ -75,6 +75,18 @@ def _write_cache(path: str, pillar: dict, etag: str | None) -> None:
         log.warning("virtapi ext_pillar: cannot write cache %s: %s", path, exc)
 
 
+# Loading the CA bundle costs 30-400 ms (more than the whole pillar request), so each
+# context is built once per master process, and only for https.
+_SSL_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+
+
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    key = ca_file or None
+    if key not in _SSL_CONTEXTS:
+        _SSL_CONTEXTS[key] = ssl.create_default_context(cafile=key)
+    return _SSL_CONTEXTS[key]
+
+
 def _token(token: str | None, token_file: str | None) -> str | None:
     if token:
         return str(token)
@@ -122,7 +134,7 @@ def ext_pillar(
     request = urllib.request.Request(  # noqa: S310
         url.rstrip("/") + "/pillar/" + urllib.parse.quote(minion_id, safe=""), headers=headers
     )
-    context = ssl.create_default_context(cafile=ca_file or None)
+    context = _ssl_context(ca_file) if request.type == "https" else None
 
     try:
         with urllib.request.urlopen(  # noqa: S310

@@ -234,11 +234,14 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
         session = get_session()
         stmt = apply_filters(visible(r, principal), r.filters, args)
         stmt = stmt.options(*r.options).order_by(r.pk)
-        result = paginate(session, stmt, args["limit"], args["offset"])
+        result = paginate(session, stmt, args["limit"], args["offset"], args.get("after"), key=r.pk)
         result["results"] = r.schema(many=True).dump(result["results"])
         return json_response(result)
 
-    list_.__doc__ = f"List {r.path}\n\nPaginated with limit/offset, ordered by id. {r.description}"
+    list_.__doc__ = (
+        f"List {r.path}\n\nOrdered by id; paginated with limit/offset or keyset "
+        f"`after=<last id>` (same cost on every page). {r.description}"
+    )
     list_ = blp.arguments(query, location="query", unknown=RAISE, as_kwargs=False)(list_)
     list_ = blp.alt_response(200, schema=page, success=True, description="one page")(list_)
     list_ = document_errors(blp, 401, 403)(list_)

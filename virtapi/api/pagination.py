@@ -1,4 +1,10 @@
-"""limit/offset pages: {"count", "next", "previous", "results"}, ordered by id."""
+"""Pages of a list: {"count", "next", "previous", "results"}, ordered by id.
+
+Two ways to walk a list: ``limit``/``offset``, and keyset ``after=<id>`` (the rows with a
+larger id). An offset makes the database read and drop every row before the page, so the
+last page of 200,000 VMs costs as much as reading them all; ``after`` starts at the index
+entry, so every page costs the same. ``next`` links keep the mode the client chose.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from ..services.errors import InvalidInput
 from .fields import query_int
 
 DEFAULT_LIMIT = 50
@@ -22,6 +29,15 @@ class PageArgs(Schema):
         1, MAX_LIMIT, load_default=DEFAULT_LIMIT, metadata={"description": "page size"}
     )
     offset = query_int(0, load_default=0, metadata={"description": "rows to skip"})
+    after = query_int(
+        0,
+        load_default=None,
+        metadata={
+            "description": "keyset pagination: only objects with an id greater than this; "
+            "pass the last id of the previous page (the `next` link does). Costs the same "
+            "on every page, unlike offset; not combinable with offset"
+        },
+    )
 
 
 @cache
@@ -39,20 +55,46 @@ def page_schema(item: type[Schema]) -> type[Schema]:
     )
 
 
-def _link(offset: int, limit: int) -> str:
-    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("limit", "offset")]
-    args += [("limit", str(limit)), ("offset", str(offset))]
+def _link(limit: int, **position: int) -> str:
+    skip = ("limit", "offset", "after")
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in skip]
+    args += [("limit", str(limit)), *((k, str(v)) for k, v in position.items())]
     return f"{request.base_url}?{urlencode(args)}"
 
 
-def paginate(session: Session, stmt: Select, limit: int, offset: int) -> dict[str, Any]:
-    """Run ``stmt`` (already filtered and ordered) for one page, with the total count."""
+def paginate(
+    session: Session,
+    stmt: Select,
+    limit: int,
+    offset: int,
+    after: int | None = None,
+    key: Any = None,
+) -> dict[str, Any]:
+    """Run ``stmt`` (already filtered, ordered by ``key``) for one page, with the total count.
+    With ``after``, the page is the ``limit`` rows whose ``key`` is greater (keyset)."""
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     count = int(count or 0)
+    if after is not None:
+        if offset:
+            raise InvalidInput(
+                "use either after (keyset) or offset, not both",
+                errors={"offset": ["not combinable with after"]},
+            )
+        # One row more than the page tells whether a next page exists, without a count.
+        rows = list(session.scalars(stmt.where(key > after).limit(limit + 1)).unique())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = getattr(rows[-1], key.key) if rows else None
+        return {
+            "count": count,
+            "next": _link(limit, after=last) if more and last is not None else None,
+            "previous": None,  # keyset pages walk forward; restart with after=0
+            "results": rows,
+        }
     rows = list(session.scalars(stmt.limit(limit).offset(offset)).unique())
     return {
         "count": count,
-        "next": _link(offset + limit, limit) if offset + limit < count else None,
-        "previous": _link(max(offset - limit, 0), limit) if offset > 0 else None,
+        "next": _link(limit, offset=offset + limit) if offset + limit < count else None,
+        "previous": _link(limit, offset=max(offset - limit, 0)) if offset > 0 else None,
         "results": rows,
     }

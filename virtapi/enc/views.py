@@ -36,7 +36,13 @@ def hiera(certname: str) -> Response:
 def hiera_key(certname: str, key: str) -> Response:
     """One Hiera key as `{"<key>": value}` (the shape hiera-http's default dig expects);
     404 if the node has no such key."""
-    data = hiera_view(node_document(certname, "hiera").document)
-    if key not in data:
-        raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
-    return respond(rendered(to_json({key: data[key]})), "application/json")
+    entry = node_document(certname, "hiera")
+    # Rendered once per document version like the whole views; only keys that exist are
+    # kept, so what the cache holds stays bounded by the document.
+    answer = entry.renders.get(f"hiera_key.{key}")
+    if answer is None:
+        data = hiera_view(entry.document)
+        if key not in data:
+            raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
+        answer = entry.renders[f"hiera_key.{key}"] = rendered(to_json({key: data[key]}))
+    return respond(answer, "application/json")

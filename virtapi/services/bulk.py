@@ -36,8 +36,11 @@ def _copy_text(value: Any) -> str:
         return "t" if value else "f"
     if isinstance(value, int | float):
         return str(value)
-    # psycopg2 wraps binary parameters (psycopg2.Binary); COPY wants the bytes themselves.
+    # The drivers wrap binary parameters (psycopg2.Binary .adapted, psycopg.Binary .obj);
+    # COPY wants the bytes themselves.
     value = getattr(value, "adapted", value)
+    if hasattr(value, "obj"):  # psycopg 3: Binary(bytes), Json/Jsonb(any value, None = null)
+        value = value.obj if isinstance(value.obj, bytes | memoryview) else json.dumps(value.obj)
     if isinstance(value, bytes | memoryview):
         return "\\\\x" + bytes(value).hex()
     if isinstance(value, datetime | uuid.UUID):
@@ -98,8 +101,13 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     buf.seek(0)
     columns = ", ".join(dialect.identifier_preparer.quote(k) for k in keys)
     name = dialect.identifier_preparer.format_table(table)
+    sql = f"COPY {name} ({columns}) FROM STDIN"
     cursor = session.connection().connection.cursor()
     try:
-        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", buf)
+        if hasattr(cursor, "copy_expert"):  # psycopg2 (postgresql+psycopg2://)
+            cursor.copy_expert(sql, buf)
+        else:  # psycopg 3 (postgresql://, postgresql+psycopg://)
+            with cursor.copy(sql) as copy:
+                copy.write(buf.getvalue())
     finally:
         cursor.close()

@@ -14,7 +14,8 @@ follows the node's data, not the size of the fleet.
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. Twelve SELECTs for a hypervisor.
+through netaddr objects. Nine SELECTs for a hypervisor: IPv4 and IPv6 come in one
+statement (UNION ALL), interfaces with their VLANs in one (outer join).
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
@@ -44,6 +45,7 @@ from sqlalchemy import (
     bindparam,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -112,6 +114,10 @@ def _raw(column: Any) -> Any:
     return type_coerce(column, LargeBinary)
 
 
+# The address width names its family: 4 bytes IPv4, 16 bytes IPv6.
+_FAMILY_OF_WIDTH = {4: ("ipv4", socket.AF_INET), 16: ("ipv6", socket.AF_INET6)}
+
+
 def _address(raw: bytes | memoryview | None, family: int) -> str | None:
     return None if raw is None else socket.inet_ntop(family, bytes(raw))
 
@@ -125,8 +131,7 @@ class _VmStatements:
 
     vms: Select[Any]
     interfaces: Select[Any]
-    vlans: Select[Any]
-    addresses: tuple[Select[Any], Select[Any]]
+    addresses: Any
     disks: Select[Any]
 
 
@@ -170,31 +175,37 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
             .where(scope())
         )
 
+    # Interfaces with their VLANs (one row per membership, or one with NULLs): one statement.
     interfaces = scoped(
-        select(iface_t.c.id, iface_t.c.vm_id, type_coerce(iface_t.c.mac, String)).select_from(
-            iface_t
+        select(
+            iface_t.c.id,
+            iface_t.c.vm_id,
+            type_coerce(iface_t.c.mac, String),
+            vlan_t.c.vni,
+            vlan_t.c.name,
+            member_t.c.vlan_id,
         )
-    ).order_by(iface_t.c.id)
-    vlans = scoped(
-        select(member_t.c.vm_interface_id, vlan_t.c.vni, vlan_t.c.name, member_t.c.vlan_id)
-        .select_from(member_t)
-        .join(vlan_t, vlan_t.c.id == member_t.c.vlan_id)
-        .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
-    ).order_by(member_t.c.vm_interface_id, vlan_t.c.vni)
-    addresses = tuple(
-        scoped(
-            select(
-                address_t.c.vm_interface_id,
-                _raw(address_t.c.address),
-                network_t.c.prefixlen,
-                _raw(network_t.c.gateway),
+        .select_from(iface_t)
+        .outerjoin(member_t, member_t.c.vm_interface_id == iface_t.c.id)
+        .outerjoin(vlan_t, vlan_t.c.id == member_t.c.vlan_id)
+    ).order_by(iface_t.c.id, vlan_t.c.vni)
+    # IPv4 and IPv6 in one statement: both are fixed-width bytes, the width tells them apart.
+    addresses = union_all(
+        *(
+            scoped(
+                select(
+                    address_t.c.vm_interface_id.label("iface_id"),
+                    _raw(address_t.c.address).label("address"),
+                    network_t.c.prefixlen,
+                    _raw(network_t.c.gateway).label("gateway"),
+                )
+                .select_from(address_t)
+                .join(network_t, network_t.c.id == address_t.c.network_id)
+                .join(iface_t, iface_t.c.id == address_t.c.vm_interface_id)
             )
-            .select_from(address_t)
-            .join(network_t, network_t.c.id == address_t.c.network_id)
-            .join(iface_t, iface_t.c.id == address_t.c.vm_interface_id)
-        ).order_by(address_t.c.vm_interface_id, address_t.c.address)
-        for _, address_t, network_t, _ in FAMILIES
-    )
+            for _, address_t, network_t, _ in FAMILIES
+        )
+    ).order_by("iface_id", "address")
     disks = (
         select(
             storage_t.c.id,
@@ -219,13 +230,13 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         .where(scope())
         .order_by(storage_t.c.vm_id, storage_t.c.id)
     )
-    return _VmStatements(vms, interfaces, vlans, addresses, disks)  # type: ignore[arg-type]
+    return _VmStatements(vms, interfaces, addresses, disks)
 
 
 @dataclass(frozen=True)
 class _Statements:
     node: Select[Any]
-    node_addresses: tuple[Select[Any], Select[Any]]
+    node_addresses: Any
     monitors: Select[Any]
     virt_methods: Select[Any]
     vm_by_hostname: Select[Any]
@@ -277,16 +288,21 @@ def _statements() -> _Statements:
         .where(virt_node_t.c.id != bindparam("virt_node_id"))
         .distinct()
     )
-    # Underlay addresses of this node, the monitors and the VXLAN peers in one statement
-    # per family, by vm_interface.node_id (indexed).
-    node_addresses = tuple(
-        select(iface_t.c.node_id, _raw(address_t.c.address))
-        .select_from(iface_t)
-        .join(address_t, address_t.c.vm_interface_id == iface_t.c.id)
-        .where(iface_t.c.node_id.in_(bindparam("node_ids", expanding=True)))
-        .order_by(iface_t.c.node_id, iface_t.c.id, address_t.c.address)
-        for _, address_t, _, _ in FAMILIES
-    )
+    # Underlay addresses (both families) of this node, the monitors and the VXLAN peers in
+    # one statement, by vm_interface.node_id (indexed).
+    node_addresses = union_all(
+        *(
+            select(
+                iface_t.c.node_id,
+                iface_t.c.id.label("iface_id"),
+                _raw(address_t.c.address).label("address"),
+            )
+            .select_from(iface_t)
+            .join(address_t, address_t.c.vm_interface_id == iface_t.c.id)
+            .where(iface_t.c.node_id.in_(bindparam("node_ids", expanding=True)))
+            for _, address_t, _, _ in FAMILIES
+        )
+    ).order_by("node_id", "iface_id", "address")
     monitors = (
         select(node_t.c.id, node_t.c.fqdn, mon_t.c.port)
         .select_from(mon_t)
@@ -304,7 +320,7 @@ def _statements() -> _Statements:
     vm_by_uuid = select(vm_t.c.id).where(vm_t.c.uuid == bindparam("uuid", type_=vm_t.c.uuid.type))
     return _Statements(
         node=node,
-        node_addresses=node_addresses,  # type: ignore[arg-type]
+        node_addresses=node_addresses,
         monitors=monitors,
         virt_methods=virt_methods,
         vm_by_hostname=vm_by_hostname,
@@ -378,10 +394,11 @@ def _node_document(
             ]
     node_ids = {row.id, *(m.id for m in monitor_rows), *(node_id for _, node_id in peers)}
     underlay: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"ipv4": [], "ipv6": []})
-    params = {"node_ids": sorted(node_ids)}
-    for (key, _, _, family), statement in zip(FAMILIES, statements.node_addresses, strict=True):
-        for node_id, raw in conn.execute(statement, params).all():
-            underlay[node_id][key].append(_address(raw, family))
+    for node_id, _, raw in conn.execute(
+        statements.node_addresses, {"node_ids": sorted(node_ids)}
+    ).all():
+        key, family = _FAMILY_OF_WIDTH[len(raw)]
+        underlay[node_id][key].append(socket.inet_ntop(family, bytes(raw)))
     own = underlay.get(row.id, {"ipv4": [], "ipv6": []})
     underlay_ipv4 = own["ipv4"][0] if own["ipv4"] else None
     underlay_ipv6 = own["ipv6"][0] if own["ipv6"] else None
@@ -445,7 +462,7 @@ def _mon_addr(monitor: dict[str, Any]) -> str:
 def _vms(
     conn: Any, statements: _VmStatements, scope: int, vlan_vnis: dict[int, int] | None = None
 ) -> list[dict[str, Any]]:
-    """Every VM in scope with interfaces, VLANs, addresses and disks: six queries.
+    """Every VM in scope with interfaces, VLANs, addresses and disks: four queries.
     `vlan_vnis`, if given, is filled with the VNI of every VLAN id met."""
     params = {"scope": scope}
     vms: dict[int, dict[str, Any]] = {}
@@ -487,34 +504,36 @@ def _vms(
         return []
 
     interfaces: dict[int, dict[str, Any]] = {}
-    for iface_id, vm_id, mac in conn.execute(statements.interfaces, params).all():
-        iface = {
-            "name": f"{vm_id}-{iface_id}",
-            "bridge": f"br-{vm_id}-{iface_id}",
-            "mac": mac,
-            "vnis": [],
-            "vlans": [],
-            "ipv4": [],
-            "ipv6": [],
-        }
-        interfaces[iface_id] = iface
-        vms[vm_id]["interfaces"].append(iface)
+    for iface_id, vm_id, mac, vni, name, vlan_id in conn.execute(
+        statements.interfaces, params
+    ).all():
+        iface = interfaces.get(iface_id)
+        if iface is None:
+            iface = interfaces[iface_id] = {
+                "name": f"{vm_id}-{iface_id}",
+                "bridge": f"br-{vm_id}-{iface_id}",
+                "mac": mac,
+                "vnis": [],
+                "vlans": [],
+                "ipv4": [],
+                "ipv6": [],
+            }
+            vms[vm_id]["interfaces"].append(iface)
+        if vni is not None:
+            if vlan_vnis is not None:
+                vlan_vnis[vlan_id] = vni
+            iface["vnis"].append(vni)
+            iface["vlans"].append({"vni": vni, "name": name})
 
-    for iface_id, vni, name, vlan_id in conn.execute(statements.vlans, params).all():
-        if vlan_vnis is not None:
-            vlan_vnis[vlan_id] = vni
-        interfaces[iface_id]["vnis"].append(vni)
-        interfaces[iface_id]["vlans"].append({"vni": vni, "name": name})
-
-    for (key, _, _, family), statement in zip(FAMILIES, statements.addresses, strict=True):
-        for iface_id, raw, prefixlen, gateway in conn.execute(statement, params).all():
-            interfaces[iface_id][key].append(
-                {
-                    "address": _address(raw, family),
-                    "prefixlen": prefixlen,
-                    "gateway": _address(gateway, family),
-                }
-            )
+    for iface_id, raw, prefixlen, gateway in conn.execute(statements.addresses, params).all():
+        key, family = _FAMILY_OF_WIDTH[len(raw)]
+        interfaces[iface_id][key].append(
+            {
+                "address": socket.inet_ntop(family, bytes(raw)),
+                "prefixlen": prefixlen,
+                "gateway": _address(gateway, family),
+            }
+        )
 
     for (
         disk_id,
