@@ -101,10 +101,26 @@ def test_login_form_counts_against_the_failed_authentication_limit(
     override(app, auth_max_failures=3)
     for _ in range(3):
         assert login(client, "va_guess-" + "x" * 40).status_code == 401
-    resp = login(client, api_tokens.operator)  # even the right token waits out the window
+    resp = login(client, "va_guess-" + "x" * 40)
     assert resp.status_code == 429 and "too many failed authentication attempts" in resp.text
     assert resp.mimetype == "text/html" and int(resp.headers["Retry-After"]) > 0
     assert client.get("/").status_code == 302
+    # Only failures are throttled: the right token still signs in.
+    assert login(client, api_tokens.operator).status_code == 303
+
+
+def test_pages_answer_a_page_while_their_address_is_rate_limited(
+    app: Any, api_tokens: Any, demo: Any
+) -> None:
+    override(app, auth_max_failures=1)
+    client = app.test_client()
+    stale = {"Authorization": "Bearer va_stale-token-on-a-dashboard-host"}
+    client.get("/vms", headers=stale)
+    for path in ("/", "/vms", "/networks", "/changes", "/login"):
+        resp = client.get(path, headers=stale)
+        assert resp.status_code == 429, path
+        assert resp.mimetype == "text/html" and "too many failed" in resp.text, path
+        assert int(resp.headers["Retry-After"]) > 0
 
 
 def test_login_needs_the_session_csrf_token(client: Any, api_tokens: Any) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..models import ROLES, ApiToken
@@ -67,13 +68,44 @@ def authenticate(session: Session, plaintext: str, now: datetime | None = None) 
     return row
 
 
-def touch(row: ApiToken, now: datetime | None = None) -> bool:
-    """Record use, at most every few minutes; True when the row changed and needs a commit."""
-    now = now or utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        row.last_used_at = now
-        return True
-    return False
+class UsageLog:
+    """Token use noted in memory and written later in one batched UPDATE.
+
+    Authentication stays one SELECT and never writes inside the request's transaction; a
+    token is noted only when its stored ``last_used_at`` is older than the resolution, so
+    the write happens at most every few minutes per token.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, datetime] = {}
+
+    def note(self, row: ApiToken, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            with self._lock:
+                self._pending[row.id] = now
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self, session: Session) -> int:
+        """Write what was noted (the caller commits); returns how many tokens."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        stmt = (
+            update(ApiToken)
+            .where(ApiToken.id == bindparam("tid"))
+            # Never move a later timestamp another process wrote back in time.
+            .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < bindparam("used")))
+            .values(last_used_at=bindparam("used"))
+        )
+        session.connection().execute(
+            stmt, [{"tid": tid, "used": used} for tid, used in pending.items()]
+        )
+        return len(pending)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:
