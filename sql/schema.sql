@@ -469,5 +469,13 @@ INSERT INTO data_version (id, version) VALUES (1, 0);
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0005
+
+ALTER TABLE vlan ADD CONSTRAINT uq_vlan_customer_id_name UNIQUE (customer_id, name);
+
+CREATE UNIQUE INDEX uq_vlan_shared_name ON vlan (name) WHERE customer_id IS NULL;
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

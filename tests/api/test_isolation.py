@@ -187,3 +187,16 @@ def test_customer_writes_back_its_interface_with_an_operator_attached_shared_vla
     assert [v["id"] for v in resp.json["vlans"]] == own
     resp = client.patch(f"/api/v1/vm-interfaces/{iface}", json={"vlans": [*own, shared]}, headers=a)
     assert resp.status_code == 404
+
+
+def test_vlan_names_are_unique_per_customer_and_among_shared(
+    client: Any, api_tokens: Any, demo: Any
+) -> None:
+    a, b, op = H(api_tokens.customer_a), H(api_tokens.customer_b), H(api_tokens.operator)
+    assert client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=a).status_code == 201
+    assert client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=b).status_code == 201
+    assert client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=op).status_code == 201
+    for headers in (a, op):
+        resp = client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=headers)
+        assert resp.status_code == 409 and resp.json["code"] == "duplicate", resp.json
+        assert "name" in resp.json["message"]

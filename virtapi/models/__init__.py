@@ -17,6 +17,12 @@ from .nodes import CephMonNode, CephOsdNode, Node, NodeMethod, NodeState, VirtMe
 from .provisioning import Image, Install
 from .storage import CacheOption, CephPool, Storage, StorageCeph, StorageType
 
+for _table in Base.metadata.tables.values():
+    # Without AUTOINCREMENT SQLite hands a deleted id to the next row, and one change history
+    # would mix two objects (migration 0005 rebuilt the tables so).
+    if "id" in _table.c and _table.c.id.primary_key and _table.c.id.autoincrement is True:
+        _table.dialect_options["sqlite"]["autoincrement"] = True
+
 __all__ = [
     "ROLES",
     "ApiToken",
