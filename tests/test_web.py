@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select, update
 
 from virtapi.config import override
 from virtapi.db import Database
-from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState
+from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState, WebSession
 from virtapi.services import tokens
 from virtapi.services.lookups import by_name
 from virtapi.web import format
@@ -158,7 +158,56 @@ def test_logout_clears_the_session(signed_in: Any, api_tokens: Any) -> None:
     assert "You are signed out" in page(client, "/login")
     assert client.get("/").status_code == 302
     with client.session_transaction() as sess:
-        assert "token" not in sess
+        assert "token" not in sess and "sid" not in sess
+
+
+def test_the_cookie_holds_a_random_id_void_after_sign_out(
+    app: Any, signed_in: Any, api_tokens: Any
+) -> None:
+    client = signed_in("operator")
+    with client.session_transaction() as sess:
+        copied = dict(sess)
+    cookie = client.get_cookie("session").value
+    # The token is nowhere in the cookie, not even in the signed-but-readable payload.
+    assert api_tokens.operator not in str(copied) and "token" not in copied
+    assert api_tokens.operator[3:20] not in cookie
+    with app.extensions["virtapi.db"].session() as s:
+        stored = s.scalar(select(WebSession.id_hash))
+    assert stored == tokens.hash_token(copied["sid"])  # only the hash is stored
+    client.post("/logout", data={"csrf": csrf_of(page(client, "/"))})
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    assert thief.get("/").status_code == 302  # the copy died with the sign-out
+    with app.extensions["virtapi.db"].session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 0
+
+
+def test_sessions_expire(app: Any, signed_in: Any) -> None:
+    client = signed_in("reader")
+    with app.extensions["virtapi.db"].session() as s:
+        s.execute(update(WebSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert client.get("/vms").status_code == 302
+
+
+def test_cookie_is_secure_over_tls_or_an_https_public_url(app: Any, api_tokens: Any) -> None:
+    def cookie_after_login(**kwargs: Any) -> str:
+        client = app.test_client()
+        csrf = csrf_of(client.get("/login", **kwargs).text)
+        resp = client.post("/login", data={"token": api_tokens.reader, "csrf": csrf}, **kwargs)
+        assert resp.status_code == 303
+        return resp.headers["Set-Cookie"]
+
+    assert "Secure" not in cookie_after_login()
+    assert "Secure" in cookie_after_login(base_url="https://virtapi.example")
+    override(app, pxe_public_url="https://virtapi.example")
+    assert "Secure" in cookie_after_login()
+
+
+def test_a_token_in_the_url_is_not_echoed_into_the_redirect(client: Any, api_tokens: Any) -> None:
+    resp = client.get(f"/vms?state=running&token={api_tokens.reader}")
+    assert resp.status_code == 302
+    assert api_tokens.reader not in unquote(resp.headers["Location"])
+    assert unquote(resp.headers["Location"]) == "/login?next=/vms?state=running"
 
 
 def test_revoked_token_ends_the_session(app: Any, signed_in: Any) -> None:
@@ -169,7 +218,9 @@ def test_revoked_token_ends_the_session(app: Any, signed_in: Any) -> None:
         tokens.revoke(s, row.id)
     resp = client.get("/vms")
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
-    assert "no longer valid" in page(client, "/login")
+    assert "session has ended" in page(client, "/login")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 0
 
 
 def test_token_never_in_pages_and_pages_are_not_cached(signed_in: Any, api_tokens: Any) -> None:

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import api, auth, db, observability, pxe, web
 from .config import install, load_settings, split_overrides
+from .web import login as web_login
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -27,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     observability.init_app(app)  # before the blueprints: request id and timer first
     api.init_app(app)
     web.init_app(app)
+    web_login.init_app(app)  # server-side sessions
     pxe.init_app(app)
 
     @app.get("/healthz")

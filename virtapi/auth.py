@@ -1,4 +1,4 @@
-"""Who is asking: Bearer tokens for the API, a signed session cookie for the HTML pages."""
+"""Who is asking: Bearer tokens for the API, a server-side session for the HTML pages."""
 
 from __future__ import annotations
 
@@ -74,13 +74,20 @@ def resolve_principal() -> Principal | None:
     # Settled before looking: an error page rendered for a refusal below must not authenticate
     # (and count a failure, and be refused) a second time.
     g.principal = None
-    plaintext = _bearer() or session.get("token")
+    plaintext = _bearer()
     if plaintext:
         row = authenticate(plaintext)
+    elif session.get("sid"):
+        # A stale browser session is not a guess: no failure is counted, the page asks to sign in.
+        row = tokens.session_token(get_session(), session["sid"])
         if row is not None:
-            principal = Principal(row.id, row.name, row.role, row.customer_id)
-            set_actor(get_session(), row.id, principal.label)
-            g.principal = principal
+            current_app.extensions[USAGE].note(row)
+    else:
+        row = None
+    if row is not None:
+        principal = Principal(row.id, row.name, row.role, row.customer_id)
+        set_actor(get_session(), row.id, principal.label)
+        g.principal = principal
     return g.principal
 
 

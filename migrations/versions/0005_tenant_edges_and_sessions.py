@@ -1,4 +1,5 @@
-"""VLAN names unique per customer (and among shared VLANs); SQLite ids never reused
+"""VLAN names unique per customer (and among shared VLANs); SQLite ids never reused;
+server-side browser sessions
 
 Revision ID: 0005
 Revises: 0003
@@ -98,9 +99,24 @@ def upgrade() -> None:
         postgresql_where=sa.text("customer_id IS NULL"),
         sqlite_where=sa.text("customer_id IS NULL"),
     )
+    op.create_table(
+        "web_session",
+        sa.Column("id_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["token_id"], ["api_token.id"], name=op.f("fk_web_session_token_id_api_token"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id_hash", name=op.f("pk_web_session")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_web_session_token_id"), "web_session", ["token_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_web_session_token_id"), table_name="web_session")
+    op.drop_table("web_session")
     op.drop_index("uq_vlan_shared_name", table_name="vlan")
     if op.get_bind().dialect.name == "sqlite":
         _rebuild("vlan", _drop_vlan_unique)

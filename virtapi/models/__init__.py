@@ -1,7 +1,7 @@
 """All tables of virtapi; importing this module registers every model on ``Base.metadata``."""
 
 from .audit import Change, DataVersion
-from .auth import ROLES, ApiToken, AuthFailure
+from .auth import ROLES, ApiToken, AuthFailure, WebSession
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
 from .network import (
@@ -53,5 +53,6 @@ __all__ = [
     "Vm",
     "VmInterface",
     "VmState",
+    "WebSession",
     "vlan_member",
 ]

@@ -8,16 +8,18 @@ import secrets
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..models import ROLES, ApiToken
+from ..models import ROLES, ApiToken, WebSession
 from ..models.base import utcnow
 from .errors import InvalidInput, NotFound
 
 TOKEN_PREFIX = "va_"  # noqa: S105 - a marker, not a secret
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+# A browser signs in again after this long, whatever it did in between.
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 def hash_token(token: str) -> str:
@@ -118,4 +120,43 @@ def revoke(session: Session, token_id: int) -> ApiToken:
         raise NotFound(f"no token with id {token_id}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+    # Its browser sessions are void already (session_token checks the token); drop the rows.
+    session.execute(delete(WebSession).where(WebSession.token_id == token_id))
     return row
+
+
+def open_session(session: Session, token: ApiToken, now: datetime | None = None) -> str:
+    """A new browser session for ``token``; returns the only copy of its random id."""
+    now = now or utcnow()
+    session.execute(
+        delete(WebSession).where(WebSession.token_id == token.id, WebSession.expires_at <= now)
+    )
+    sid = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id_hash=hash_token(sid), token_id=token.id, created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )  # fmt: skip
+    return sid
+
+
+def session_token(session: Session, sid: str, now: datetime | None = None) -> ApiToken | None:
+    """The live token behind a live browser session, in one SELECT; None otherwise."""
+    if not sid or len(sid) > 128:
+        return None
+    now = now or utcnow()
+    return session.scalar(
+        select(ApiToken)
+        .join(WebSession, WebSession.token_id == ApiToken.id)
+        .where(
+            WebSession.id_hash == hash_token(sid),
+            WebSession.expires_at > now,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+    )
+
+
+def close_session(session: Session, sid: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id_hash == hash_token(sid)))
