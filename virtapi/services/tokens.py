@@ -7,13 +7,14 @@ import hmac
 import secrets
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..models import ROLES, ApiToken, WebSession
 from ..models.base import utcnow
-from .errors import InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 
 TOKEN_PREFIX = "va_"  # noqa: S105 - a marker, not a secret
 # Writing last_used_at on every request would turn every read into a write.
@@ -114,10 +115,32 @@ def list_tokens(session: Session) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
-def revoke(session: Session, token_id: int) -> ApiToken:
+def _live(now: datetime) -> Any:
+    return (ApiToken.revoked_at.is_(None)) & or_(
+        ApiToken.expires_at.is_(None), ApiToken.expires_at > now
+    )
+
+
+def revoke(session: Session, token_id: int, *, caller_token_id: int | None = None) -> ApiToken:
+    """Revoke a token. Through the API (``caller_token_id`` set) an admin cannot revoke the
+    token it is using nor the last live admin token: either would lock every admin out, and
+    only shell access to ``virtapi token create`` could undo it."""
     row = session.get(ApiToken, token_id)
     if row is None:
         raise NotFound(f"no token with id {token_id}")
+    if caller_token_id is not None and row.revoked_at is None:
+        if row.id == caller_token_id:
+            raise Conflict(
+                "this is the token of this request; revoke it with another admin token",
+                code="own_token",
+            )
+        now = utcnow()
+        others = session.scalar(
+            select(func.count()).where(ApiToken.role == "admin", ApiToken.id != row.id, _live(now))
+        )
+        if row.role == "admin" and not others:
+            raise Conflict("this is the last live admin token; create another first",
+                           code="last_admin")  # fmt: skip
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     # Its browser sessions are void already (session_token checks the token); drop the rows.
