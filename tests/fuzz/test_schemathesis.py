@@ -21,15 +21,17 @@ import pytest
 from tests.conftest import BACKENDS, skip_or_fail
 from tests.hardening.server import Server, running_server
 
-EXAMPLES = int(os.environ.get("VIRTAPI_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("VIRTAPI_FUZZ_EXAMPLES", "3"))
 SEED = os.environ.get("VIRTAPI_FUZZ_SEED", "20261122")
 PHASES = os.environ.get("VIRTAPI_FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
 CHECKS = os.environ.get("VIRTAPI_FUZZ_CHECKS", "all")
-# Left out, and why: max_response_time is a timing (never pass/fail here: two cores shared by
-# the whole suite); positive_data_acceptance still finds ~38 schema-valid requests refused
+# Left out, and why: positive_data_acceptance still finds ~38 schema-valid requests refused
 # (vocabulary references by name, control characters, cross-field rules such as "exactly one
 # of vm_id and node_id", address-in-network) until the document states those rules.
-EXCLUDED = os.environ.get("VIRTAPI_FUZZ_EXCLUDED", "max_response_time,positive_data_acceptance")
+EXCLUDED = os.environ.get("VIRTAPI_FUZZ_EXCLUDED", "positive_data_acceptance")
+# "all" bounds response times at 10 s by default; timings are never pass/fail here (two cores
+# shared by the whole suite), so the bound only catches a hang.
+MAX_RESPONSE_SECONDS = "120"
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +76,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
             "--max-examples", str(EXAMPLES), "--seed", SEED,
             "--phases", PHASES, "--checks", CHECKS,
             *(["--exclude-checks", EXCLUDED] if EXCLUDED else []),
+            "--max-response-time", MAX_RESPONSE_SECONDS,
             # Broken Authorization headers are tested in tests/test_auth.py.
             "--generation-with-security-parameters", "false",
             "--workers", "2", "--request-timeout", "60", "--no-color",
