@@ -469,5 +469,24 @@ INSERT INTO data_version (id, version) VALUES (1, 0);
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0005
+
+ALTER TABLE vlan ADD CONSTRAINT uq_vlan_customer_id_name UNIQUE (customer_id, name);
+
+CREATE UNIQUE INDEX uq_vlan_shared_name ON vlan (name) WHERE customer_id IS NULL;
+
+CREATE TABLE web_session (
+    id_hash VARCHAR(64) NOT NULL, 
+    token_id BIGINT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_web_session PRIMARY KEY (id_hash), 
+    CONSTRAINT fk_web_session_token_id_api_token FOREIGN KEY(token_id) REFERENCES api_token (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_web_session_token_id ON web_session (token_id);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event, select
+
 from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import ApiToken
@@ -62,27 +64,70 @@ def test_unknown_route_is_json_404(client: Any) -> None:
     assert resp.status_code == 404 and resp.json["code"] == "not_found"
 
 
-def test_failed_authentication_is_rate_limited_per_source(app: Any, api_tokens: Any) -> None:
+def test_failures_are_throttled_per_source_but_valid_tokens_always_served(
+    app: Any, api_tokens: Any
+) -> None:
     override(app, auth_max_failures=3)
     client = app.test_client()
     attacker = {"REMOTE_ADDR": "198.51.100.66"}
+    bad = {"Authorization": "Bearer va_guess"}
     for _ in range(3):
-        resp = client.get("/api/v1/whoami", headers={"Authorization": "Bearer va_guess"},
-                          environ_base=attacker)  # fmt: skip
-        assert resp.status_code == 401
-    # Blocked now, even with a valid token: a lucky guess cannot be told apart.
+        assert client.get("/api/v1/whoami", headers=bad, environ_base=attacker).status_code == 401
+    resp = client.get("/api/v1/whoami", headers=bad, environ_base=attacker)
+    assert resp.status_code == 429 and resp.json["code"] == "too_many_requests"
+    assert int(resp.headers["Retry-After"]) > 0
+    # A valid token from the same address is served: one stale token on a puppetserver must
+    # not stop configuration management for every node behind it.
     resp = client.get(
         "/api/v1/whoami", headers=api_tokens.header(api_tokens.admin), environ_base=attacker
     )
-    assert resp.status_code == 429 and resp.json["code"] == "too_many_requests"
-    assert int(resp.headers["Retry-After"]) > 0
-    # Another address is unaffected.
-    resp = client.get(
-        "/api/v1/whoami",
-        headers=api_tokens.header(api_tokens.admin),
-        environ_base={"REMOTE_ADDR": "198.51.100.67"},
-    )
     assert resp.status_code == 200
+    # Another address is unaffected even for failures.
+    resp = client.get("/api/v1/whoami", headers=bad, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert resp.status_code == 401
+
+
+def test_fifty_bad_tokens_then_the_reader_gets_its_enc(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    certname = "hv01.dc1.example.com"
+    for n in range(50):
+        client.get(f"/enc/{certname}", headers={"Authorization": f"Bearer va_stale{n}"})
+    refused = client.get(f"/enc/{certname}", headers={"Authorization": "Bearer va_stale"})
+    assert refused.status_code == 429
+    resp = client.get(f"/enc/{certname}", headers=api_tokens.header(api_tokens.reader))
+    assert resp.status_code == 200 and b"classes" in resp.data
+
+
+def _statements(app: Any, call: Any) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(statement)
+
+    engine = app.extensions["virtapi.db"].engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_authentication_is_one_statement_and_use_is_written_in_a_batch(
+    app: Any, client: Any, api_tokens: Any
+) -> None:
+    db: Database = app.extensions["virtapi.db"]
+    headers = api_tokens.header(api_tokens.reader)
+    first = _statements(app, lambda: client.get("/api/v1/whoami", headers=headers))
+    # The lookup, then after the response one UPDATE recording the use.
+    assert len(first) == 2 and first[1].lstrip().upper().startswith("UPDATE")
+    with db.session() as s:
+        used = s.scalar(select(ApiToken.last_used_at).where(ApiToken.name == "reader"))
+    assert used is not None
+    again = _statements(app, lambda: client.get("/api/v1/whoami", headers=headers))
+    assert len(again) == 1 and "api_token" in again[0]
 
 
 def test_no_token_or_hash_in_logs(app: Any, api_tokens: Any, caplog: Any) -> None:

@@ -27,7 +27,7 @@ def test_defaults_and_values_from_the_environment(tmp_path: Path) -> None:
             VIRTAPI_CPU_OVERCOMMIT="2",
             VIRTAPI_VNI_RANGE="20000-20010",
             VIRTAPI_PXE_ALLOWED_NETWORKS=" 10.0.0.0/8, ,fd00::/8",
-            VIRTAPI_SECURE_COOKIES="1",
+            VIRTAPI_SECURE_COOKIES="true",
         )
     )
     assert custom.cpu_overcommit == 2.0 and custom.vni_range == (20000, 20010)
@@ -45,6 +45,20 @@ def test_defaults_and_values_from_the_environment(tmp_path: Path) -> None:
         ("VIRTAPI_VNI_RANGE", "20-10"),
         ("VIRTAPI_VNI_RANGE", "1-16777216"),
         ("VIRTAPI_DOCUMENT_CACHE_SIZE", "big"),
+        ("VIRTAPI_DOCUMENT_CACHE_SIZE", "-1"),
+        ("VIRTAPI_SECURE_COOKIES", "sure"),
+        ("VIRTAPI_PUBLIC_URL", "virtapi.example.com"),
+        ("VIRTAPI_PXE_KERNEL_URL", "ftp://x/vmlinuz"),
+        ("VIRTAPI_PXE_ALLOWED_NETWORKS", "10.0.0.0/8,10.300.0.0/16"),
+        ("VIRTAPI_METRICS_BIND", "9100"),
+        ("VIRTAPI_METRICS_BIND", "127.0.0.1:99999"),
+        ("VIRTAPI_AUTH_MAX_FAILURES", "0"),
+        ("VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS", "-5"),
+        ("VIRTAPI_TRUSTED_PROXIES", "-1"),
+        ("VIRTAPI_MAX_BODY_BYTES", "0"),
+        ("VIRTAPI_NODE_STALE_SECONDS", "0"),
+        ("VIRTAPI_REPLICA_RETRY_SECONDS", "0"),
+        ("VIRTAPI_LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:

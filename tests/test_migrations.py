@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -44,3 +46,44 @@ def test_upgrade_downgrade_upgrade_on_empty_database(db_url: str) -> None:
     assert states == ["maintenance", "offline", "repair", "running"]
     assert {"kvm", "qemu", "systemd-nspawn", "docker"} <= set(methods)
     assert set(caches) == {"default", "none", "writethrough", "writeback", "directsync", "unsafe"}
+
+
+def test_sqlite_never_reuses_a_deleted_id(tmp_path: Path) -> None:
+    """One change history, one object: a new row never gets the id of a deleted one."""
+    url = f"sqlite:///{tmp_path / 'ids.sqlite'}"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        insert = "INSERT INTO ceph_pool (name, description) VALUES (:n, '')"
+        conn.execute(text(insert), {"n": "a"})
+        first = conn.execute(text("SELECT max(id) FROM ceph_pool")).scalar_one()
+        conn.execute(text("DELETE FROM ceph_pool WHERE id = :i"), {"i": first})
+        conn.execute(text(insert), {"n": "b"})
+        second = conn.execute(text("SELECT max(id) FROM ceph_pool")).scalar_one()
+    engine.dispose()
+    assert second > first
+
+
+def test_sqlite_rebuild_keeps_rows_constraints_and_indexes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rebuild.sqlite'}"
+    migrate.upgrade(url, "0003")
+    engine = create_engine(url)
+
+    def schema() -> dict[str, str]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+            return {name: sql for name, sql in rows if not name.startswith("sqlite_autoindex")}
+
+    def rows() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM vm_state")).scalar_one()
+
+    indexes, states = schema(), rows()
+    migrate.upgrade(url)
+    after = schema()
+    assert {k: after.get(k) for k in indexes} == indexes and rows() == states
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_key_check")).fetchall() == []
+    migrate.downgrade(url, "0003")
+    assert schema() == indexes and rows() == states
+    engine.dispose()

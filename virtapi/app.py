@@ -8,8 +8,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, db, observability, pxe, web
+from . import api, auth, db, observability, pxe, web
 from .config import install, load_settings, split_overrides
+from .web import login as web_login
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -23,9 +24,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO)
     db.init_app(app)
+    auth.init_app(app)
     observability.init_app(app)  # before the blueprints: request id and timer first
     api.init_app(app)
     web.init_app(app)
+    web_login.init_app(app)  # server-side sessions
     pxe.init_app(app)
 
     @app.get("/healthz")

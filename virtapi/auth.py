@@ -1,27 +1,29 @@
-"""Who is asking: Bearer tokens for the API, a signed session cookie for the HTML pages."""
+"""Who is asking: Bearer tokens for the API, a server-side session for the HTML pages."""
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import g, request, session
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from flask import Flask, current_app, g, request, session
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
 
 from .config import current_settings
-from .db import get_session
+from .db import get_db, get_session
 from .models import ApiToken
 from .services import ratelimit, tokens
 from .services.audit import set_actor
 from .services.errors import Forbidden
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+USAGE = "virtapi.token_usage"
 
 ADMIN = frozenset({"admin"})
 OPERATORS = frozenset({"admin", "operator"})
@@ -64,51 +66,72 @@ def _policy() -> ratelimit.Policy:
 def resolve_principal() -> Principal | None:
     """The authenticated caller of this request, looked up once.
 
-    A source address with too many failed attempts gets 429 for the rest of the window, valid
-    token or not, so guessing cannot go on behind one lucky success.
+    One SELECT for a valid token: failures are throttled, valid tokens never are, and the
+    token's last use is written later in a batch (``UsageLog``), outside this transaction.
     """
     if "principal" in g:
         return g.principal
-    plaintext = _bearer() or session.get("token")
-    principal = None
+    # Settled before looking: an error page rendered for a refusal below must not authenticate
+    # (and count a failure, and be refused) a second time.
+    g.principal = None
+    plaintext = _bearer()
     if plaintext:
         row = authenticate(plaintext)
+    elif session.get("sid"):
+        # A stale browser session is not a guess: no failure is counted, the page asks to sign in.
+        row = tokens.session_token(get_session(), session["sid"])
         if row is not None:
-            db = get_session()
-            principal = Principal(row.id, row.name, row.role, row.customer_id)
-            set_actor(db, row.id, principal.label)
-            if tokens.touch(row):
-                db.commit()
-    g.principal = principal
-    return principal
+            current_app.extensions[USAGE].note(row)
+    else:
+        row = None
+    if row is not None:
+        principal = Principal(row.id, row.name, row.role, row.customer_id)
+        set_actor(get_session(), row.id, principal.label)
+        g.principal = principal
+    return g.principal
 
 
 def authenticate(plaintext: str) -> ApiToken | None:
-    """The live token for ``plaintext`` under the per-source failure limit (429 when exceeded).
+    """The live token for ``plaintext``; a failure is counted per source address, and past
+    the limit answered 429 instead of 401.
 
     Shared by Bearer requests and the HTML login form, so both count against one limit.
     """
     db = get_session()
+    row = tokens.authenticate(db, plaintext)
+    if row is not None:
+        current_app.extensions[USAGE].note(row)
+        return row
     source = request.remote_addr or "unknown"
-    wait = ratelimit.blocked_for(db, source, _policy())
+    wait = ratelimit.record_failure(db, source, _policy())
+    db.commit()
     if wait is not None:
         raise TooManyRequests(
-            f"too many failed authentication attempts from {source}; retry in {wait} s",
+            f"too many failed authentication attempts from {source}; retry in {wait} s "
+            "(a valid token is still accepted)",
             retry_after=wait,
         )
-    row = tokens.authenticate(db, plaintext)
-    if row is None:
-        _count_failure(db, source)
-    return row
+    return None
 
 
-def _count_failure(db: Session, source: str) -> None:
+def _write_usage(_exc: BaseException | None) -> None:
+    usage: tokens.UsageLog = current_app.extensions[USAGE]
+    if not usage:
+        return
+    if "db_session" in g:
+        # The request's transaction ends first: on SQLite every transaction holds the write lock.
+        g.db_session.close()
     try:
-        ratelimit.record_failure(db, source, _policy())
-        db.commit()
-    except IntegrityError:
-        # Two first failures from one source raced to insert its row; one goes uncounted.
-        db.rollback()
+        with get_db().session() as db:
+            usage.flush(db)
+    except DBAPIError:
+        # Bookkeeping only: a database hiccup here must not turn a served request into an error.
+        log.warning("could not record token use", exc_info=True)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[USAGE] = tokens.UsageLog()
+    app.teardown_request(_write_usage)
 
 
 def current_principal() -> Principal:

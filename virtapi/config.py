@@ -8,11 +8,13 @@ Every setting has exactly one default, here. The app keeps its ``Settings`` in
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -45,6 +47,51 @@ def _positive(name: str, value: float) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be greater than 0, got {value:g}")
     return value
+
+
+def _at_least(name: str, value: int, low: int) -> int:
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return value
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
+def _url(env: dict[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    found = tuple(n.strip() for n in env.get(name, "").split(",") if n.strip())
+    for network in found:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be a comma-separated list of networks (10.0.0.0/8), got {network!r}"
+            ) from None
+    return found
+
+
+def _bind(env: dict[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    host, sep, port = raw.rpartition(":")
+    if raw and (not sep or not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError(f"{name} must be HOST:PORT (127.0.0.1:9100), got {raw!r}")
+    return raw or None
 
 
 def _vni_range(env: dict[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
@@ -142,10 +189,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_url=env.get("VIRTAPI_DATABASE_URL") or default_database_url(instance),
         secret_key=_secret_key(env, instance),
         database_read_url=env.get("VIRTAPI_DATABASE_READ_URL") or None,
-        replica_retry_seconds=_float(env, "VIRTAPI_REPLICA_RETRY_SECONDS", d.replica_retry_seconds),
-        max_body_bytes=_int(env, "VIRTAPI_MAX_BODY_BYTES", d.max_body_bytes),
+        replica_retry_seconds=_positive(
+            "VIRTAPI_REPLICA_RETRY_SECONDS",
+            _float(env, "VIRTAPI_REPLICA_RETRY_SECONDS", d.replica_retry_seconds),
+        ),
+        max_body_bytes=_at_least(
+            "VIRTAPI_MAX_BODY_BYTES", _int(env, "VIRTAPI_MAX_BODY_BYTES", d.max_body_bytes), 1024
+        ),
         puppet_environment=env.get("VIRTAPI_PUPPET_ENVIRONMENT") or d.puppet_environment,
-        document_cache_size=_int(env, "VIRTAPI_DOCUMENT_CACHE_SIZE", d.document_cache_size),
+        document_cache_size=_at_least(
+            "VIRTAPI_DOCUMENT_CACHE_SIZE",
+            _int(env, "VIRTAPI_DOCUMENT_CACHE_SIZE", d.document_cache_size),
+            0,
+        ),
         cpu_overcommit=_positive(
             "VIRTAPI_CPU_OVERCOMMIT", _float(env, "VIRTAPI_CPU_OVERCOMMIT", d.cpu_overcommit)
         ),
@@ -153,21 +209,31 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "VIRTAPI_RAM_OVERCOMMIT", _float(env, "VIRTAPI_RAM_OVERCOMMIT", d.ram_overcommit)
         ),
         vni_range=_vni_range(env, "VIRTAPI_VNI_RANGE", d.vni_range),
-        node_stale_seconds=_int(env, "VIRTAPI_NODE_STALE_SECONDS", d.node_stale_seconds),
-        pxe_kernel_url=env.get("VIRTAPI_PXE_KERNEL_URL") or d.pxe_kernel_url,
-        pxe_initrd_url=env.get("VIRTAPI_PXE_INITRD_URL") or d.pxe_initrd_url,
-        pxe_public_url=env.get("VIRTAPI_PUBLIC_URL") or d.pxe_public_url,
-        pxe_allowed_networks=tuple(
-            n.strip() for n in env.get("VIRTAPI_PXE_ALLOWED_NETWORKS", "").split(",") if n.strip()
+        node_stale_seconds=_at_least(
+            "VIRTAPI_NODE_STALE_SECONDS",
+            _int(env, "VIRTAPI_NODE_STALE_SECONDS", d.node_stale_seconds),
+            1,
         ),
-        auth_max_failures=_int(env, "VIRTAPI_AUTH_MAX_FAILURES", d.auth_max_failures),
-        auth_failure_window_seconds=_int(
-            env, "VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS", d.auth_failure_window_seconds
+        pxe_kernel_url=_url(env, "VIRTAPI_PXE_KERNEL_URL", d.pxe_kernel_url),
+        pxe_initrd_url=_url(env, "VIRTAPI_PXE_INITRD_URL", d.pxe_initrd_url),
+        pxe_public_url=_url(env, "VIRTAPI_PUBLIC_URL", d.pxe_public_url),
+        pxe_allowed_networks=_networks(env, "VIRTAPI_PXE_ALLOWED_NETWORKS"),
+        auth_max_failures=_at_least(
+            "VIRTAPI_AUTH_MAX_FAILURES",
+            _int(env, "VIRTAPI_AUTH_MAX_FAILURES", d.auth_max_failures),
+            1,
         ),
-        trusted_proxies=_int(env, "VIRTAPI_TRUSTED_PROXIES", d.trusted_proxies),
-        secure_cookies=env.get("VIRTAPI_SECURE_COOKIES", "0") == "1",
+        auth_failure_window_seconds=_at_least(
+            "VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS",
+            _int(env, "VIRTAPI_AUTH_FAILURE_WINDOW_SECONDS", d.auth_failure_window_seconds),
+            1,
+        ),
+        trusted_proxies=_at_least(
+            "VIRTAPI_TRUSTED_PROXIES", _int(env, "VIRTAPI_TRUSTED_PROXIES", d.trusted_proxies), 0
+        ),
+        secure_cookies=_bool(env, "VIRTAPI_SECURE_COOKIES", d.secure_cookies),
         log_format=_choice(env, "VIRTAPI_LOG_FORMAT", ("text", "json"), d.log_format),
-        metrics_bind=env.get("VIRTAPI_METRICS_BIND") or None,
+        metrics_bind=_bind(env, "VIRTAPI_METRICS_BIND"),
         ready_max_replica_lag_seconds=_float(
             env, "VIRTAPI_READY_MAX_REPLICA_LAG_SECONDS", d.ready_max_replica_lag_seconds
         ),

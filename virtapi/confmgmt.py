@@ -46,6 +46,29 @@ ETAG_RESPONSES = {
     "404": {"description": "virtapi knows no node or VM by this name"},
 }
 
+_ETAG = {"ETag": {"description": "derived from the bytes; send back in If-None-Match",
+                  "schema": {"type": "string"}}}  # fmt: skip
+
+
+def etag_responses(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """ETAG_RESPONSES with the 200 body stated, so generated clients parse it."""
+    ok = {**ETAG_RESPONSES["200"], "headers": _ETAG, "content": {media_type: {"schema": schema}}}
+    return {**ETAG_RESPONSES, "200": ok}
+
+
+ENC_SCHEMA = {
+    "type": "object",
+    "required": ["classes", "parameters", "environment"],
+    "properties": {
+        "classes": {"type": "object", "additionalProperties": {"type": "object"}},
+        "parameters": {"type": "object"},
+        "environment": {"type": "string"},
+    },
+}
+OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
+PILLAR_SCHEMA = {"type": "object", "required": ["virtapi"],
+                 "properties": {"virtapi": {"type": "object"}}}  # fmt: skip
+
 View = Callable[[dict[str, Any]], Any]
 Rendered = tuple[bytes, str]
 

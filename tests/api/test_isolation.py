@@ -154,3 +154,49 @@ def test_customer_sees_own_objects_and_vocabularies(
     assert client.get("/api/v1/customer-quotas/1001", headers=ca).status_code == 200
     log = client.get("/api/v1/changes?object_type=vm", headers=ca).json
     assert log["count"] == 3 and {c["customer_id"] for c in log["results"]} == {1001}
+
+
+def test_customer_writes_back_its_interface_with_an_operator_attached_shared_vlan(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    op, a = H(api_tokens.operator), H(api_tokens.customer_a)
+    shared = client.post("/api/v1/vlans", json={"name": "public"}, headers=op).json["id"]
+    other = client.post("/api/v1/vlans", json={"name": "backbone"}, headers=op).json["id"]
+    with db_of(app).session() as s:
+        iface = s.scalar(select(VmInterface.id).where(VmInterface.vm_id == vm_id(app, "web1")))
+    own = [v["id"] for v in client.get(f"/api/v1/vm-interfaces/{iface}", headers=a).json["vlans"]]
+    resp = client.patch(
+        f"/api/v1/vm-interfaces/{iface}", json={"vlans": [*own, shared]}, headers=op
+    )
+    assert resp.status_code == 200, resp.json
+    seen = client.get(f"/api/v1/vm-interfaces/{iface}", headers=a)
+    resp = client.patch(
+        f"/api/v1/vm-interfaces/{iface}",
+        json={"vlans": [v["id"] for v in seen.json["vlans"]]},
+        headers={**a, "If-Match": seen.headers["ETag"]},
+    )
+    assert resp.status_code == 200, resp.json
+    assert sorted(v["id"] for v in resp.json["vlans"]) == sorted([*own, shared])
+    # Kept is not granted: the customer cannot attach a shared VLAN it was not given.
+    resp = client.patch(
+        f"/api/v1/vm-interfaces/{iface}", json={"vlans": [*own, shared, other]}, headers=a
+    )
+    assert resp.status_code == 404 and "vlans" in resp.json["errors"]
+    # Leaving it out detaches it, and then it cannot be named again.
+    resp = client.patch(f"/api/v1/vm-interfaces/{iface}", json={"vlans": own}, headers=a)
+    assert [v["id"] for v in resp.json["vlans"]] == own
+    resp = client.patch(f"/api/v1/vm-interfaces/{iface}", json={"vlans": [*own, shared]}, headers=a)
+    assert resp.status_code == 404
+
+
+def test_vlan_names_are_unique_per_customer_and_among_shared(
+    client: Any, api_tokens: Any, demo: Any
+) -> None:
+    a, b, op = H(api_tokens.customer_a), H(api_tokens.customer_b), H(api_tokens.operator)
+    assert client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=a).status_code == 201
+    assert client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=b).status_code == 201
+    assert client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=op).status_code == 201
+    for headers in (a, op):
+        resp = client.post("/api/v1/vlans", json={"name": "dup-net"}, headers=headers)
+        assert resp.status_code == 409 and resp.json["code"] == "duplicate", resp.json
+        assert "name" in resp.json["message"]

@@ -79,3 +79,24 @@ def test_real_responses_match_the_document(client: Any, api_tokens: Any, demo: A
     for resp, path, method, status in errors:
         assert resp.status_code == status
         _validator(spec, _response_schema(spec, path, method, status)).validate(resp.json)
+
+
+def test_config_management_bodies_are_in_the_document(
+    client: Any, api_tokens: Any, demo: Any
+) -> None:
+    """Generated clients parse the ENC (YAML), Hiera and pillar (JSON) answers."""
+    import yaml
+
+    spec = client.get("/api/v1/openapi.json").json
+    reader = H(api_tokens.reader)
+    hv = "hv01.dc1.example.com"
+    for path, url, media, parse in (
+        ("/enc/{certname}", f"/enc/{hv}", "application/yaml", lambda r: yaml.safe_load(r.data)),
+        ("/hiera/{certname}", f"/hiera/{hv}", "application/json", lambda r: r.json),
+        ("/pillar/{minion_id}", f"/pillar/{hv}", "application/json", lambda r: r.json),
+    ):
+        ok = spec["paths"][path]["get"]["responses"]["200"]
+        assert "ETag" in ok["headers"]
+        resp = client.get(url, headers=reader)
+        assert resp.status_code == 200 and resp.mimetype == media
+        _validator(spec, ok["content"][media]["schema"]).validate(parse(resp))

@@ -34,3 +34,20 @@ def test_admin_creates_lists_and_revokes(app: Any, client: Any, api_tokens: Any)
             client.post("/api/v1/tokens", json={"role": "admin"}, headers=H(tok)).status_code == 403
         )
         assert client.get("/api/v1/tokens", headers=H(tok)).status_code == 403
+
+
+def test_an_admin_cannot_revoke_the_token_it_is_using(
+    app: Any, client: Any, api_tokens: Any
+) -> None:
+    ad = H(api_tokens.admin)
+    with db_of(app).session() as s:
+        me = s.scalar(select(ApiToken.id).where(ApiToken.name == "admin"))
+    resp = client.delete(f"/api/v1/tokens/{me}", headers=ad)
+    assert resp.status_code == 409 and resp.json["code"] == "own_token"
+    assert client.get("/api/v1/whoami", headers=ad).status_code == 200
+    # Another admin may revoke it; then that one is the last admin and keeps itself.
+    other = client.post("/api/v1/tokens", json={"role": "admin"}, headers=ad).json
+    assert client.delete(f"/api/v1/tokens/{me}", headers=H(other["token"])).status_code == 204
+    resp = client.delete(f"/api/v1/tokens/{other['id']}", headers=H(other["token"]))
+    assert resp.status_code == 409
+    assert client.get("/api/v1/whoami", headers=H(other["token"])).status_code == 200

@@ -21,10 +21,17 @@ import pytest
 from tests.conftest import BACKENDS, skip_or_fail
 from tests.support.server import Server, running_server
 
-EXAMPLES = int(os.environ.get("VIRTAPI_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("VIRTAPI_FUZZ_EXAMPLES", "3"))
 SEED = os.environ.get("VIRTAPI_FUZZ_SEED", "20261122")
 PHASES = os.environ.get("VIRTAPI_FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
-CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+CHECKS = os.environ.get("VIRTAPI_FUZZ_CHECKS", "all")
+# Left out, and why: positive_data_acceptance still finds ~38 schema-valid requests refused
+# (vocabulary references by name, control characters, cross-field rules such as "exactly one
+# of vm_id and node_id", address-in-network) until the document states those rules.
+EXCLUDED = os.environ.get("VIRTAPI_FUZZ_EXCLUDED", "positive_data_acceptance")
+# "all" bounds response times at 10 s by default; timings are never pass/fail here (two cores
+# shared by the whole suite), so the bound only catches a hang.
+MAX_RESPONSE_SECONDS = "120"
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +49,9 @@ def fuzz_server(pg_cluster: object, tmp_path_factory: pytest.TempPathFactory) ->
         conn.execute(text("CREATE DATABASE fuzz"))
     admin.dispose()
     base = tmp_path_factory.mktemp("fuzz")
-    # Generated requests with broken tokens must not lock the fuzzer out of its own server.
+    # The fuzzer's own token is always served (failures only are throttled); the limit is
+    # raised only because the ignored_auth check sends thousands of invalid tokens from one
+    # address and expects each to get 401, not the 429 a real client would get after 20.
     with running_server(
         base, pg_cluster.url("fuzz"),  # type: ignore[attr-defined]
         VIRTAPI_AUTH_MAX_FAILURES="1000000",
@@ -66,6 +75,8 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
             "-H", f"Authorization: Bearer {fuzz_server.tokens[who]}",
             "--max-examples", str(EXAMPLES), "--seed", SEED,
             "--phases", PHASES, "--checks", CHECKS,
+            *(["--exclude-checks", EXCLUDED] if EXCLUDED else []),
+            "--max-response-time", MAX_RESPONSE_SECONDS,
             # Broken Authorization headers are tested in tests/test_auth.py.
             "--generation-with-security-parameters", "false",
             "--workers", "2", "--request-timeout", "60", "--no-color",

@@ -229,3 +229,27 @@ def test_bulk_import_refuses_hostile_values(
     resp = client.post("/api/v1/import", json={"version": 1, "nodes": [IMPORT_NODE]},
                        headers=H(api_tokens.admin))  # fmt: skip
     assert resp.status_code == 201, resp.get_json()
+
+
+BEYOND_64_BITS = ["9223372036854775808", "2142165840230252164415488", "0"]
+
+
+@pytest.mark.parametrize("ref", BEYOND_64_BITS)
+def test_ids_beyond_64_bits_in_paths_are_404_not_500(
+    app: Any, client: Any, api_tokens: Any, demo: Any, ref: str
+) -> None:
+    """Found by schemathesis: the drivers cannot bind such ids (OverflowError on SQLite)."""
+    reader, op = H(api_tokens.reader), H(api_tokens.operator)
+    iface = {"interface_id": 1}
+    for method, url, headers, body in (
+        ("get", f"/api/v1/ipv4-networks/{ref}/available", reader, None),
+        ("get", f"/api/v1/ipv6-networks/{ref}/available", reader, None),
+        ("post", f"/api/v1/ipv4-networks/{ref}/allocate", op, iface),
+        ("post", f"/api/v1/ipv6-networks/{ref}/allocate", op, iface),
+        ("post", f"/api/v1/nodes/{ref}/report", reader, {"state": "running", "facts": {}}),
+        ("get", f"/api/v1/vms/{ref}", reader, None),
+        ("patch", f"/api/v1/vlans/{ref}", op, {"name": "x"}),
+    ):
+        resp = getattr(client, method)(url, headers=headers, json=body)
+        assert resp.status_code == 404, (url, resp.status_code)
+        assert resp.json["code"] == "not_found" and resp.json["message"], url

@@ -48,13 +48,16 @@ def test_rate_limit_window_per_source(session: Any) -> None:
     policy = ratelimit.Policy(max_failures=3, window=timedelta(minutes=5))
     t0 = utcnow()
     for i in range(3):
-        assert ratelimit.blocked_for(session, "192.0.2.1", policy, now=t0) is None
-        ratelimit.record_failure(session, "192.0.2.1", policy, now=t0 + timedelta(seconds=i))
-    session.commit()
-    wait = ratelimit.blocked_for(session, "192.0.2.1", policy, now=t0 + timedelta(seconds=10))
+        assert (
+            ratelimit.record_failure(session, "192.0.2.1", policy, t0 + timedelta(seconds=i))
+            is None
+        )
+    wait = ratelimit.record_failure(session, "192.0.2.1", policy, now=t0 + timedelta(seconds=10))
     assert wait is not None and 280 <= wait <= 291
-    assert ratelimit.blocked_for(session, "192.0.2.2", policy, now=t0) is None
-    # After the window the source may try again, and its count starts over.
+    assert ratelimit.record_failure(session, "192.0.2.2", policy, now=t0) is None
+    session.commit()
+    # After the window the source may fail again, and its count starts over.
     later = t0 + timedelta(minutes=5, seconds=1)
-    assert ratelimit.blocked_for(session, "192.0.2.1", policy, now=later) is None
-    assert ratelimit.record_failure(session, "192.0.2.1", policy, now=later) == 1
+    for _ in range(3):
+        assert ratelimit.record_failure(session, "192.0.2.1", policy, now=later) is None
+    assert ratelimit.record_failure(session, "192.0.2.1", policy, now=later) is not None

@@ -9,12 +9,12 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from tests.support.queries import statements_sent
 from virtapi.config import override
 from virtapi.db import Database
-from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState
+from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState, WebSession
 from virtapi.services import tokens
 from virtapi.services.lookups import by_name
 from virtapi.web import format
@@ -100,10 +100,26 @@ def test_login_form_counts_against_the_failed_authentication_limit(
     override(app, auth_max_failures=3)
     for _ in range(3):
         assert login(client, "va_guess-" + "x" * 40).status_code == 401
-    resp = login(client, api_tokens.operator)  # even the right token waits out the window
+    resp = login(client, "va_guess-" + "x" * 40)
     assert resp.status_code == 429 and "too many failed authentication attempts" in resp.text
     assert resp.mimetype == "text/html" and int(resp.headers["Retry-After"]) > 0
     assert client.get("/").status_code == 302
+    # Only failures are throttled: the right token still signs in.
+    assert login(client, api_tokens.operator).status_code == 303
+
+
+def test_pages_answer_a_page_while_their_address_is_rate_limited(
+    app: Any, api_tokens: Any, demo: Any
+) -> None:
+    override(app, auth_max_failures=1)
+    client = app.test_client()
+    stale = {"Authorization": "Bearer va_stale-token-on-a-dashboard-host"}
+    client.get("/vms", headers=stale)
+    for path in ("/", "/vms", "/networks", "/changes", "/login"):
+        resp = client.get(path, headers=stale)
+        assert resp.status_code == 429, path
+        assert resp.mimetype == "text/html" and "too many failed" in resp.text, path
+        assert int(resp.headers["Retry-After"]) > 0
 
 
 def test_login_needs_the_session_csrf_token(client: Any, api_tokens: Any) -> None:
@@ -141,7 +157,56 @@ def test_logout_clears_the_session(signed_in: Any, api_tokens: Any) -> None:
     assert "You are signed out" in page(client, "/login")
     assert client.get("/").status_code == 302
     with client.session_transaction() as sess:
-        assert "token" not in sess
+        assert "token" not in sess and "sid" not in sess
+
+
+def test_the_cookie_holds_a_random_id_void_after_sign_out(
+    app: Any, signed_in: Any, api_tokens: Any
+) -> None:
+    client = signed_in("operator")
+    with client.session_transaction() as sess:
+        copied = dict(sess)
+    cookie = client.get_cookie("session").value
+    # The token is nowhere in the cookie, not even in the signed-but-readable payload.
+    assert api_tokens.operator not in str(copied) and "token" not in copied
+    assert api_tokens.operator[3:20] not in cookie
+    with app.extensions["virtapi.db"].session() as s:
+        stored = s.scalar(select(WebSession.id_hash))
+    assert stored == tokens.hash_token(copied["sid"])  # only the hash is stored
+    client.post("/logout", data={"csrf": csrf_of(page(client, "/"))})
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    assert thief.get("/").status_code == 302  # the copy died with the sign-out
+    with app.extensions["virtapi.db"].session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 0
+
+
+def test_sessions_expire(app: Any, signed_in: Any) -> None:
+    client = signed_in("reader")
+    with app.extensions["virtapi.db"].session() as s:
+        s.execute(update(WebSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert client.get("/vms").status_code == 302
+
+
+def test_cookie_is_secure_over_tls_or_an_https_public_url(app: Any, api_tokens: Any) -> None:
+    def cookie_after_login(**kwargs: Any) -> str:
+        client = app.test_client()
+        csrf = csrf_of(client.get("/login", **kwargs).text)
+        resp = client.post("/login", data={"token": api_tokens.reader, "csrf": csrf}, **kwargs)
+        assert resp.status_code == 303
+        return resp.headers["Set-Cookie"]
+
+    assert "Secure" not in cookie_after_login()
+    assert "Secure" in cookie_after_login(base_url="https://virtapi.example")
+    override(app, pxe_public_url="https://virtapi.example")
+    assert "Secure" in cookie_after_login()
+
+
+def test_a_token_in_the_url_is_not_echoed_into_the_redirect(client: Any, api_tokens: Any) -> None:
+    resp = client.get(f"/vms?state=running&token={api_tokens.reader}")
+    assert resp.status_code == 302
+    assert api_tokens.reader not in unquote(resp.headers["Location"])
+    assert unquote(resp.headers["Location"]) == "/login?next=/vms?state=running"
 
 
 def test_revoked_token_ends_the_session(app: Any, signed_in: Any) -> None:
@@ -152,7 +217,9 @@ def test_revoked_token_ends_the_session(app: Any, signed_in: Any) -> None:
         tokens.revoke(s, row.id)
     resp = client.get("/vms")
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
-    assert "no longer valid" in page(client, "/login")
+    assert "session has ended" in page(client, "/login")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 0
 
 
 def test_token_never_in_pages_and_pages_are_not_cached(signed_in: Any, api_tokens: Any) -> None:

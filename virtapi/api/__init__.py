@@ -8,6 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from . import errors, guards
+from .fields import IdConverter
 
 
 class VirtApi(Api):
@@ -17,6 +18,7 @@ class VirtApi(Api):
 
 
 def init_app(app: Flask) -> Api:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.setdefault("API_TITLE", "virtapi")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")

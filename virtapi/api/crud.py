@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ..auth import OPERATORS, READERS, Principal, current_principal, require
 from ..db import get_session
-from ..services.errors import Forbidden, NotFound
+from ..services.errors import Forbidden, InvalidInput, NotFound
 from ..services.references import ensure_deletable
 from .etag import check_if_match, etag_of, not_modified
 from .fields import INT64_MAX
@@ -298,6 +298,12 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
     if r.update_schema is not None:
 
         def patch(self: Any, data: dict[str, Any], id: int) -> Response:
+            if not request.get_data(cache=True).strip():
+                # The document says the body is required; `{}` is the way to change nothing.
+                raise InvalidInput(
+                    "a JSON object body is required: the fields to change ({} changes nothing)",
+                    errors={"json": ["missing body"]},
+                )
             session, principal, obj = _locked(id)
             update_hook(session, principal, obj, data)
             session.flush()

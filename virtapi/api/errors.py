@@ -140,7 +140,10 @@ def _db_error(exc: DBAPIError) -> Response:
     if isinstance(exc, OperationalError) and "could not serialize" in str(exc.orig):
         return error_response(409, "retry", "a concurrent change interfered; retry the request")
     log.exception("database error")
-    return error_response(503, "database_unavailable", "the database did not answer; retry later")
+    resp = error_response(503, "database_unavailable", "the database did not answer; retry later")
+    # Clients (virtapi-enc, the pillar module, curl --retry) wait this long and try again.
+    resp.headers["Retry-After"] = "1"
+    return resp
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, missing, validate
+from werkzeug.routing import IntegerConverter
 
 from .. import values
 from ..services import value_fields
@@ -71,6 +72,14 @@ def int32(minimum: int = -(2**31), maximum: int = INT32_MAX, **kwargs: Any) -> f
 
 def int64(minimum: int = -(2**63), maximum: int = INT64_MAX, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(minimum, maximum), **kwargs)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in URLs: 1 to 2**63-1, like every id column. Anything larger matches no
+    route (404) instead of reaching a driver that cannot bind it (an OverflowError, a 500)."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int = 1, max: int = INT64_MAX) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max)
 
 
 def ref_id(**kwargs: Any) -> fields.Integer:

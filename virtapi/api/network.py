@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import netaddr
@@ -74,8 +75,17 @@ class InterfaceUpdateSchema(Schema):
     vlans = _ids()
 
 
-def _vlans(session: Session, principal: Principal, ids: list[int]) -> list[Vlan]:
-    return [crud.load_ref(session, principal, Vlan, i, "vlans") for i in ids]
+def _vlans(
+    session: Session, principal: Principal, ids: list[int], attached: Sequence[Vlan] = ()
+) -> list[Vlan]:
+    """The VLANs named by ``ids`` as the caller may name them (404 otherwise).
+
+    VLANs already ``attached`` to the interface stay nameable: a customer writing back its
+    interface unchanged keeps the shared VLAN an operator attached, though it can neither
+    see that VLAN nor attach it anew. Leaving it out detaches it, like any other.
+    """
+    kept = {vlan.id: vlan for vlan in attached}
+    return [kept.get(i) or crud.load_ref(session, principal, Vlan, i, "vlans") for i in ids]
 
 
 def create_interface(session: Session, principal: Principal, data: dict[str, Any]) -> VmInterface:
@@ -98,7 +108,7 @@ def update_interface(
 ) -> None:
     values = dict(data)
     if "vlans" in values:
-        values["vlans"] = _vlans(session, principal, values["vlans"])
+        values["vlans"] = _vlans(session, principal, values["vlans"], iface.vlans)
     interfaces.update_interface(session, principal, iface, values)
 
 

@@ -48,7 +48,7 @@ class TokenCreateSchema(Schema):
 
 
 def _revoke(session: Session, principal: Principal, row: ApiToken) -> None:
-    token_service.revoke(session, row.id)
+    token_service.revoke(session, row.id, caller_token_id=principal.token_id)
 
 
 TOKENS = crud.register(

@@ -5,13 +5,23 @@ from __future__ import annotations
 from flask import Response
 
 from ..auth import READERS, require
-from ..confmgmt import ETAG_RESPONSES, blp, node_document, rendered, respond, serve, to_json
+from ..confmgmt import (
+    ENC_SCHEMA,
+    OBJECT_SCHEMA,
+    blp,
+    etag_responses,
+    node_document,
+    rendered,
+    respond,
+    serve,
+    to_json,
+)
 from ..services.errors import NotFound
 from .render import enc_view, hiera_view
 
 
 @blp.route("/enc/<string:certname>", methods=["GET"])
-@blp.doc(responses=ETAG_RESPONSES)
+@blp.doc(responses=etag_responses("application/yaml", ENC_SCHEMA))
 @require(READERS)
 def enc(certname: str) -> Response:
     """Puppet ENC answer (YAML): classes with parameters, top-scope parameters, environment.
@@ -22,7 +32,7 @@ def enc(certname: str) -> Response:
 
 
 @blp.route("/hiera/<string:certname>", methods=["GET"])
-@blp.doc(responses=ETAG_RESPONSES)
+@blp.doc(responses=etag_responses("application/json", OBJECT_SCHEMA))
 @require(READERS)
 def hiera(certname: str) -> Response:
     """Hiera data for the node (JSON object): `<class>::<parameter>` keys for automatic
@@ -31,7 +41,7 @@ def hiera(certname: str) -> Response:
 
 
 @blp.route("/hiera/<string:certname>/<path:key>", methods=["GET"])
-@blp.doc(responses=ETAG_RESPONSES)
+@blp.doc(responses=etag_responses("application/json", OBJECT_SCHEMA))
 @require(READERS)
 def hiera_key(certname: str, key: str) -> Response:
     """One Hiera key as `{"<key>": value}` (the shape hiera-http's default dig expects);

@@ -1,7 +1,7 @@
 """All tables of virtapi; importing this module registers every model on ``Base.metadata``."""
 
 from .audit import Change, DataVersion
-from .auth import ROLES, ApiToken, AuthFailure
+from .auth import ROLES, ApiToken, AuthFailure, WebSession
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
 from .network import (
@@ -16,6 +16,12 @@ from .network import (
 from .nodes import CephMonNode, CephOsdNode, Node, NodeMethod, NodeState, VirtMethod, VirtNode
 from .provisioning import Image, Install
 from .storage import CacheOption, CephPool, Storage, StorageCeph, StorageType
+
+for _table in Base.metadata.tables.values():
+    # Without AUTOINCREMENT SQLite hands a deleted id to the next row, and one change history
+    # would mix two objects (migration 0005 rebuilt the tables so).
+    if "id" in _table.c and _table.c.id.primary_key and _table.c.id.autoincrement is True:
+        _table.dialect_options["sqlite"]["autoincrement"] = True
 
 __all__ = [
     "ROLES",
@@ -47,5 +53,6 @@ __all__ = [
     "Vm",
     "VmInterface",
     "VmState",
+    "WebSession",
     "vlan_member",
 ]

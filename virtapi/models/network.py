@@ -10,11 +10,13 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
@@ -86,7 +88,18 @@ class Vlan(IdMixin, Base):
     """A layer-2 network carried as a VXLAN; the VNI is the tag."""
 
     __tablename__ = "vlan"
-    __table_args__ = (CheckConstraint(f"vni BETWEEN 1 AND {MAX_VNI}", name="vni_range"),)
+    __table_args__ = (
+        CheckConstraint(f"vni BETWEEN 1 AND {MAX_VNI}", name="vni_range"),
+        # A name means one network to its customer; shared (operators') names are unique too.
+        UniqueConstraint("customer_id", "name"),
+        Index(
+            "uq_vlan_shared_name",
+            "name",
+            unique=True,
+            postgresql_where=text("customer_id IS NULL"),
+            sqlite_where=text("customer_id IS NULL"),
+        ),
+    )
 
     vni: Mapped[int] = mapped_column(Integer, unique=True)
     name: Mapped[str] = mapped_column(String(64))

@@ -1,11 +1,18 @@
 """Failed authentications counted per source address in the database, so every API host and
-worker shares one count (a per-process counter would multiply the limit by the worker count)."""
+worker shares one count (a per-process counter would multiply the limit by the worker count).
+
+Only failures are throttled: a valid token is always served, whatever its address did before.
+Tokens are 256-bit random, so guessing is not what the limit defends against; a stale token on a
+puppetserver must not stop configuration management for every node behind it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import case
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..models import AuthFailure
@@ -18,29 +25,27 @@ class Policy:
     window: timedelta = timedelta(minutes=5)
 
 
-def blocked_for(
-    session: Session, source: str, policy: Policy, now: datetime | None = None
-) -> int | None:
-    """Seconds until ``source`` may try again, or None when it is not blocked."""
-    now = now or utcnow()
-    row = session.get(AuthFailure, source)
-    if row is None or row.failures < policy.max_failures:
-        return None
-    remaining = row.window_start + policy.window - now
-    return max(1, int(remaining.total_seconds()) + 1) if remaining.total_seconds() > 0 else None
-
-
 def record_failure(
     session: Session, source: str, policy: Policy, now: datetime | None = None
-) -> int:
-    """Count one failure for ``source``; returns the failures in the current window."""
+) -> int | None:
+    """Count one failure for ``source`` in one statement; seconds to wait when over the limit.
+
+    An upsert, so concurrent first failures from one address neither race nor need a row lock,
+    and the count comes back in the same round trip.
+    """
     now = now or utcnow()
-    # The row lock serialises concurrent failures from one source on PostgreSQL.
-    row = session.get(AuthFailure, source, with_for_update=True)
-    if row is None:
-        row = AuthFailure(source=source, window_start=now, failures=0)
-        session.add(row)
-    elif row.window_start + policy.window <= now:
-        row.window_start, row.failures = now, 0
-    row.failures += 1
-    return row.failures
+    insert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
+    expired = AuthFailure.window_start <= now - policy.window
+    stmt = insert(AuthFailure).values(source=source, window_start=now, failures=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[AuthFailure.source],
+        set_={
+            "failures": case((expired, 1), else_=AuthFailure.failures + 1),
+            "window_start": case((expired, now), else_=AuthFailure.window_start),
+        },
+    ).returning(AuthFailure.failures, AuthFailure.window_start)
+    failures, window_start = session.execute(stmt).one()
+    if failures <= policy.max_failures:
+        return None
+    remaining = (window_start + policy.window - now).total_seconds()
+    return max(1, int(remaining) + 1)

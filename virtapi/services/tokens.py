@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..models import ROLES, ApiToken
+from ..models import ROLES, ApiToken, WebSession
 from ..models.base import utcnow
-from .errors import InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 
 TOKEN_PREFIX = "va_"  # noqa: S105 - a marker, not a secret
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+# A browser signs in again after this long, whatever it did in between.
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 def hash_token(token: str) -> str:
@@ -67,23 +71,115 @@ def authenticate(session: Session, plaintext: str, now: datetime | None = None) 
     return row
 
 
-def touch(row: ApiToken, now: datetime | None = None) -> bool:
-    """Record use, at most every few minutes; True when the row changed and needs a commit."""
-    now = now or utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        row.last_used_at = now
-        return True
-    return False
+class UsageLog:
+    """Token use noted in memory and written later in one batched UPDATE.
+
+    Authentication stays one SELECT and never writes inside the request's transaction; a
+    token is noted only when its stored ``last_used_at`` is older than the resolution, so
+    the write happens at most every few minutes per token.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, datetime] = {}
+
+    def note(self, row: ApiToken, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            with self._lock:
+                self._pending[row.id] = now
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self, session: Session) -> int:
+        """Write what was noted (the caller commits); returns how many tokens."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        stmt = (
+            update(ApiToken)
+            .where(ApiToken.id == bindparam("tid"))
+            # Never move a later timestamp another process wrote back in time.
+            .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < bindparam("used")))
+            .values(last_used_at=bindparam("used"))
+        )
+        session.connection().execute(
+            stmt, [{"tid": tid, "used": used} for tid, used in pending.items()]
+        )
+        return len(pending)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
-def revoke(session: Session, token_id: int) -> ApiToken:
+def _live(now: datetime) -> Any:
+    return (ApiToken.revoked_at.is_(None)) & or_(
+        ApiToken.expires_at.is_(None), ApiToken.expires_at > now
+    )
+
+
+def revoke(session: Session, token_id: int, *, caller_token_id: int | None = None) -> ApiToken:
+    """Revoke a token. Through the API (``caller_token_id`` set) an admin cannot revoke the
+    token it is using nor the last live admin token: either would lock every admin out, and
+    only shell access to ``virtapi token create`` could undo it."""
     row = session.get(ApiToken, token_id)
     if row is None:
         raise NotFound(f"no token with id {token_id}")
+    if caller_token_id is not None and row.revoked_at is None:
+        if row.id == caller_token_id:
+            raise Conflict(
+                "this is the token of this request; revoke it with another admin token",
+                code="own_token",
+            )
+        now = utcnow()
+        others = session.scalar(
+            select(func.count()).where(ApiToken.role == "admin", ApiToken.id != row.id, _live(now))
+        )
+        if row.role == "admin" and not others:
+            raise Conflict("this is the last live admin token; create another first",
+                           code="last_admin")  # fmt: skip
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+    # Its browser sessions are void already (session_token checks the token); drop the rows.
+    session.execute(delete(WebSession).where(WebSession.token_id == token_id))
     return row
+
+
+def open_session(session: Session, token: ApiToken, now: datetime | None = None) -> str:
+    """A new browser session for ``token``; returns the only copy of its random id."""
+    now = now or utcnow()
+    session.execute(
+        delete(WebSession).where(WebSession.token_id == token.id, WebSession.expires_at <= now)
+    )
+    sid = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id_hash=hash_token(sid), token_id=token.id, created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )  # fmt: skip
+    return sid
+
+
+def session_token(session: Session, sid: str, now: datetime | None = None) -> ApiToken | None:
+    """The live token behind a live browser session, in one SELECT; None otherwise."""
+    if not sid or len(sid) > 128:
+        return None
+    now = now or utcnow()
+    return session.scalar(
+        select(ApiToken)
+        .join(WebSession, WebSession.token_id == ApiToken.id)
+        .where(
+            WebSession.id_hash == hash_token(sid),
+            WebSession.expires_at > now,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+    )
+
+
+def close_session(session: Session, sid: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id_hash == hash_token(sid)))

@@ -1,8 +1,11 @@
-"""Signing in to the HTML pages with an API token kept in the signed session cookie.
+"""Signing in to the HTML pages with an API token: server-side sessions.
 
-The token lives in ``session["token"]`` (``auth.resolve_principal`` reads it there), the cookie is
-HttpOnly and SameSite=Lax (config), and the login and logout forms carry a CSRF token from the
-session, so another site can neither log a browser in to its own token nor log it out.
+The signed cookie holds only a random session id (``session["sid"]``); the database keeps its
+hash (``tokens.open_session``), so the id is void at sign-out, when its token is revoked or
+expires, and after ``SESSION_LIFETIME``; a cookie copied before sign-out is worth nothing after.
+The token itself never reaches the cookie. The cookie is HttpOnly, SameSite=Lax and Secure when
+the request came over TLS or VIRTAPI_PUBLIC_URL is https; the login and logout forms carry a
+CSRF token from the session, so another site can neither log a browser in nor out.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from flask import abort, g, redirect, render_template, request, session, url_for
+from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
 from ..auth import Principal, authenticate, resolve_principal
+from ..config import settings_of
+from ..db import get_session
+from ..services import tokens
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,14 +62,25 @@ def signed_in(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         principal = resolve_principal()
         if principal is None:
-            if "token" in session:
-                # Revoked or expired since login: forget it, and say why on the form.
-                session.pop("token")
-                session["flash"] = "Your token is no longer valid; sign in again."
-            return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+            if "sid" in session:
+                # Signed out elsewhere, expired, or its token revoked: say why on the form.
+                session.pop("sid")
+                session["flash"] = "Your session has ended; sign in again."
+            return redirect(url_for("web.login", next=_here()))
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
+
+
+def _here() -> str:
+    """This page's path and query for ``next``, without a ``token`` parameter: a token pasted
+    into a URL must not travel on in a Location header (proxy logs, Referer, history)."""
+    query = "&".join(
+        f"{quote(k, safe='')}={quote(v, safe='')}"
+        for k, v in request.args.items(multi=True)
+        if k != "token"
+    )
+    return request.path + (f"?{query}" if query else "")
 
 
 def principal() -> Principal:
@@ -82,7 +100,9 @@ def login() -> Any:
         if row is not None:
             # A fresh session on login: nothing from before (a planted CSRF token) survives.
             session.clear()
-            session["token"] = plaintext
+            db = get_session()
+            session["sid"] = tokens.open_session(db, row)
+            db.commit()
             session["csrf"] = secrets.token_urlsafe(32)
             g.pop("principal", None)
             return redirect(safe_next(next_url), code=303)
@@ -97,6 +117,26 @@ def login() -> Any:
 
 def logout() -> Response:
     check_csrf()
+    if session.get("sid"):
+        db = get_session()
+        tokens.close_session(db, session["sid"])
+        db.commit()
     session.clear()
     session["flash"] = "You are signed out."
     return redirect(url_for("web.login"), code=303)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure whenever the browser reached us over TLS (directly
+    or, with VIRTAPI_TRUSTED_PROXIES, through a proxy) or the public URL is https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return (
+            super().get_cookie_secure(app)
+            or request.is_secure
+            or settings_of(app).pxe_public_url.lower().startswith("https://")
+        )
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
