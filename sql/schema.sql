@@ -469,5 +469,57 @@ INSERT INTO data_version (id, version) VALUES (1, 0);
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0007
+
+CREATE TABLE ipv6_prefix_pool (
+    id BIGSERIAL NOT NULL, 
+    network BYTEA NOT NULL, 
+    last_address BYTEA NOT NULL, 
+    prefixlen INTEGER NOT NULL, 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_ipv6_prefix_pool PRIMARY KEY (id), 
+    CONSTRAINT ck_ipv6_prefix_pool_network_before_last CHECK (network <= last_address), 
+    CONSTRAINT ck_ipv6_prefix_pool_prefixlen_range CHECK (prefixlen BETWEEN 0 AND 64), 
+    CONSTRAINT uq_ipv6_prefix_pool_network UNIQUE (network)
+);
+
+CREATE TABLE ipv6_routed_prefix (
+    id BIGSERIAL NOT NULL, 
+    prefix BYTEA NOT NULL, 
+    pool_id BIGINT NOT NULL, 
+    vm_interface_id BIGINT NOT NULL, 
+    CONSTRAINT pk_ipv6_routed_prefix PRIMARY KEY (id), 
+    CONSTRAINT fk_ipv6_routed_prefix_pool_id_ipv6_prefix_pool FOREIGN KEY(pool_id) REFERENCES ipv6_prefix_pool (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_ipv6_routed_prefix_vm_interface_id_vm_interface FOREIGN KEY(vm_interface_id) REFERENCES vm_interface (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_ipv6_routed_prefix_prefix UNIQUE (prefix), 
+    CONSTRAINT uq_ipv6_routed_prefix_vm_interface_id UNIQUE (vm_interface_id)
+);
+
+CREATE INDEX ix_ipv6_routed_prefix_pool_id ON ipv6_routed_prefix (pool_id);
+
+CREATE TABLE snapshot (
+    id BIGSERIAL NOT NULL, 
+    storage_id BIGINT NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    requested_state VARCHAR(16) NOT NULL, 
+    state VARCHAR(16) NOT NULL, 
+    rollback BOOLEAN NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    reported_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_snapshot PRIMARY KEY (id), 
+    CONSTRAINT ck_snapshot_requested_state_known CHECK (requested_state IN ('present', 'deleted')), 
+    CONSTRAINT ck_snapshot_state_known CHECK (state IN ('pending', 'present', 'failed', 'deleted')), 
+    CONSTRAINT fk_snapshot_storage_id_storage FOREIGN KEY(storage_id) REFERENCES storage (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_snapshot_storage_id_name UNIQUE (storage_id, name)
+);
+
+CREATE INDEX ix_snapshot_storage_id ON snapshot (storage_id);
+
+ALTER TABLE customer_quota ADD COLUMN max_snapshots INTEGER;
+
+ALTER TABLE customer_quota ADD CONSTRAINT ck_customer_quota_max_snapshots_non_negative CHECK (max_snapshots IS NULL OR max_snapshots >= 0);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

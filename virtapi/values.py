@@ -208,6 +208,23 @@ def parse_ssh_key(value: Any) -> str:
     return value
 
 
+SNAPSHOT_NAME_MAX = 64
+# Inert in LVM volume names, qcow2 snapshot tags and RBD snapshot names ('@' and '/' are not).
+SNAPSHOT_NAME_PATTERN = f"^[a-z0-9][a-z0-9_-]{{0,{SNAPSHOT_NAME_MAX - 1}}}$"
+_SNAPSHOT_NAME_RE = re.compile(SNAPSHOT_NAME_PATTERN)
+
+
+def parse_snapshot_name(value: Any) -> str:
+    """A snapshot's name: it becomes part of an LV name, a qcow2 tag and an RBD snapshot name,
+    so lower-case letters, digits, '_' and '-', alphanumeric first, at most 64."""
+    if not isinstance(value, str) or not _SNAPSHOT_NAME_RE.fullmatch(value):
+        raise InvalidValue(
+            f"a snapshot name has 1-{SNAPSHOT_NAME_MAX} characters a-z, 0-9, '_' and '-', "
+            "and starts with a letter or digit (e.g. before-upgrade-1)"
+        )
+    return value
+
+
 # --- numbers ------------------------------------------------------------------------------
 
 

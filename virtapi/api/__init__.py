@@ -103,6 +103,7 @@ def blueprints() -> list:
     from .network import blp as network
     from .nodes import blp as nodes
     from .operations import blp as operations
+    from .snapshots import blp as snapshots  # issue 17
     from .storage import blp as storage
     from .tokens import blp as tokens
     from .transfer import blp as transfer
@@ -115,6 +116,7 @@ def blueprints() -> list:
         compute,
         network,
         storage,
+        snapshots,  # issue 17
         changes,
         installs,
         operations,

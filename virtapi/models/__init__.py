@@ -9,13 +9,15 @@ from .network import (
     Ipv4Network,
     Ipv6Address,
     Ipv6Network,
+    Ipv6PrefixPool,
+    Ipv6RoutedPrefix,
     Vlan,
     VmInterface,
     vlan_member,
 )
 from .nodes import CephMonNode, CephOsdNode, Node, NodeMethod, NodeState, VirtMethod, VirtNode
 from .provisioning import Image, Install
-from .storage import CacheOption, CephPool, Storage, StorageCeph, StorageType
+from .storage import CacheOption, CephPool, Snapshot, Storage, StorageCeph, StorageType
 
 __all__ = [
     "ROLES",
@@ -35,9 +37,12 @@ __all__ = [
     "Ipv4Network",
     "Ipv6Address",
     "Ipv6Network",
+    "Ipv6PrefixPool",
+    "Ipv6RoutedPrefix",
     "Node",
     "NodeMethod",
     "NodeState",
+    "Snapshot",
     "Storage",
     "StorageCeph",
     "StorageType",

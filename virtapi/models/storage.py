@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, IdMixin
+from .base import Base, IdMixin, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .compute import Vm
@@ -66,6 +75,9 @@ class Storage(IdMixin, Base):
     ceph: Mapped[StorageCeph | None] = relationship(
         back_populates="storage", uselist=False, passive_deletes=True
     )
+    snapshots: Mapped[list[Snapshot]] = relationship(
+        back_populates="disk", order_by="Snapshot.id", passive_deletes=True
+    )
 
 
 class StorageCeph(Base):
@@ -83,3 +95,41 @@ class StorageCeph(Base):
 
     storage: Mapped[Storage] = relationship(back_populates="ceph")
     ceph_pool: Mapped[CephPool] = relationship(lazy="joined")
+
+
+SNAPSHOT_STATES = ("pending", "present", "failed", "deleted")
+SNAPSHOT_REQUESTS = ("present", "deleted")
+
+
+class Snapshot(IdMixin, Base):
+    """A point-in-time copy of one disk, made by its hypervisor.
+
+    ``requested_state`` is what people asked for (present, or deleted: waiting for the host to
+    remove it); ``state`` is what the host last reported. The row goes away when the host
+    reports a requested deletion done. ``rollback`` asks the host to roll the disk back to it.
+    """
+
+    __tablename__ = "snapshot"
+    __table_args__ = (
+        UniqueConstraint("storage_id", "name"),
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in SNAPSHOT_STATES) + ")",
+            name="state_known",
+        ),
+        CheckConstraint(
+            "requested_state IN (" + ", ".join(f"'{s}'" for s in SNAPSHOT_REQUESTS) + ")",
+            name="requested_state_known",
+        ),
+    )
+
+    storage_id: Mapped[int] = mapped_column(
+        ForeignKey("storage.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    requested_state: Mapped[str] = mapped_column(String(16), default="present")
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    rollback: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    disk: Mapped[Storage] = relationship(back_populates="snapshots")

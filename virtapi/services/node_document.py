@@ -14,7 +14,7 @@ follows the node's data, not the size of the fleet.
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. Twelve SELECTs for a hypervisor.
+through netaddr objects. Fourteen SELECTs for a hypervisor.
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
@@ -52,9 +52,11 @@ from virtapi.models import (
     CephMonNode,
     CephOsdNode,
     CephPool,
+    Ipv6RoutedPrefix,
     Node,
     NodeMethod,
     NodeState,
+    Snapshot,
     Storage,
     StorageCeph,
     StorageType,
@@ -67,6 +69,7 @@ from virtapi.models import (
     vlan_member,
 )
 from virtapi.models.network import ADDRESS_MODELS, NETWORK_MODELS
+from virtapi.services.snapshots import host_instructions
 
 DEFAULT_ENVIRONMENT = "production"
 
@@ -88,6 +91,8 @@ storage_type_t = StorageType.__table__
 cache_t = CacheOption.__table__
 storage_ceph_t = StorageCeph.__table__
 pool_t = CephPool.__table__
+snapshot_t = Snapshot.__table__
+routed_t = Ipv6RoutedPrefix.__table__
 FAMILIES = tuple(
     (f"ipv{version}", ADDRESS_MODELS[version].__table__, NETWORK_MODELS[version].__table__, af)
     for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6))
@@ -128,6 +133,8 @@ class _VmStatements:
     vlans: Select[Any]
     addresses: tuple[Select[Any], Select[Any]]
     disks: Select[Any]
+    snapshots: Select[Any]  # issue 17
+    routed_prefixes: Select[Any]  # issue 17
 
 
 def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
@@ -219,7 +226,84 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         .where(scope())
         .order_by(storage_t.c.vm_id, storage_t.c.id)
     )
-    return _VmStatements(vms, interfaces, vlans, addresses, disks)  # type: ignore[arg-type]
+    return _VmStatements(
+        vms,
+        interfaces,
+        vlans,
+        addresses,  # type: ignore[arg-type]
+        disks,
+        _snapshot_statement(scope),
+        _routed_prefix_statement(scope),
+    )
+
+
+# --- issue 17: snapshots and routed IPv6 prefixes (one statement each) -------------------------
+
+
+def _snapshot_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    return (
+        select(
+            snapshot_t.c.storage_id,
+            snapshot_t.c.name,
+            snapshot_t.c.requested_state,
+            snapshot_t.c.state,
+            snapshot_t.c.rollback,
+        )
+        .select_from(snapshot_t)
+        .join(storage_t, storage_t.c.id == snapshot_t.c.storage_id)
+        .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
+        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+        .where(scope())
+        .order_by(snapshot_t.c.storage_id, snapshot_t.c.id)
+    )
+
+
+def _routed_prefix_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    return (
+        select(routed_t.c.vm_interface_id, _raw(routed_t.c.prefix))
+        .select_from(routed_t)
+        .join(iface_t, iface_t.c.id == routed_t.c.vm_interface_id)
+        .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
+        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+        .where(scope())
+        .order_by(routed_t.c.vm_interface_id)
+    )
+
+
+def _add_snapshots(
+    conn: Any, statement: Select[Any], params: dict[str, Any], disks: dict[int, Any]
+) -> None:
+    """Each disk's snapshots with what the host does for its storage type: make
+    (requested present), remove (requested deleted), and roll back when asked."""
+    for storage_id, name, requested, state, rollback in conn.execute(statement, params).all():
+        disk, disk_type, base = disks[storage_id]
+        disk["snapshots"].append(
+            {
+                "name": name,
+                "ensure": "absent" if requested == "deleted" else "present",
+                "state": state,
+                "rollback": bool(rollback),
+                **host_instructions(disk_type, disk, base, name),
+            }
+        )
+
+
+def _add_routed_prefixes(
+    conn: Any, statement: Select[Any], params: dict[str, Any], interfaces: dict[int, Any]
+) -> None:
+    """Each interface's routed /64 (at most one), routed by the hypervisor to its bridge."""
+    for iface_id, raw in conn.execute(statement, params).all():
+        interfaces[iface_id]["routed_ipv6"] = f"{_address(raw, socket.AF_INET6)}/64"
+
+
+def _ipv6_routes(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hypervisor's routes: each routed /64 via its interface's bridge."""
+    return [
+        {"prefix": iface["routed_ipv6"], "bridge": iface["bridge"]}
+        for vm in vms
+        for iface in vm["interfaces"]
+        if iface["routed_ipv6"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -423,6 +507,7 @@ def _node_document(
             "ceph_monitors": monitors,
             "vms": vms,
             "vxlans": _vxlans(vms, peers, underlay),
+            "ipv6_routes": _ipv6_routes(vms),
         }
 
     if is_ceph:
@@ -496,6 +581,7 @@ def _vms(
             "vlans": [],
             "ipv4": [],
             "ipv6": [],
+            "routed_ipv6": None,
         }
         interfaces[iface_id] = iface
         vms[vm_id]["interfaces"].append(iface)
@@ -515,7 +601,9 @@ def _vms(
                     "gateway": _address(gateway, family),
                 }
             )
+    _add_routed_prefixes(conn, statements.routed_prefixes, params, interfaces)
 
+    disk_entries: dict[int, Any] = {}
     for (
         disk_id,
         vm_id,
@@ -541,6 +629,7 @@ def _vms(
             "write_bytes_sec_limit": write_bps,
             # Only Ceph disks record discard; local thin LVs and sparse files want it too.
             "discard": True if discard is None else bool(discard),
+            "snapshots": [],
         }
         vg_name, storage_path = storage_of[vm_id]
         base = f"vm{vm_id}-disk{disk_id}"
@@ -552,6 +641,8 @@ def _vms(
         else:
             disk["path"] = f"{storage_path}/{base}.{disk_type}" if storage_path else None
         disks.append(disk)
+        disk_entries[disk_id] = (disk, disk_type, base)
+    _add_snapshots(conn, statements.snapshots, params, disk_entries)
     return list(vms.values())
 
 

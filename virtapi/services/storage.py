@@ -85,6 +85,9 @@ def update_disk(session: Session, caller: Caller, disk: Storage, data: dict[str,
 
 
 def delete_disk(session: Session, disk: Storage) -> None:
+    # One by one, so each snapshot's end is in the change log (the FK would cascade silently).
+    for snapshot in list(disk.snapshots):
+        session.delete(snapshot)
     if disk.ceph is not None:
         session.delete(disk.ceph)
     session.delete(disk)

@@ -1,0 +1,136 @@
+"""snapshots, snapshot quota, routed IPv6 prefixes
+
+Revision ID: 0007
+Revises: 0003
+Create Date: 2026-12-03 07:56:10.494517
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0007"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ipv6_prefix_pool",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("network", sa.LargeBinary(length=16), nullable=False),
+        sa.Column("last_address", sa.LargeBinary(length=16), nullable=False),
+        sa.Column("prefixlen", sa.Integer(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.CheckConstraint(
+            "network <= last_address", name=op.f("ck_ipv6_prefix_pool_network_before_last")
+        ),
+        sa.CheckConstraint(
+            "prefixlen BETWEEN 0 AND 64", name=op.f("ck_ipv6_prefix_pool_prefixlen_range")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ipv6_prefix_pool")),
+        sa.UniqueConstraint("network", name=op.f("uq_ipv6_prefix_pool_network")),
+    )
+    op.create_table(
+        "ipv6_routed_prefix",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("prefix", sa.LargeBinary(length=16), nullable=False),
+        sa.Column("pool_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "vm_interface_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["pool_id"],
+            ["ipv6_prefix_pool.id"],
+            name=op.f("fk_ipv6_routed_prefix_pool_id_ipv6_prefix_pool"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vm_interface_id"],
+            ["vm_interface.id"],
+            name=op.f("fk_ipv6_routed_prefix_vm_interface_id_vm_interface"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ipv6_routed_prefix")),
+        sa.UniqueConstraint("prefix", name=op.f("uq_ipv6_routed_prefix_prefix")),
+        sa.UniqueConstraint("vm_interface_id", name=op.f("uq_ipv6_routed_prefix_vm_interface_id")),
+    )
+    with op.batch_alter_table("ipv6_routed_prefix", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ipv6_routed_prefix_pool_id"), ["pool_id"], unique=False
+        )
+
+    op.create_table(
+        "snapshot",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "storage_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("requested_state", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("rollback", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "requested_state IN ('present', 'deleted')",
+            name=op.f("ck_snapshot_requested_state_known"),
+        ),
+        sa.CheckConstraint(
+            "state IN ('pending', 'present', 'failed', 'deleted')",
+            name=op.f("ck_snapshot_state_known"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["storage_id"],
+            ["storage.id"],
+            name=op.f("fk_snapshot_storage_id_storage"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshot")),
+        sa.UniqueConstraint("storage_id", "name", name=op.f("uq_snapshot_storage_id_name")),
+    )
+    with op.batch_alter_table("snapshot", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_snapshot_storage_id"), ["storage_id"], unique=False)
+
+    with op.batch_alter_table("customer_quota", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("max_snapshots", sa.Integer(), nullable=True))
+        batch_op.create_check_constraint(
+            op.f("ck_customer_quota_max_snapshots_non_negative"),
+            "max_snapshots IS NULL OR max_snapshots >= 0",
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("customer_quota", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            op.f("ck_customer_quota_max_snapshots_non_negative"), type_="check"
+        )
+        batch_op.drop_column("max_snapshots")
+
+    with op.batch_alter_table("snapshot", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_snapshot_storage_id"))
+
+    op.drop_table("snapshot")
+    with op.batch_alter_table("ipv6_routed_prefix", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ipv6_routed_prefix_pool_id"))
+
+    op.drop_table("ipv6_routed_prefix")
+    op.drop_table("ipv6_prefix_pool")
