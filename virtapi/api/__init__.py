@@ -103,6 +103,7 @@ def blueprints() -> list:
     from .network import blp as network
     from .nodes import blp as nodes
     from .operations import blp as operations
+    from .prefixes import blp as prefixes  # issue 17
     from .snapshots import blp as snapshots  # issue 17
     from .storage import blp as storage
     from .tokens import blp as tokens
@@ -117,6 +118,7 @@ def blueprints() -> list:
         network,
         storage,
         snapshots,  # issue 17
+        prefixes,  # issue 17
         changes,
         installs,
         operations,
