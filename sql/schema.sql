@@ -471,6 +471,31 @@ UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num 
 
 -- Running upgrade 0003 -> 0007
 
+CREATE TABLE base_image (
+    id BIGSERIAL NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    storage_type_id BIGINT NOT NULL, 
+    ceph_pool_id BIGINT, 
+    size BIGINT NOT NULL, 
+    source_url TEXT NOT NULL, 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_base_image PRIMARY KEY (id), 
+    CONSTRAINT ck_base_image_size_positive CHECK (size > 0), 
+    CONSTRAINT fk_base_image_ceph_pool_id_ceph_pool FOREIGN KEY(ceph_pool_id) REFERENCES ceph_pool (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_base_image_storage_type_id_storage_type FOREIGN KEY(storage_type_id) REFERENCES storage_type (id) ON DELETE RESTRICT, 
+    CONSTRAINT uq_base_image_name UNIQUE (name)
+);
+
+CREATE INDEX ix_base_image_ceph_pool_id ON base_image (ceph_pool_id);
+
+CREATE INDEX ix_base_image_storage_type_id ON base_image (storage_type_id);
+
+ALTER TABLE storage ADD COLUMN base_image_id BIGINT;
+
+CREATE INDEX ix_storage_base_image_id ON storage (base_image_id);
+
+ALTER TABLE storage ADD CONSTRAINT fk_storage_base_image_id_base_image FOREIGN KEY(base_image_id) REFERENCES base_image (id) ON DELETE RESTRICT;
+
 CREATE TABLE ipv6_prefix_pool (
     id BIGSERIAL NOT NULL, 
     network BYTEA NOT NULL, 

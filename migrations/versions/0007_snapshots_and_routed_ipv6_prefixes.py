@@ -1,4 +1,4 @@
-"""snapshots, snapshot quota, routed IPv6 prefixes
+"""snapshots, snapshot quota, golden images, routed IPv6 prefixes
 
 Revision ID: 0007
 Revises: 0003
@@ -18,6 +18,56 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "base_image",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column(
+            "storage_type_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("ceph_pool_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("source_url", sa.Text(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.CheckConstraint("size > 0", name=op.f("ck_base_image_size_positive")),
+        sa.ForeignKeyConstraint(
+            ["ceph_pool_id"],
+            ["ceph_pool.id"],
+            name=op.f("fk_base_image_ceph_pool_id_ceph_pool"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["storage_type_id"],
+            ["storage_type.id"],
+            name=op.f("fk_base_image_storage_type_id_storage_type"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_base_image")),
+        sa.UniqueConstraint("name", name=op.f("uq_base_image_name")),
+    )
+    with op.batch_alter_table("base_image", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_base_image_ceph_pool_id"), ["ceph_pool_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_base_image_storage_type_id"), ["storage_type_id"], unique=False
+        )
+
+    with op.batch_alter_table("storage", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "base_image_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+            )
+        )
+        batch_op.create_index(batch_op.f("ix_storage_base_image_id"), ["base_image_id"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_storage_base_image_id_base_image"),
+            "base_image",
+            ["base_image_id"],
+            ["id"],
+            ondelete="RESTRICT",
+        )
+
     op.create_table(
         "ipv6_prefix_pool",
         sa.Column(
@@ -134,3 +184,15 @@ def downgrade() -> None:
 
     op.drop_table("ipv6_routed_prefix")
     op.drop_table("ipv6_prefix_pool")
+    with op.batch_alter_table("storage", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_storage_base_image_id_base_image"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_storage_base_image_id"))
+        batch_op.drop_column("base_image_id")
+
+    with op.batch_alter_table("base_image", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_base_image_storage_type_id"))
+        batch_op.drop_index(batch_op.f("ix_base_image_ceph_pool_id"))
+
+    op.drop_table("base_image")

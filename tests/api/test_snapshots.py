@@ -124,7 +124,7 @@ def test_rollback_needs_stopped_vm_and_host_reports(
     gone = client.post(f"{url}/report", json={"state": "deleted"}, headers=host)
     assert gone.status_code == 204
     assert client.get(url, headers=ca).status_code == 404
-    changes = client.get("/api/v1/changes?object_type=snapshot", headers=op)
+    changes = client.get("/api/v1/changes?object_type=snapshot", headers=ca)
     assert changes.status_code == 200
     actions = [c["action"] for c in changes.json["results"]]
     assert actions.count("create") == 1 and actions.count("delete") == 1

@@ -17,13 +17,22 @@ from .network import (
 )
 from .nodes import CephMonNode, CephOsdNode, Node, NodeMethod, NodeState, VirtMethod, VirtNode
 from .provisioning import Image, Install
-from .storage import CacheOption, CephPool, Snapshot, Storage, StorageCeph, StorageType
+from .storage import (
+    BaseImage,
+    CacheOption,
+    CephPool,
+    Snapshot,
+    Storage,
+    StorageCeph,
+    StorageType,
+)
 
 __all__ = [
     "ROLES",
     "ApiToken",
     "AuthFailure",
     "Base",
+    "BaseImage",
     "CacheOption",
     "CephMonNode",
     "CephOsdNode",

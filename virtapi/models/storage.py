@@ -68,6 +68,10 @@ class Storage(IdMixin, Base):
     write_iops_limit: Mapped[int | None] = mapped_column(BigInteger)
     read_bps_limit: Mapped[int | None] = mapped_column(BigInteger)  # bytes per second
     write_bps_limit: Mapped[int | None] = mapped_column(BigInteger)
+    # A copy-on-write clone of this golden image; NULL: a blank disk.
+    base_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("base_image.id", ondelete="RESTRICT"), index=True
+    )
 
     vm: Mapped[Vm] = relationship(back_populates="disks")
     storage_type: Mapped[StorageType] = relationship(lazy="joined")
@@ -78,6 +82,7 @@ class Storage(IdMixin, Base):
     snapshots: Mapped[list[Snapshot]] = relationship(
         back_populates="disk", order_by="Snapshot.id", passive_deletes=True
     )
+    base_image: Mapped[BaseImage | None] = relationship(lazy="joined")
 
 
 class StorageCeph(Base):
@@ -133,3 +138,27 @@ class Snapshot(IdMixin, Base):
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     disk: Mapped[Storage] = relationship(back_populates="snapshots")
+
+
+class BaseImage(IdMixin, Base):
+    """A golden image an operator provides per storage type; disks are copy-on-write clones
+    of it (ceph: RBD clone of a protected snapshot; qcow2: backing file; lvm: thin snapshot).
+    """
+
+    __tablename__ = "base_image"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    storage_type_id: Mapped[int] = mapped_column(
+        ForeignKey("storage_type.id", ondelete="RESTRICT"), index=True
+    )
+    # Ceph images live in a pool; local ones on every hypervisor holding a clone.
+    ceph_pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ceph_pool.id", ondelete="RESTRICT"), index=True
+    )
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes; clones are at least this big
+    source_url: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    storage_type: Mapped[StorageType] = relationship(lazy="joined")
+    ceph_pool: Mapped[CephPool | None] = relationship(lazy="joined")

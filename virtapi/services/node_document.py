@@ -14,7 +14,7 @@ follows the node's data, not the size of the fleet.
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. Fourteen SELECTs for a hypervisor.
+through netaddr objects. Fifteen SELECTs for a hypervisor.
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from virtapi.models import (
+    BaseImage,
     CacheOption,
     CephMonNode,
     CephOsdNode,
@@ -69,6 +70,7 @@ from virtapi.models import (
     vlan_member,
 )
 from virtapi.models.network import ADDRESS_MODELS, NETWORK_MODELS
+from virtapi.services.base_images import host_source
 from virtapi.services.snapshots import host_instructions
 
 DEFAULT_ENVIRONMENT = "production"
@@ -93,6 +95,7 @@ storage_ceph_t = StorageCeph.__table__
 pool_t = CephPool.__table__
 snapshot_t = Snapshot.__table__
 routed_t = Ipv6RoutedPrefix.__table__
+base_image_t = BaseImage.__table__
 FAMILIES = tuple(
     (f"ipv{version}", ADDRESS_MODELS[version].__table__, NETWORK_MODELS[version].__table__, af)
     for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6))
@@ -135,6 +138,7 @@ class _VmStatements:
     disks: Select[Any]
     snapshots: Select[Any]  # issue 17
     routed_prefixes: Select[Any]  # issue 17
+    clones: Select[Any]  # issue 17
 
 
 def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
@@ -234,6 +238,7 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         disks,
         _snapshot_statement(scope),
         _routed_prefix_statement(scope),
+        _clone_statement(scope),
     )
 
 
@@ -268,6 +273,57 @@ def _routed_prefix_statement(scope: Callable[[], ColumnElement[bool]]) -> Select
         .where(scope())
         .order_by(routed_t.c.vm_interface_id)
     )
+
+
+def _clone_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    base_pool = pool_t.alias("base_pool")
+    return (
+        select(
+            storage_t.c.id,
+            base_image_t.c.name,
+            base_image_t.c.size,
+            base_image_t.c.source_url,
+            base_pool.c.name.label("pool"),
+        )
+        .select_from(storage_t)
+        .join(base_image_t, base_image_t.c.id == storage_t.c.base_image_id)
+        .outerjoin(base_pool, base_pool.c.id == base_image_t.c.ceph_pool_id)
+        .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
+        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+        .where(scope())
+        .order_by(storage_t.c.id)
+    )
+
+
+def _add_clones(
+    conn: Any,
+    statement: Select[Any],
+    params: dict[str, Any],
+    disks: dict[int, Any],
+    disk_vm: dict[int, int],
+    storage_of: dict[int, tuple[str | None, str | None]],
+) -> None:
+    """Each cloned disk's base: what the hypervisor clones it from (copy-on-write)."""
+    for storage_id, name, size, source_url, pool in conn.execute(statement, params).all():
+        disk, disk_type, _base = disks[storage_id]
+        vg_name, path = storage_of[disk_vm[storage_id]]
+        disk["clone_of"] = {
+            "name": name,
+            "size": size,
+            "source_url": source_url,
+            **host_source(disk_type, name, pool, vg_name, path),
+        }
+
+
+def _base_images(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The golden images this hypervisor's clones need, once each, by name."""
+    bases = {
+        (disk["type"], disk["clone_of"]["name"]): {"type": disk["type"], **disk["clone_of"]}
+        for vm in vms
+        for disk in vm["disks"]
+        if disk["clone_of"]
+    }
+    return [bases[key] for key in sorted(bases)]
 
 
 def _add_snapshots(
@@ -508,6 +564,7 @@ def _node_document(
             "vms": vms,
             "vxlans": _vxlans(vms, peers, underlay),
             "ipv6_routes": _ipv6_routes(vms),
+            "base_images": _base_images(vms),
         }
 
     if is_ceph:
@@ -604,6 +661,7 @@ def _vms(
     _add_routed_prefixes(conn, statements.routed_prefixes, params, interfaces)
 
     disk_entries: dict[int, Any] = {}
+    disk_vm: dict[int, int] = {}
     for (
         disk_id,
         vm_id,
@@ -630,6 +688,7 @@ def _vms(
             # Only Ceph disks record discard; local thin LVs and sparse files want it too.
             "discard": True if discard is None else bool(discard),
             "snapshots": [],
+            "clone_of": None,
         }
         vg_name, storage_path = storage_of[vm_id]
         base = f"vm{vm_id}-disk{disk_id}"
@@ -642,7 +701,9 @@ def _vms(
             disk["path"] = f"{storage_path}/{base}.{disk_type}" if storage_path else None
         disks.append(disk)
         disk_entries[disk_id] = (disk, disk_type, base)
+        disk_vm[disk_id] = vm_id
     _add_snapshots(conn, statements.snapshots, params, disk_entries)
+    _add_clones(conn, statements.clones, params, disk_entries, disk_vm, storage_of)
     return list(vms.values())
 
 
