@@ -544,6 +544,83 @@ ALTER TABLE customer_quota ADD COLUMN max_snapshots INTEGER;
 
 ALTER TABLE customer_quota ADD CONSTRAINT ck_customer_quota_max_snapshots_non_negative CHECK (max_snapshots IS NULL OR max_snapshots >= 0);
 
+CREATE TABLE backup_store (
+    id BIGSERIAL NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    kind VARCHAR(16) NOT NULL, 
+    target VARCHAR(1024) NOT NULL, 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_backup_store PRIMARY KEY (id), 
+    CONSTRAINT ck_backup_store_kind_known CHECK (kind IN ('rbd', 'path')), 
+    CONSTRAINT uq_backup_store_name UNIQUE (name)
+);
+
+CREATE TABLE backup_schedule (
+    id BIGSERIAL NOT NULL, 
+    vm_id BIGINT, 
+    storage_id BIGINT, 
+    store_id BIGINT NOT NULL, 
+    on_calendar VARCHAR(256) NOT NULL, 
+    retention INTEGER NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_backup_schedule PRIMARY KEY (id), 
+    CONSTRAINT ck_backup_schedule_exactly_one_subject CHECK ((vm_id IS NULL AND storage_id IS NOT NULL) OR (vm_id IS NOT NULL AND storage_id IS NULL)), 
+    CONSTRAINT ck_backup_schedule_retention_positive CHECK (retention >= 1), 
+    CONSTRAINT fk_backup_schedule_storage_id_storage FOREIGN KEY(storage_id) REFERENCES storage (id) ON DELETE CASCADE, 
+    CONSTRAINT fk_backup_schedule_store_id_backup_store FOREIGN KEY(store_id) REFERENCES backup_store (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_backup_schedule_vm_id_vm FOREIGN KEY(vm_id) REFERENCES vm (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_backup_schedule_storage_id ON backup_schedule (storage_id);
+
+CREATE INDEX ix_backup_schedule_store_id ON backup_schedule (store_id);
+
+CREATE INDEX ix_backup_schedule_vm_id ON backup_schedule (vm_id);
+
+CREATE TABLE backup (
+    id BIGSERIAL NOT NULL, 
+    schedule_id BIGINT, 
+    store_id BIGINT NOT NULL, 
+    vm_id BIGINT, 
+    storage_id BIGINT, 
+    customer_id BIGINT NOT NULL, 
+    storage_type_id BIGINT NOT NULL, 
+    size BIGINT NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    bytes BIGINT, 
+    result VARCHAR(16) NOT NULL, 
+    message TEXT NOT NULL, 
+    CONSTRAINT pk_backup PRIMARY KEY (id), 
+    CONSTRAINT ck_backup_result_known CHECK (result IN ('running', 'success', 'failed')), 
+    CONSTRAINT ck_backup_bytes_non_negative CHECK (bytes IS NULL OR bytes >= 0), 
+    CONSTRAINT ck_backup_size_positive CHECK (size > 0), 
+    CONSTRAINT fk_backup_schedule_id_backup_schedule FOREIGN KEY(schedule_id) REFERENCES backup_schedule (id) ON DELETE SET NULL, 
+    CONSTRAINT fk_backup_storage_type_id_storage_type FOREIGN KEY(storage_type_id) REFERENCES storage_type (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_backup_store_id_backup_store FOREIGN KEY(store_id) REFERENCES backup_store (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_backup_vm_id_vm FOREIGN KEY(vm_id) REFERENCES vm (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_backup_customer_id ON backup (customer_id);
+
+CREATE INDEX ix_backup_schedule_id ON backup (schedule_id);
+
+CREATE INDEX ix_backup_storage_id ON backup (storage_id);
+
+CREATE INDEX ix_backup_store_id ON backup (store_id);
+
+CREATE INDEX ix_backup_vm_id ON backup (vm_id);
+
+CREATE TABLE disk_restore (
+    storage_id BIGINT NOT NULL, 
+    backup_id BIGINT NOT NULL, 
+    CONSTRAINT pk_disk_restore PRIMARY KEY (storage_id), 
+    CONSTRAINT fk_disk_restore_backup_id_backup FOREIGN KEY(backup_id) REFERENCES backup (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_disk_restore_storage_id_storage FOREIGN KEY(storage_id) REFERENCES storage (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_disk_restore_backup_id ON disk_restore (backup_id);
+
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0003';
 
 COMMIT;

@@ -1,4 +1,4 @@
-"""snapshots, snapshot quota, golden images, routed IPv6 prefixes
+"""snapshots, snapshot quota, golden images, backups, routed IPv6 prefixes
 
 Revision ID: 0007
 Revises: 0003
@@ -21,13 +21,18 @@ def upgrade() -> None:
     op.create_table(
         "base_image",
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
         ),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column(
             "storage_type_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("ceph_pool_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "ceph_pool_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("source_url", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
@@ -48,7 +53,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_base_image_name")),
     )
     with op.batch_alter_table("base_image", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_base_image_ceph_pool_id"), ["ceph_pool_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_base_image_ceph_pool_id"), ["ceph_pool_id"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_base_image_storage_type_id"), ["storage_type_id"], unique=False
         )
@@ -59,7 +66,9 @@ def upgrade() -> None:
                 "base_image_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
             )
         )
-        batch_op.create_index(batch_op.f("ix_storage_base_image_id"), ["base_image_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_storage_base_image_id"), ["base_image_id"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_storage_base_image_id_base_image"),
             "base_image",
@@ -167,8 +176,178 @@ def upgrade() -> None:
             "max_snapshots IS NULL OR max_snapshots >= 0",
         )
 
+    op.create_table(
+        "backup_store",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("target", sa.String(length=1024), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.CheckConstraint("kind IN ('rbd', 'path')", name=op.f("ck_backup_store_kind_known")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backup_store")),
+        sa.UniqueConstraint("name", name=op.f("uq_backup_store_name")),
+    )
+    op.create_table(
+        "backup_schedule",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("vm_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "storage_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("store_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("on_calendar", sa.String(length=256), nullable=False),
+        sa.Column("retention", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(vm_id IS NULL AND storage_id IS NOT NULL) OR (vm_id IS NOT NULL AND storage_id IS NULL)",
+            name=op.f("ck_backup_schedule_exactly_one_subject"),
+        ),
+        sa.CheckConstraint("retention >= 1", name=op.f("ck_backup_schedule_retention_positive")),
+        sa.ForeignKeyConstraint(
+            ["storage_id"],
+            ["storage.id"],
+            name=op.f("fk_backup_schedule_storage_id_storage"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["backup_store.id"],
+            name=op.f("fk_backup_schedule_store_id_backup_store"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vm_id"], ["vm.id"], name=op.f("fk_backup_schedule_vm_id_vm"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backup_schedule")),
+    )
+    with op.batch_alter_table("backup_schedule", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_backup_schedule_storage_id"), ["storage_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_backup_schedule_store_id"), ["store_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_backup_schedule_vm_id"), ["vm_id"], unique=False)
+
+    op.create_table(
+        "backup",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "schedule_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("store_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("vm_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("storage_id", sa.BigInteger(), nullable=True),
+        sa.Column("customer_id", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "storage_type_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("bytes", sa.BigInteger(), nullable=True),
+        sa.Column("result", sa.String(length=16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.CheckConstraint(
+            "result IN ('running', 'success', 'failed')", name=op.f("ck_backup_result_known")
+        ),
+        sa.CheckConstraint(
+            "bytes IS NULL OR bytes >= 0", name=op.f("ck_backup_bytes_non_negative")
+        ),
+        sa.CheckConstraint("size > 0", name=op.f("ck_backup_size_positive")),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["backup_schedule.id"],
+            name=op.f("fk_backup_schedule_id_backup_schedule"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["storage_type_id"],
+            ["storage_type.id"],
+            name=op.f("fk_backup_storage_type_id_storage_type"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["backup_store.id"],
+            name=op.f("fk_backup_store_id_backup_store"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vm_id"], ["vm.id"], name=op.f("fk_backup_vm_id_vm"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backup")),
+    )
+    with op.batch_alter_table("backup", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_backup_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_backup_schedule_id"), ["schedule_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_backup_storage_id"), ["storage_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_backup_store_id"), ["store_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_backup_vm_id"), ["vm_id"], unique=False)
+
+    op.create_table(
+        "disk_restore",
+        sa.Column(
+            "storage_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column(
+            "backup_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["backup_id"],
+            ["backup.id"],
+            name=op.f("fk_disk_restore_backup_id_backup"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["storage_id"],
+            ["storage.id"],
+            name=op.f("fk_disk_restore_storage_id_storage"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("storage_id", name=op.f("pk_disk_restore")),
+    )
+    with op.batch_alter_table("disk_restore", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_disk_restore_backup_id"), ["backup_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("disk_restore", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_disk_restore_backup_id"))
+
+    op.drop_table("disk_restore")
+    with op.batch_alter_table("backup", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_backup_vm_id"))
+        batch_op.drop_index(batch_op.f("ix_backup_store_id"))
+        batch_op.drop_index(batch_op.f("ix_backup_storage_id"))
+        batch_op.drop_index(batch_op.f("ix_backup_schedule_id"))
+        batch_op.drop_index(batch_op.f("ix_backup_customer_id"))
+
+    op.drop_table("backup")
+    with op.batch_alter_table("backup_schedule", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_backup_schedule_vm_id"))
+        batch_op.drop_index(batch_op.f("ix_backup_schedule_store_id"))
+        batch_op.drop_index(batch_op.f("ix_backup_schedule_storage_id"))
+
+    op.drop_table("backup_schedule")
+    op.drop_table("backup_store")
+
     with op.batch_alter_table("customer_quota", schema=None) as batch_op:
         batch_op.drop_constraint(
             op.f("ck_customer_quota_max_snapshots_non_negative"), type_="check"

@@ -2,6 +2,7 @@
 
 from .audit import Change, DataVersion
 from .auth import ROLES, ApiToken, AuthFailure
+from .backups import Backup, BackupSchedule, BackupStore, DiskRestore
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
 from .network import (
@@ -31,6 +32,9 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "AuthFailure",
+    "Backup",
+    "BackupSchedule",
+    "BackupStore",
     "Base",
     "BaseImage",
     "CacheOption",
@@ -40,6 +44,7 @@ __all__ = [
     "Change",
     "CustomerQuota",
     "DataVersion",
+    "DiskRestore",
     "Image",
     "Install",
     "Ipv4Address",
