@@ -399,6 +399,22 @@ def parse_on_calendar(value: Any) -> str:
     return value
 
 
+BACKUP_PATH_PATTERN = r"^(?:[a-z0-9](?:[a-z0-9.-]{0,252}):)?(?:/[A-Za-z0-9._-]+)+/?$"
+_BACKUP_PATH_RE = re.compile(BACKUP_PATH_PATTERN)
+
+
+def parse_backup_path(value: Any) -> str:
+    """A backup directory: an absolute path, optionally behind ``host:`` (NFS-style), made of
+    letters, digits, '.', '_' and '-' (it ends up in systemd units and shell commands)."""
+    text = _text_of(value, "backup path", "backup01.example.net:/srv/backups")
+    if len(text) > 1024 or not _BACKUP_PATH_RE.fullmatch(text) or "/../" in text + "/":
+        raise InvalidValue(
+            f"{text!r} is not a backup path; write /srv/backups or host:/srv/backups "
+            "(letters, digits, '.', '_', '-'; no '..')"
+        )
+    return text
+
+
 # --- numbers ------------------------------------------------------------------------------
 
 

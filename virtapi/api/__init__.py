@@ -96,6 +96,7 @@ def blueprints() -> list:
     # blueprint: one OpenAPI tag, as before they lived with their renderers.
     from ..enc.views import blp as config_management
     from ..pillar import views as _pillar_routes  # noqa: F401
+    from .backups import blp as backups  # issue 17
     from .base_images import blp as base_images  # issue 17
     from .changes import blp as changes
     from .compute import blp as compute
@@ -121,6 +122,7 @@ def blueprints() -> list:
         snapshots,  # issue 17
         prefixes,  # issue 17
         base_images,  # issue 17
+        backups,  # issue 17
         changes,
         installs,
         operations,

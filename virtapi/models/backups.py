@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdMixin, UTCDateTime, utcnow
+from .compute import Vm
 from .storage import Storage, StorageType
 
 BACKUP_STORE_KINDS = ("rbd", "path")
@@ -57,6 +58,7 @@ class BackupSchedule(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     store: Mapped[BackupStore] = relationship(lazy="joined")
+    vm: Mapped[Vm | None] = relationship()
     disk: Mapped[Storage | None] = relationship()
 
 
