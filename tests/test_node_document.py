@@ -179,12 +179,14 @@ def test_query_count_is_constant(session: Session, n_vms: int) -> None:
     # Counted for 1 and for 100 VMs alike; the number is the builder's fixed plan:
     # node, underlay addresses of node + monitors + VXLAN peers (2), monitors,
     # virt methods, VMs, interfaces, VLANs, IPv4, IPv6, routed /64s, disks, snapshots, clones,
+    # backup schedules, restores,
     # VXLAN peers per VNI.
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == EXPECTED_HYPERVISOR_QUERIES, selects
 
 
-EXPECTED_HYPERVISOR_QUERIES = 15  # issue 17: + snapshots, routed IPv6 prefixes, clones
+EXPECTED_HYPERVISOR_QUERIES = 17
+# issue 17: + snapshots, routed IPv6 prefixes, clones, backup schedules, restores
 
 
 def test_hypervisor_document_content(session: Session) -> None:

@@ -119,3 +119,56 @@ def test_schedules_runs_retention_and_restore(
         grace_ends = thursday + timedelta(hours=2) + backups.DEFAULT_GRACE
         assert backups.overdue(row, wednesday, now=grace_ends - timedelta(minutes=1)) is False
         assert backups.overdue(row, wednesday, now=grace_ends + timedelta(minutes=1)) is True
+
+
+def test_hypervisor_document_has_timers_and_restores(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    from virtapi.services.node_document import build_node_document
+
+    op, host = H(api_tokens.operator), H(api_tokens.reader)
+    _store(client, op)
+    db1 = vm_id(app, "db1")
+    second = client.get(f"/api/v1/vms/{db1}", headers=op).json["disks"][1]["id"]
+    whole = {"vm_id": db1, "store": "nfs1", "on_calendar": "daily", "retention": 7}
+    one = {"storage_id": second, "store": "nfs1", "on_calendar": "*-*-* 0/6:00", "retention": 3}
+    sids = [
+        client.post("/api/v1/backup-schedules", json=body, headers=op).json["id"]
+        for body in (whole, one)
+    ]
+    started = datetime(2026, 12, 1, 2, tzinfo=UTC)
+    run = client.post(
+        f"/api/v1/backup-schedules/{sids[1]}/runs",
+        json={
+            "storage_id": second,
+            "started_at": started.isoformat(),
+            "finished_at": (started + timedelta(minutes=1)).isoformat(),
+            "result": "success",
+        },
+        headers=host,
+    ).json
+    web1 = vm_id(app, "web1")
+    restore = f"/api/v1/backups/{run['id']}/restore"
+    nopool = client.post(restore, json={"vm_id": web1}, headers=op)
+    assert nopool.status_code == 422 and nopool.json["errors"] == {
+        "ceph_pool": ["required for ceph"]
+    }
+    new = client.post(restore, json={"vm_id": web1, "ceph_pool": "rbd"}, headers=op)
+    assert new.status_code == 201 and (new.json["storage_type"], new.json["ceph_pool"]) == (
+        "ceph",
+        "rbd",
+    )
+    with db_of(app).session() as s:
+        doc = build_node_document(s, "hv01.dc1.example.com")
+    assert doc is not None
+    timers = doc["hypervisor"]["backup_timers"]
+    assert [(t["unit"], t["on_calendar"], t["disks"]) for t in timers] == [
+        (f"virtapi-backup-{sids[0]}", "daily", ["vda", "vdb"]),
+        (f"virtapi-backup-{sids[1]}", "*-*-* 0/6:00", ["vdb"]),
+    ]
+    assert timers[0]["store"] == {"name": "nfs1", "kind": "path", "target": "backup01:/srv/backups"}
+    assert timers[0]["vm"].startswith("db1.")
+    restored = [d for vm in doc["hypervisor"]["vms"] for d in vm["disks"] if d["restore_from"]]
+    assert len(restored) == 1
+    assert restored[0]["restore_from"]["source"] == f"vm{db1}-disk{second}"
+    assert restored[0]["restore_from"]["taken_at"] == started.isoformat()

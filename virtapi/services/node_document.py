@@ -14,7 +14,7 @@ follows the node's data, not the size of the fleet.
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. Fifteen SELECTs for a hypervisor.
+through netaddr objects. Seventeen SELECTs for a hypervisor.
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
@@ -48,11 +48,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from virtapi.models import (
+    Backup,
+    BackupSchedule,
+    BackupStore,
     BaseImage,
     CacheOption,
     CephMonNode,
     CephOsdNode,
     CephPool,
+    DiskRestore,
     Ipv6RoutedPrefix,
     Node,
     NodeMethod,
@@ -96,6 +100,10 @@ pool_t = CephPool.__table__
 snapshot_t = Snapshot.__table__
 routed_t = Ipv6RoutedPrefix.__table__
 base_image_t = BaseImage.__table__
+schedule_t = BackupSchedule.__table__
+backup_store_t = BackupStore.__table__
+backup_t = Backup.__table__
+restore_t = DiskRestore.__table__
 FAMILIES = tuple(
     (f"ipv{version}", ADDRESS_MODELS[version].__table__, NETWORK_MODELS[version].__table__, af)
     for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6))
@@ -139,6 +147,8 @@ class _VmStatements:
     snapshots: Select[Any]  # issue 17
     routed_prefixes: Select[Any]  # issue 17
     clones: Select[Any]  # issue 17
+    backup_schedules: Select[Any]  # issue 17
+    restores: Select[Any]  # issue 17
 
 
 def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
@@ -239,6 +249,8 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         _snapshot_statement(scope),
         _routed_prefix_statement(scope),
         _clone_statement(scope),
+        _backup_schedule_statement(scope),
+        _restore_statement(scope),
     )
 
 
@@ -293,6 +305,93 @@ def _clone_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
         .where(scope())
         .order_by(storage_t.c.id)
     )
+
+
+def _backup_schedule_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    one_disk = storage_t.alias("one_disk")
+    return (
+        select(
+            schedule_t.c.id,
+            vm_t.c.id.label("vm_id"),
+            schedule_t.c.storage_id,
+            schedule_t.c.on_calendar,
+            schedule_t.c.retention,
+            backup_store_t.c.name,
+            backup_store_t.c.kind,
+            backup_store_t.c.target,
+        )
+        .select_from(schedule_t)
+        .join(backup_store_t, backup_store_t.c.id == schedule_t.c.store_id)
+        .outerjoin(one_disk, one_disk.c.id == schedule_t.c.storage_id)
+        .join(vm_t, (vm_t.c.id == schedule_t.c.vm_id) | (vm_t.c.id == one_disk.c.vm_id))
+        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+        .where(scope())
+        .order_by(schedule_t.c.id)
+    )
+
+
+def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    return (
+        select(
+            restore_t.c.storage_id,
+            backup_t.c.id,
+            backup_t.c.vm_id,
+            backup_t.c.storage_id.label("source_storage_id"),
+            backup_t.c.started_at,
+            backup_store_t.c.kind,
+            backup_store_t.c.target,
+        )
+        .select_from(restore_t)
+        .join(backup_t, backup_t.c.id == restore_t.c.backup_id)
+        .join(backup_store_t, backup_store_t.c.id == backup_t.c.store_id)
+        .join(storage_t, storage_t.c.id == restore_t.c.storage_id)
+        .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
+        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+        .where(scope())
+        .order_by(restore_t.c.storage_id)
+    )
+
+
+def _add_backups(
+    conn: Any,
+    statements: _VmStatements,
+    params: dict[str, Any],
+    vms: dict[int, dict[str, Any]],
+    disks: dict[int, Any],
+) -> None:
+    """Each VM's backup timers (one systemd timer per schedule: which disks, when, how many
+    to keep, where to) and each restored disk's source backup."""
+    for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in conn.execute(
+        statements.backup_schedules, params
+    ).all():
+        vm = vms[vm_id]
+        names = [d["name"] for d in vm["disks"] if storage_id is None or d is disks[storage_id][0]]
+        vm["backups"].append(
+            {
+                "unit": f"virtapi-backup-{schedule_id}",
+                "schedule_id": schedule_id,
+                "on_calendar": calendar,
+                "retention": retention,
+                "store": {"name": store, "kind": kind, "target": target},
+                "disks": names,
+            }
+        )
+    for storage_id, backup_id, vm_id, source_id, started, kind, target in conn.execute(
+        statements.restores, params
+    ).all():
+        disks[storage_id][0]["restore_from"] = {
+            "backup_id": backup_id,
+            "source": f"vm{vm_id}-disk{source_id}",
+            "taken_at": started.isoformat() if hasattr(started, "isoformat") else str(started),
+            "store": {"kind": kind, "target": target},
+        }
+
+
+def _backup_timers(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hypervisor's backup timers: each VM's, with the VM it backs up."""
+    return [
+        {**timer, "vm": vm["hostname"], "uuid": vm["uuid"]} for vm in vms for timer in vm["backups"]
+    ]
 
 
 def _add_clones(
@@ -565,6 +664,7 @@ def _node_document(
             "vxlans": _vxlans(vms, peers, underlay),
             "ipv6_routes": _ipv6_routes(vms),
             "base_images": _base_images(vms),
+            "backup_timers": _backup_timers(vms),
         }
 
     if is_ceph:
@@ -623,6 +723,7 @@ def _vms(
             "hypervisor": hypervisor,
             "interfaces": [],
             "disks": [],
+            "backups": [],
         }
         storage_of[vm_id] = (vg_name, storage_path.rstrip("/") if storage_path else None)
     if not vms:
@@ -689,6 +790,7 @@ def _vms(
             "discard": True if discard is None else bool(discard),
             "snapshots": [],
             "clone_of": None,
+            "restore_from": None,
         }
         vg_name, storage_path = storage_of[vm_id]
         base = f"vm{vm_id}-disk{disk_id}"
@@ -704,6 +806,7 @@ def _vms(
         disk_vm[disk_id] = vm_id
     _add_snapshots(conn, statements.snapshots, params, disk_entries)
     _add_clones(conn, statements.clones, params, disk_entries, disk_vm, storage_of)
+    _add_backups(conn, statements, params, vms, disk_entries)
     return list(vms.values())
 
 
