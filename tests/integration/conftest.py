@@ -147,6 +147,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             {"loc": HIERA_TRAP, "fqdn": "hv03.dc1.example.com"},
         )
     engine.dispose()
+    _storage_features(database_url)
 
     access_log = base / "access.log"
     access_log.touch()
@@ -155,6 +156,28 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield LiveServer(url=url, database_url=database_url, access_log=access_log, tokens=tokens)
     finally:
         _stop(proc)
+
+
+def _storage_features(database_url: str) -> None:
+    """Issue 17: a backup schedule and a routed /64 for web1 (on hv01), so the Puppet and
+    Salt tests render timers and routes, through the same service functions as the API."""
+    from sqlalchemy import select
+
+    from virtapi.db import Database
+    from virtapi.models import Vm
+    from virtapi.services import backups
+    from virtapi.services.network import prefixes
+
+    db = Database(database_url)
+    with db.session() as s:
+        web1 = s.scalars(select(Vm).where(Vm.hostname == "web1.c1001.example.net")).one()
+        store = backups.create_store(
+            s, {"name": "nfs1", "kind": "path", "target": "backup01:/srv/backups"}
+        )
+        backups.create_schedule(s, web1, store, "Mon..Fri 02:00", 7)
+        pool = prefixes.create_pool(s, "2001:db8:f00::/48")
+        prefixes.allocate_prefix(s, web1.interfaces[0], pool)
+    db.dispose()
 
 
 def _start_gunicorn(
