@@ -254,11 +254,18 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
     )
 
 
-# --- issue 17: snapshots and routed IPv6 prefixes (one statement each) -------------------------
+# --- issue 17: snapshots, routed /64s, clones, backups, restores (one statement each) -----------
+
+
+def _in_scope(query: Select[Any], scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    """``query`` (which joins vm) limited to the VMs in scope."""
+    return query.outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id).where(
+        scope()
+    )
 
 
 def _snapshot_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
-    return (
+    query = (
         select(
             snapshot_t.c.storage_id,
             snapshot_t.c.name,
@@ -269,27 +276,23 @@ def _snapshot_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]
         .select_from(snapshot_t)
         .join(storage_t, storage_t.c.id == snapshot_t.c.storage_id)
         .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
-        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .where(scope())
-        .order_by(snapshot_t.c.storage_id, snapshot_t.c.id)
     )
+    return _in_scope(query, scope).order_by(snapshot_t.c.storage_id, snapshot_t.c.id)
 
 
 def _routed_prefix_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
-    return (
+    query = (
         select(routed_t.c.vm_interface_id, _raw(routed_t.c.prefix))
         .select_from(routed_t)
         .join(iface_t, iface_t.c.id == routed_t.c.vm_interface_id)
         .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
-        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .where(scope())
-        .order_by(routed_t.c.vm_interface_id)
     )
+    return _in_scope(query, scope).order_by(routed_t.c.vm_interface_id)
 
 
 def _clone_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
     base_pool = pool_t.alias("base_pool")
-    return (
+    query = (
         select(
             storage_t.c.id,
             base_image_t.c.name,
@@ -301,15 +304,13 @@ def _clone_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
         .join(base_image_t, base_image_t.c.id == storage_t.c.base_image_id)
         .outerjoin(base_pool, base_pool.c.id == base_image_t.c.ceph_pool_id)
         .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
-        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .where(scope())
-        .order_by(storage_t.c.id)
     )
+    return _in_scope(query, scope).order_by(storage_t.c.id)
 
 
 def _backup_schedule_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
     one_disk = storage_t.alias("one_disk")
-    return (
+    query = (
         select(
             schedule_t.c.id,
             vm_t.c.id.label("vm_id"),
@@ -324,14 +325,12 @@ def _backup_schedule_statement(scope: Callable[[], ColumnElement[bool]]) -> Sele
         .join(backup_store_t, backup_store_t.c.id == schedule_t.c.store_id)
         .outerjoin(one_disk, one_disk.c.id == schedule_t.c.storage_id)
         .join(vm_t, (vm_t.c.id == schedule_t.c.vm_id) | (vm_t.c.id == one_disk.c.vm_id))
-        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .where(scope())
-        .order_by(schedule_t.c.id)
     )
+    return _in_scope(query, scope).order_by(schedule_t.c.id)
 
 
 def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
-    return (
+    query = (
         select(
             restore_t.c.storage_id,
             backup_t.c.id,
@@ -346,10 +345,8 @@ def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
         .join(backup_store_t, backup_store_t.c.id == backup_t.c.store_id)
         .join(storage_t, storage_t.c.id == restore_t.c.storage_id)
         .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
-        .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .where(scope())
-        .order_by(restore_t.c.storage_id)
     )
+    return _in_scope(query, scope).order_by(restore_t.c.storage_id)
 
 
 def _add_backups(
