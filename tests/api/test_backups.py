@@ -172,3 +172,10 @@ def test_hypervisor_document_has_timers_and_restores(
     assert len(restored) == 1
     assert restored[0]["restore_from"]["source"] == f"vm{db1}-disk{second}"
     assert restored[0]["restore_from"]["taken_at"] == started.isoformat()
+    # Deleting the disks ends their schedule and restore rows too, each in the change log.
+    assert client.delete(f"/api/v1/storage/{new.json['id']}", headers=op).status_code == 204
+    assert client.delete(f"/api/v1/storage/{second}", headers=op).status_code == 204
+    assert client.get(f"/api/v1/backup-schedules/{sids[1]}", headers=op).status_code == 404
+    assert client.get(f"/api/v1/backup-schedules/{sids[0]}", headers=op).status_code == 200
+    log = client.get("/api/v1/changes?object_type=disk_restore", headers=op).json["results"]
+    assert [c["action"] for c in log] == ["create", "delete"]

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import BaseImage, CacheOption, CephPool, Storage, StorageCeph, StorageType, Vm
+from ..models import (
+    BackupSchedule,
+    BaseImage,
+    CacheOption,
+    CephPool,
+    DiskRestore,
+    Storage,
+    StorageCeph,
+    StorageType,
+    Vm,
+)
 from .base_images import clone_into
 from .caller import Caller, customer_of
 from .errors import Forbidden, InvalidInput
@@ -93,9 +104,14 @@ def update_disk(session: Session, caller: Caller, disk: Storage, data: dict[str,
 
 
 def delete_disk(session: Session, disk: Storage) -> None:
-    # One by one, so each snapshot's end is in the change log (the FK would cascade silently).
+    # One by one, so each end is in the change log (the FKs would cascade silently).
     for snapshot in list(disk.snapshots):
         session.delete(snapshot)
+    for row in session.scalars(select(BackupSchedule).where(BackupSchedule.storage_id == disk.id)):
+        session.delete(row)
+    restore = session.get(DiskRestore, disk.id)
+    if restore is not None:
+        session.delete(restore)
     if disk.ceph is not None:
         session.delete(disk.ceph)
     session.delete(disk)
