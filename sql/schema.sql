@@ -488,5 +488,159 @@ CREATE INDEX ix_web_session_token_id ON web_session (token_id);
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0005 -> 0007
+
+CREATE TABLE base_image (
+    id BIGSERIAL NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    storage_type_id BIGINT NOT NULL, 
+    ceph_pool_id BIGINT, 
+    size BIGINT NOT NULL, 
+    source_url TEXT NOT NULL, 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_base_image PRIMARY KEY (id), 
+    CONSTRAINT ck_base_image_size_positive CHECK (size > 0), 
+    CONSTRAINT fk_base_image_ceph_pool_id_ceph_pool FOREIGN KEY(ceph_pool_id) REFERENCES ceph_pool (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_base_image_storage_type_id_storage_type FOREIGN KEY(storage_type_id) REFERENCES storage_type (id) ON DELETE RESTRICT, 
+    CONSTRAINT uq_base_image_name UNIQUE (name)
+);
+
+CREATE INDEX ix_base_image_ceph_pool_id ON base_image (ceph_pool_id);
+
+CREATE INDEX ix_base_image_storage_type_id ON base_image (storage_type_id);
+
+ALTER TABLE storage ADD COLUMN base_image_id BIGINT;
+
+CREATE INDEX ix_storage_base_image_id ON storage (base_image_id);
+
+ALTER TABLE storage ADD CONSTRAINT fk_storage_base_image_id_base_image FOREIGN KEY(base_image_id) REFERENCES base_image (id) ON DELETE RESTRICT;
+
+CREATE TABLE ipv6_prefix_pool (
+    id BIGSERIAL NOT NULL, 
+    network BYTEA NOT NULL, 
+    last_address BYTEA NOT NULL, 
+    prefixlen INTEGER NOT NULL, 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_ipv6_prefix_pool PRIMARY KEY (id), 
+    CONSTRAINT ck_ipv6_prefix_pool_network_before_last CHECK (network <= last_address), 
+    CONSTRAINT ck_ipv6_prefix_pool_prefixlen_range CHECK (prefixlen BETWEEN 0 AND 64), 
+    CONSTRAINT uq_ipv6_prefix_pool_network UNIQUE (network)
+);
+
+CREATE TABLE ipv6_routed_prefix (
+    id BIGSERIAL NOT NULL, 
+    prefix BYTEA NOT NULL, 
+    pool_id BIGINT NOT NULL, 
+    vm_interface_id BIGINT NOT NULL, 
+    CONSTRAINT pk_ipv6_routed_prefix PRIMARY KEY (id), 
+    CONSTRAINT fk_ipv6_routed_prefix_pool_id_ipv6_prefix_pool FOREIGN KEY(pool_id) REFERENCES ipv6_prefix_pool (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_ipv6_routed_prefix_vm_interface_id_vm_interface FOREIGN KEY(vm_interface_id) REFERENCES vm_interface (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_ipv6_routed_prefix_prefix UNIQUE (prefix), 
+    CONSTRAINT uq_ipv6_routed_prefix_vm_interface_id UNIQUE (vm_interface_id)
+);
+
+CREATE INDEX ix_ipv6_routed_prefix_pool_id ON ipv6_routed_prefix (pool_id);
+
+CREATE TABLE snapshot (
+    id BIGSERIAL NOT NULL, 
+    storage_id BIGINT NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    requested_state VARCHAR(16) NOT NULL, 
+    state VARCHAR(16) NOT NULL, 
+    rollback BOOLEAN NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    reported_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_snapshot PRIMARY KEY (id), 
+    CONSTRAINT ck_snapshot_requested_state_known CHECK (requested_state IN ('present', 'deleted')), 
+    CONSTRAINT ck_snapshot_state_known CHECK (state IN ('pending', 'present', 'failed', 'deleted')), 
+    CONSTRAINT fk_snapshot_storage_id_storage FOREIGN KEY(storage_id) REFERENCES storage (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_snapshot_storage_id_name UNIQUE (storage_id, name)
+);
+
+CREATE INDEX ix_snapshot_storage_id ON snapshot (storage_id);
+
+ALTER TABLE customer_quota ADD COLUMN max_snapshots INTEGER;
+
+ALTER TABLE customer_quota ADD CONSTRAINT ck_customer_quota_max_snapshots_non_negative CHECK (max_snapshots IS NULL OR max_snapshots >= 0);
+
+CREATE TABLE backup_store (
+    id BIGSERIAL NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    kind VARCHAR(16) NOT NULL, 
+    target VARCHAR(1024) NOT NULL, 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_backup_store PRIMARY KEY (id), 
+    CONSTRAINT ck_backup_store_kind_known CHECK (kind IN ('rbd', 'path')), 
+    CONSTRAINT uq_backup_store_name UNIQUE (name)
+);
+
+CREATE TABLE backup_schedule (
+    id BIGSERIAL NOT NULL, 
+    vm_id BIGINT, 
+    storage_id BIGINT, 
+    store_id BIGINT NOT NULL, 
+    on_calendar VARCHAR(256) NOT NULL, 
+    retention INTEGER NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_backup_schedule PRIMARY KEY (id), 
+    CONSTRAINT ck_backup_schedule_exactly_one_subject CHECK ((vm_id IS NULL AND storage_id IS NOT NULL) OR (vm_id IS NOT NULL AND storage_id IS NULL)), 
+    CONSTRAINT ck_backup_schedule_retention_positive CHECK (retention >= 1), 
+    CONSTRAINT fk_backup_schedule_storage_id_storage FOREIGN KEY(storage_id) REFERENCES storage (id) ON DELETE CASCADE, 
+    CONSTRAINT fk_backup_schedule_store_id_backup_store FOREIGN KEY(store_id) REFERENCES backup_store (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_backup_schedule_vm_id_vm FOREIGN KEY(vm_id) REFERENCES vm (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_backup_schedule_storage_id ON backup_schedule (storage_id);
+
+CREATE INDEX ix_backup_schedule_store_id ON backup_schedule (store_id);
+
+CREATE INDEX ix_backup_schedule_vm_id ON backup_schedule (vm_id);
+
+CREATE TABLE backup (
+    id BIGSERIAL NOT NULL, 
+    schedule_id BIGINT, 
+    store_id BIGINT NOT NULL, 
+    vm_id BIGINT, 
+    storage_id BIGINT, 
+    customer_id BIGINT NOT NULL, 
+    storage_type_id BIGINT NOT NULL, 
+    size BIGINT NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    bytes BIGINT, 
+    result VARCHAR(16) NOT NULL, 
+    message TEXT NOT NULL, 
+    CONSTRAINT pk_backup PRIMARY KEY (id), 
+    CONSTRAINT ck_backup_result_known CHECK (result IN ('running', 'success', 'failed')), 
+    CONSTRAINT ck_backup_bytes_non_negative CHECK (bytes IS NULL OR bytes >= 0), 
+    CONSTRAINT ck_backup_size_positive CHECK (size > 0), 
+    CONSTRAINT fk_backup_schedule_id_backup_schedule FOREIGN KEY(schedule_id) REFERENCES backup_schedule (id) ON DELETE SET NULL, 
+    CONSTRAINT fk_backup_storage_type_id_storage_type FOREIGN KEY(storage_type_id) REFERENCES storage_type (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_backup_store_id_backup_store FOREIGN KEY(store_id) REFERENCES backup_store (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_backup_vm_id_vm FOREIGN KEY(vm_id) REFERENCES vm (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_backup_customer_id ON backup (customer_id);
+
+CREATE INDEX ix_backup_schedule_id ON backup (schedule_id);
+
+CREATE INDEX ix_backup_storage_id ON backup (storage_id);
+
+CREATE INDEX ix_backup_store_id ON backup (store_id);
+
+CREATE INDEX ix_backup_vm_id ON backup (vm_id);
+
+CREATE TABLE disk_restore (
+    storage_id BIGINT NOT NULL, 
+    backup_id BIGINT NOT NULL, 
+    CONSTRAINT pk_disk_restore PRIMARY KEY (storage_id), 
+    CONSTRAINT fk_disk_restore_backup_id_backup FOREIGN KEY(backup_id) REFERENCES backup (id) ON DELETE RESTRICT, 
+    CONSTRAINT fk_disk_restore_storage_id_storage FOREIGN KEY(storage_id) REFERENCES storage (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_disk_restore_backup_id ON disk_restore (backup_id);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0005';
+
 COMMIT;
 

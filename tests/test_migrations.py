@@ -60,8 +60,20 @@ def test_sqlite_never_reuses_a_deleted_id(tmp_path: Path) -> None:
         conn.execute(text("DELETE FROM ceph_pool WHERE id = :i"), {"i": first})
         conn.execute(text(insert), {"n": "b"})
         second = conn.execute(text("SELECT max(id) FROM ceph_pool")).scalar_one()
+        # Every table keyed by an integer id, those of later migrations included (a batch
+        # rebuild that forgot AUTOINCREMENT would reuse ids again).
+        created = dict(
+            conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all()
+        )
+        plain = [
+            table.name
+            for table in Base.metadata.tables.values()
+            if table.dialect_options["sqlite"].get("autoincrement")
+            and "AUTOINCREMENT" not in created[table.name]
+        ]
     engine.dispose()
     assert second > first
+    assert plain == []
 
 
 def test_sqlite_rebuild_keeps_rows_constraints_and_indexes(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ is better said than guessed at. The message says what to remove.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import netaddr
@@ -206,6 +207,212 @@ def parse_ssh_key(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 16384 or not _SSH_KEY.fullmatch(value):
         raise InvalidValue("an SSH public key is one line: '<type> <base64> [comment]'")
     return value
+
+
+SNAPSHOT_NAME_MAX = 64
+# Inert in LVM volume names, qcow2 snapshot tags and RBD snapshot names ('@' and '/' are not).
+SNAPSHOT_NAME_PATTERN = f"^[a-z0-9][a-z0-9_-]{{0,{SNAPSHOT_NAME_MAX - 1}}}$"
+_SNAPSHOT_NAME_RE = re.compile(SNAPSHOT_NAME_PATTERN)
+
+
+def parse_snapshot_name(value: Any) -> str:
+    """A snapshot's name: it becomes part of an LV name, a qcow2 tag and an RBD snapshot name,
+    so lower-case letters, digits, '_' and '-', alphanumeric first, at most 64."""
+    if not isinstance(value, str) or not _SNAPSHOT_NAME_RE.fullmatch(value):
+        raise InvalidValue(
+            f"a snapshot name has 1-{SNAPSHOT_NAME_MAX} characters a-z, 0-9, '_' and '-', "
+            "and starts with a letter or digit (e.g. before-upgrade-1)"
+        )
+    return value
+
+
+# --- systemd calendar expressions (OnCalendar=) --------------------------------------------
+
+_WEEKDAYS = {
+    name: index
+    for index, names in enumerate(
+        (
+            ("mon", "monday"),
+            ("tue", "tuesday"),
+            ("wed", "wednesday"),
+            ("thu", "thursday"),
+            ("fri", "friday"),
+            ("sat", "saturday"),
+            ("sun", "sunday"),
+        )
+    )
+    for name in names
+}
+# systemd.time(7), "Calendar Events": the shorthands and what they stand for.
+CALENDAR_SHORTHANDS = {
+    "minutely": "*-*-* *:*:00",
+    "hourly": "*-*-* *:00:00",
+    "daily": "*-*-* 00:00:00",
+    "monthly": "*-*-01 00:00:00",
+    "weekly": "Mon *-*-* 00:00:00",
+    "yearly": "*-01-01 00:00:00",
+    "annually": "*-01-01 00:00:00",
+    "quarterly": "*-01,04,07,10-01 00:00:00",
+    "semiannually": "*-01,07-01 00:00:00",
+    "semi-annually": "*-01,07-01 00:00:00",
+}
+_CALENDAR_MAX = 256
+_NUMBER = re.compile(r"[0-9]{1,4}")
+
+
+@dataclass(frozen=True)
+class CalendarSpec:
+    """A parsed OnCalendar expression; None in a field means any value."""
+
+    weekdays: frozenset[int] | None  # 0 = Monday
+    years: frozenset[int] | None
+    months: frozenset[int] | None
+    days: frozenset[int] | None
+    last_days: bool  # days count back from the end of the month ("~")
+    hours: frozenset[int] | None
+    minutes: frozenset[int] | None
+    seconds: frozenset[int] | None
+    timezone: str | None
+
+
+def _number(text: str, what: str) -> int:
+    if not _NUMBER.fullmatch(text):
+        raise InvalidValue(f"{text!r} is not a number ({what})")
+    return int(text)
+
+
+def _calendar_component(text: str, low: int, high: int, what: str) -> frozenset[int] | None:
+    """``*``, a value, a range ``a..b``, a repetition ``a/n`` or ``a..b/n``, comma-separated."""
+    if text == "*":
+        return None
+    out: set[int] = set()
+    for part in text.split(","):
+        base, slash, repeat = part.partition("/")
+        step = _number(repeat, f"{what} repetition") if slash else 1
+        if slash and step < 1:
+            raise InvalidValue(f"a repetition in {what} must be at least 1")
+        if base == "*":
+            start, end = low, high
+        elif ".." in base:
+            first, _, last = base.partition("..")
+            start, end = _number(first, what), _number(last, what)
+            if start > end:
+                raise InvalidValue(f"the range {base} in {what} runs backwards")
+        else:
+            start = _number(base, what)
+            end = high if slash else start
+        for value in (start, end):
+            if not low <= value <= high:
+                raise InvalidValue(f"{what} {value} is outside {low}..{high}")
+        out.update(range(start, end + 1, step))
+    return frozenset(out)
+
+
+def _weekdays(text: str) -> frozenset[int]:
+    out: set[int] = set()
+    for part in text.split(","):
+        first, dots, last = part.partition("..")
+        try:
+            start = _WEEKDAYS[first.lower()]
+            end = _WEEKDAYS[last.lower()] if dots else start
+        except KeyError:
+            raise InvalidValue(
+                f"{part!r} is not a weekday; use Mon..Sun (or Monday..Sunday), lists with ','"
+            ) from None
+        if start > end:
+            raise InvalidValue(f"the weekday range {part} runs backwards")
+        out.update(range(start, end + 1))
+    return frozenset(out)
+
+
+def _timezone(text: str) -> str | None:
+    if text.upper() == "UTC":
+        return "UTC"
+    import zoneinfo  # only when a zone is named: the import costs at start-up
+
+    if "/" in text and text in zoneinfo.available_timezones():
+        return text
+    return None
+
+
+def calendar_spec(value: Any) -> CalendarSpec:
+    """Parse a systemd ``OnCalendar=`` expression (systemd.time(7)):
+    ``[weekdays] [[year-]month-day] [hour:minute[:second]] [timezone]`` or a shorthand such
+    as ``daily``. Omitted date: every day; omitted time: 00:00:00."""
+    text = _text_of(value, "calendar expression", "Mon..Fri *-*-* 02:00")
+    if not text or len(text) > _CALENDAR_MAX:
+        raise InvalidValue(f"a calendar expression has 1 to {_CALENDAR_MAX} characters")
+    tokens = text.split()
+    if len(tokens) == 1 and tokens[0].lower() in CALENDAR_SHORTHANDS:
+        tokens = CALENDAR_SHORTHANDS[tokens[0].lower()].split()
+    timezone = None
+    if len(tokens) > 1 and (zone := _timezone(tokens[-1])) is not None:
+        timezone, tokens = zone, tokens[:-1]
+    weekdays = None
+    if tokens and tokens[0][:1].isalpha():
+        weekdays, tokens = _weekdays(tokens[0]), tokens[1:]
+    date = time = None
+    for token in tokens:
+        if ":" in token and time is None:
+            time = token
+        elif ("-" in token or "~" in token) and date is None and time is None:
+            date = token
+        else:
+            raise InvalidValue(
+                f"{token!r} is not understood here; write [weekdays] [year-month-day] "
+                "[hour:minute[:second]] [timezone], e.g. 'Mon..Fri *-*-* 02:00'"
+            )
+    if weekdays is None and date is None and time is None:
+        raise InvalidValue("a calendar expression needs a weekday, a date or a time")
+    years = months = days = None
+    last_days = False
+    if date is not None:
+        head, tilde, day = date.rpartition("~")
+        if tilde:
+            parts = [*head.split("-"), day]
+            last_days = True
+        else:
+            parts = date.split("-")
+        if len(parts) == 2:
+            parts = ["*", *parts]
+        if len(parts) != 3:
+            raise InvalidValue(f"{date!r} is not a date; write year-month-day or month-day")
+        years = _calendar_component(parts[0], 1970, 2199, "year")
+        months = _calendar_component(parts[1], 1, 12, "month")
+        days = _calendar_component(parts[2], 1, 31, "day")
+    hours, minutes, seconds = frozenset({0}), frozenset({0}), frozenset({0})
+    if time is not None:
+        parts = time.split(":")
+        if len(parts) == 2:
+            parts.append("00")
+        if len(parts) != 3:
+            raise InvalidValue(f"{time!r} is not a time; write hour:minute[:second]")
+        hours = _calendar_component(parts[0], 0, 23, "hour")
+        minutes = _calendar_component(parts[1], 0, 59, "minute")
+        seconds = _calendar_component(parts[2], 0, 59, "second")
+    return CalendarSpec(weekdays, years, months, days, last_days, hours, minutes, seconds, timezone)
+
+
+def parse_on_calendar(value: Any) -> str:
+    """A systemd ``OnCalendar=`` expression, validated (see :func:`calendar_spec`), as given."""
+    calendar_spec(value)
+    return value
+
+
+BACKUP_PATH_PATTERN = r"^(?:[a-z0-9](?:[a-z0-9.-]{0,252}):)?(?:/[A-Za-z0-9._-]+)+/?$"
+_BACKUP_PATH_RE = re.compile(BACKUP_PATH_PATTERN)
+
+
+def parse_backup_path(value: Any) -> str:
+    """A backup directory: an absolute path, optionally behind ``host:`` (NFS-style), made of
+    letters, digits, '.', '_' and '-' (it ends up in systemd units and shell commands)."""
+    text = _text_of(value, "backup path", "backup01.example.net:/srv/backups")
+    if len(text) > 1024 or not _BACKUP_PATH_RE.fullmatch(text) or "/../" in text + "/":
+        raise InvalidValue(
+            f"{text!r} is not a backup path; write /srv/backups or host:/srv/backups "
+            "(letters, digits, '.', '_', '-'; no '..')"
+        )
+    return text
 
 
 # --- numbers ------------------------------------------------------------------------------

@@ -66,12 +66,35 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             {"loc": HIERA_TRAP, "fqdn": "hv03.dc1.example.com"},
         )
     engine.dispose()
+    _storage_features(database_url)
 
     server = start_server(base, env, tokens=tokens)
     try:
         yield server
     finally:
         stop(server.proc)
+
+
+def _storage_features(database_url: str) -> None:
+    """Issue 17: a backup schedule and a routed /64 for web1 (on hv01), so the Puppet and
+    Salt tests render timers and routes, through the same service functions as the API."""
+    from sqlalchemy import select
+
+    from virtapi.db import Database
+    from virtapi.models import Vm
+    from virtapi.services import backups
+    from virtapi.services.network import prefixes
+
+    db = Database(database_url)
+    with db.session() as s:
+        web1 = s.scalars(select(Vm).where(Vm.hostname == "web1.c1001.example.net")).one()
+        store = backups.create_store(
+            s, {"name": "nfs1", "kind": "path", "target": "backup01:/srv/backups"}
+        )
+        backups.create_schedule(s, web1, store, "Mon..Fri 02:00", 7)
+        pool = prefixes.create_pool(s, "2001:db8:f00::/48")
+        prefixes.allocate_prefix(s, web1.interfaces[0], pool)
+    db.dispose()
 
 
 @pytest.fixture(scope="session")

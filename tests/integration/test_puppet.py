@@ -320,6 +320,16 @@ def test_puppet_apply_hypervisor_from_the_enc(site: PuppetSite, live_server: Liv
     bridge = (netdir / "50-virtapi-br-1-7.network").read_text()
     assert "Destination=198.51.100.10/32" in bridge
     assert "Kind=bridge" in (netdir / "50-virtapi-br-1-7.netdev").read_text()
+    # Issue 17: web1's routed /64 on its bridge; its backup schedule as a systemd timer.
+    assert "Destination=2001:db8:f00::/64" in bridge
+    units = root / "etc/systemd/system"
+    (timer,) = units.glob("virtapi-backup-*.timer")
+    assert "OnCalendar=Mon..Fri 02:00" in timer.read_text()
+    service = (units / timer.name.replace(".timer", ".service")).read_text()
+    env_file = f"/etc/virtapi/backup/{timer.stem}.env"
+    assert f"EnvironmentFile={env_file}" in service
+    env = (root / env_file.lstrip("/")).read_text()
+    assert 'DISKS="vda"' in env and "STORE_TARGET=backup01:/srv/backups" in env
     # A second run changes nothing: the catalog is idempotent.
     again = site.run("apply", "--certname", HV01, "-e", "", "--detailed-exitcodes")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -160,12 +160,13 @@ def test_query_count_is_constant(session: Session, n_vms: int) -> None:
     assert len(vm["interfaces"]) == 2 and len(vm["disks"]) == 4
     # Counted for 1 and for 100 VMs alike; the number is the builder's fixed plan:
     # node, underlay addresses of node + monitors + VXLAN peers (both families), monitors,
-    # virt methods, VMs, interfaces with VLANs, addresses (both families), disks, VXLAN peers.
+    # virt methods, VMs, interfaces with VLANs, addresses (both families), disks, VXLAN peers,
+    # snapshots, routed /64s, clones, backup schedules, restores.
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == EXPECTED_HYPERVISOR_QUERIES, selects
 
 
-EXPECTED_HYPERVISOR_QUERIES = 9
+EXPECTED_HYPERVISOR_QUERIES = 14  # 9 + snapshots, routed /64s, clones, backups, restores
 
 
 def test_hypervisor_document_content(session: Session) -> None:

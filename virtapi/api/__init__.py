@@ -97,6 +97,8 @@ def blueprints() -> list:
     # blueprint: one OpenAPI tag, as before they lived with their renderers.
     from ..enc.views import blp as config_management
     from ..pillar import views as _pillar_routes  # noqa: F401
+    from .backups import blp as backups  # issue 17
+    from .base_images import blp as base_images  # issue 17
     from .changes import blp as changes
     from .compute import blp as compute
     from .installs import blp as installs
@@ -104,6 +106,8 @@ def blueprints() -> list:
     from .network import blp as network
     from .nodes import blp as nodes
     from .operations import blp as operations
+    from .prefixes import blp as prefixes  # issue 17
+    from .snapshots import blp as snapshots  # issue 17
     from .storage import blp as storage
     from .tokens import blp as tokens
     from .transfer import blp as transfer
@@ -116,6 +120,10 @@ def blueprints() -> list:
         compute,
         network,
         storage,
+        snapshots,  # issue 17
+        prefixes,  # issue 17
+        base_images,  # issue 17
+        backups,  # issue 17
         changes,
         installs,
         operations,

@@ -276,6 +276,7 @@ class QuotaCreateSchema(Schema):
     max_cores = int32(0, allow_none=True, load_default=None)
     max_ram = int64(0, allow_none=True, load_default=None, metadata={"description": "bytes"})
     max_disk = int64(0, allow_none=True, load_default=None, metadata={"description": "bytes"})
+    max_snapshots = int32(0, allow_none=True, load_default=None)
 
 
 class QuotaSchema(Schema):
@@ -284,6 +285,7 @@ class QuotaSchema(Schema):
     max_cores = fields.Integer(required=True, allow_none=True)
     max_ram = fields.Integer(required=True, allow_none=True)
     max_disk = fields.Integer(required=True, allow_none=True)
+    max_snapshots = fields.Integer(required=True, allow_none=True)
     used = fields.Method(
         "_used",
         required=True,
@@ -307,6 +309,7 @@ class QuotaUpdateSchema(Schema):
     max_cores = int32(0, allow_none=True)
     max_ram = int64(0, allow_none=True)
     max_disk = int64(0, allow_none=True)
+    max_snapshots = int32(0, allow_none=True)
 
 
 def _create_quota(session: Session, principal: Principal, data: dict[str, Any]) -> CustomerQuota:

@@ -44,6 +44,12 @@ class DiskSchema(Schema):
     write_iops_limit = fields.Integer(required=True, allow_none=True)
     read_bps_limit = fields.Integer(required=True, allow_none=True)
     write_bps_limit = fields.Integer(required=True, allow_none=True)
+    base_image = fields.Function(
+        lambda d: d.base_image.name if d.base_image else None,
+        required=True,
+        allow_none=True,
+        metadata={"type": "string", "description": "golden image this disk is a clone of"},
+    )
 
 
 class DiskCreateSchema(Schema):
@@ -53,6 +59,9 @@ class DiskCreateSchema(Schema):
     cache_option = NameOrId(metadata={"description": "default if omitted"})
     ceph_pool = NameOrId(metadata={"description": "required for ceph disks"})
     discard = fields.Boolean(metadata={"description": "ceph disks only (default true)"})
+    base_image = NameOrId(
+        metadata={"description": "create as a copy-on-write clone of this golden image"}
+    )
     read_iops_limit = _limit(metadata={"description": "operators only"})
     write_iops_limit = _limit(metadata={"description": "operators only"})
     read_bps_limit = _limit(metadata={"description": "operators only"})

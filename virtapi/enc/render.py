@@ -24,6 +24,7 @@ CLASS_PARAMETERS: dict[str, tuple[str, ...]] = {
         "ceph_monitors",
         "vms",
         "vxlans",
+        "backup_timers",  # issue 17
     ),
     "virtapi::ceph": ("monitors", "mon_host"),
     "virtapi::ceph::mon": ("port",),

@@ -2,6 +2,7 @@
 
 from .audit import Change, DataVersion
 from .auth import ROLES, ApiToken, AuthFailure, WebSession
+from .backups import Backup, BackupSchedule, BackupStore, DiskRestore
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
 from .network import (
@@ -9,13 +10,23 @@ from .network import (
     Ipv4Network,
     Ipv6Address,
     Ipv6Network,
+    Ipv6PrefixPool,
+    Ipv6RoutedPrefix,
     Vlan,
     VmInterface,
     vlan_member,
 )
 from .nodes import CephMonNode, CephOsdNode, Node, NodeMethod, NodeState, VirtMethod, VirtNode
 from .provisioning import Image, Install
-from .storage import CacheOption, CephPool, Storage, StorageCeph, StorageType
+from .storage import (
+    BaseImage,
+    CacheOption,
+    CephPool,
+    Snapshot,
+    Storage,
+    StorageCeph,
+    StorageType,
+)
 
 for _table in Base.metadata.tables.values():
     # Without AUTOINCREMENT SQLite hands a deleted id to the next row, and one change history
@@ -27,7 +38,11 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "AuthFailure",
+    "Backup",
+    "BackupSchedule",
+    "BackupStore",
     "Base",
+    "BaseImage",
     "CacheOption",
     "CephMonNode",
     "CephOsdNode",
@@ -35,15 +50,19 @@ __all__ = [
     "Change",
     "CustomerQuota",
     "DataVersion",
+    "DiskRestore",
     "Image",
     "Install",
     "Ipv4Address",
     "Ipv4Network",
     "Ipv6Address",
     "Ipv6Network",
+    "Ipv6PrefixPool",
+    "Ipv6RoutedPrefix",
     "Node",
     "NodeMethod",
     "NodeState",
+    "Snapshot",
     "Storage",
     "StorageCeph",
     "StorageType",

@@ -81,6 +81,9 @@ class CustomerQuota(Base):
         CheckConstraint("max_cores IS NULL OR max_cores >= 0", name="max_cores_non_negative"),
         CheckConstraint("max_ram IS NULL OR max_ram >= 0", name="max_ram_non_negative"),
         CheckConstraint("max_disk IS NULL OR max_disk >= 0", name="max_disk_non_negative"),
+        CheckConstraint(
+            "max_snapshots IS NULL OR max_snapshots >= 0", name="max_snapshots_non_negative"
+        ),
     )
 
     customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -88,3 +91,4 @@ class CustomerQuota(Base):
     max_cores: Mapped[int | None] = mapped_column(Integer)
     max_ram: Mapped[int | None] = mapped_column(BigInteger)  # bytes, summed over VMs
     max_disk: Mapped[int | None] = mapped_column(BigInteger)  # bytes, summed over disks
+    max_snapshots: Mapped[int | None] = mapped_column(Integer)  # snapshots over all disks

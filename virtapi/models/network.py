@@ -214,6 +214,47 @@ class Ipv6Address(_AddressMixin, Base):
     ip_version = 6
 
 
+class Ipv6PrefixPool(IdMixin, Base):
+    """A larger IPv6 prefix (e.g. a /48) from which VM interfaces get routed /64s."""
+
+    __tablename__ = "ipv6_prefix_pool"
+    __table_args__ = (
+        UniqueConstraint("network"),
+        CheckConstraint("prefixlen BETWEEN 0 AND 64", name="prefixlen_range"),
+        CheckConstraint("network <= last_address", name="network_before_last"),
+    )
+
+    network: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(6))
+    last_address: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(6))
+    prefixlen: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    @property
+    def cidr(self) -> netaddr.IPNetwork:
+        return netaddr.IPNetwork(f"{self.network}/{self.prefixlen}")
+
+
+class Ipv6RoutedPrefix(IdMixin, Base):
+    """A /64 of a pool routed to one VM interface (at most one per interface)."""
+
+    __tablename__ = "ipv6_routed_prefix"
+
+    prefix: Mapped[netaddr.IPAddress] = mapped_column(IPAddressType(6), unique=True)
+    pool_id: Mapped[int] = mapped_column(
+        ForeignKey("ipv6_prefix_pool.id", ondelete="RESTRICT"), index=True
+    )
+    vm_interface_id: Mapped[int] = mapped_column(
+        ForeignKey("vm_interface.id", ondelete="CASCADE"), unique=True
+    )
+
+    pool: Mapped[Ipv6PrefixPool] = relationship()
+    interface: Mapped[VmInterface] = relationship()
+
+    @property
+    def cidr(self) -> netaddr.IPNetwork:
+        return netaddr.IPNetwork(f"{self.prefix}/64")
+
+
 # The one IP version -> model map.
 NETWORK_MODELS: dict[int, type[Ipv4Network | Ipv6Network]] = {4: Ipv4Network, 6: Ipv6Network}
 ADDRESS_MODELS: dict[int, type[Ipv4Address | Ipv6Address]] = {4: Ipv4Address, 6: Ipv6Address}

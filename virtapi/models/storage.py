@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, IdMixin
+from .base import Base, IdMixin, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .compute import Vm
@@ -59,6 +68,10 @@ class Storage(IdMixin, Base):
     write_iops_limit: Mapped[int | None] = mapped_column(BigInteger)
     read_bps_limit: Mapped[int | None] = mapped_column(BigInteger)  # bytes per second
     write_bps_limit: Mapped[int | None] = mapped_column(BigInteger)
+    # A copy-on-write clone of this golden image; NULL: a blank disk.
+    base_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("base_image.id", ondelete="RESTRICT"), index=True
+    )
 
     vm: Mapped[Vm] = relationship(back_populates="disks")
     storage_type: Mapped[StorageType] = relationship(lazy="joined")
@@ -66,6 +79,10 @@ class Storage(IdMixin, Base):
     ceph: Mapped[StorageCeph | None] = relationship(
         back_populates="storage", uselist=False, passive_deletes=True
     )
+    snapshots: Mapped[list[Snapshot]] = relationship(
+        back_populates="disk", order_by="Snapshot.id", passive_deletes=True
+    )
+    base_image: Mapped[BaseImage | None] = relationship(lazy="joined")
 
 
 class StorageCeph(Base):
@@ -83,3 +100,65 @@ class StorageCeph(Base):
 
     storage: Mapped[Storage] = relationship(back_populates="ceph")
     ceph_pool: Mapped[CephPool] = relationship(lazy="joined")
+
+
+SNAPSHOT_STATES = ("pending", "present", "failed", "deleted")
+SNAPSHOT_REQUESTS = ("present", "deleted")
+
+
+class Snapshot(IdMixin, Base):
+    """A point-in-time copy of one disk, made by its hypervisor.
+
+    ``requested_state`` is what people asked for (present, or deleted: waiting for the host to
+    remove it); ``state`` is what the host last reported. The row goes away when the host
+    reports a requested deletion done. ``rollback`` asks the host to roll the disk back to it.
+    """
+
+    __tablename__ = "snapshot"
+    __table_args__ = (
+        UniqueConstraint("storage_id", "name"),
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in SNAPSHOT_STATES) + ")",
+            name="state_known",
+        ),
+        CheckConstraint(
+            "requested_state IN (" + ", ".join(f"'{s}'" for s in SNAPSHOT_REQUESTS) + ")",
+            name="requested_state_known",
+        ),
+    )
+
+    storage_id: Mapped[int] = mapped_column(
+        ForeignKey("storage.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    requested_state: Mapped[str] = mapped_column(String(16), default="present")
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    rollback: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    disk: Mapped[Storage] = relationship(back_populates="snapshots")
+
+
+class BaseImage(IdMixin, Base):
+    """A golden image an operator provides per storage type; disks are copy-on-write clones
+    of it (ceph: RBD clone of a protected snapshot; qcow2: backing file; lvm: thin snapshot).
+    """
+
+    __tablename__ = "base_image"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    storage_type_id: Mapped[int] = mapped_column(
+        ForeignKey("storage_type.id", ondelete="RESTRICT"), index=True
+    )
+    # Ceph images live in a pool; local ones on every hypervisor holding a clone.
+    ceph_pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ceph_pool.id", ondelete="RESTRICT"), index=True
+    )
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes; clones are at least this big
+    source_url: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    storage_type: Mapped[StorageType] = relationship(lazy="joined")
+    ceph_pool: Mapped[CephPool | None] = relationship(lazy="joined")

@@ -25,6 +25,8 @@ from ..models import (
     Install,
     Ipv4Address,
     Ipv6Address,
+    Ipv6RoutedPrefix,
+    Snapshot,
     Storage,
     StorageCeph,
     Vm,
@@ -91,10 +93,10 @@ def _customer_id(session: Session, obj: Any) -> int | None:
     vm_id = None
     if isinstance(obj, VmInterface | Storage | Install):
         vm_id = obj.vm_id
-    elif isinstance(obj, Ipv4Address | Ipv6Address):
+    elif isinstance(obj, Ipv4Address | Ipv6Address | Ipv6RoutedPrefix):
         iface = session.get(VmInterface, obj.vm_interface_id) if obj.vm_interface_id else None
         vm_id = iface.vm_id if iface is not None else None
-    elif isinstance(obj, StorageCeph):
+    elif isinstance(obj, StorageCeph | Snapshot):
         storage = session.get(Storage, obj.storage_id)
         vm_id = storage.vm_id if storage is not None else None
     if vm_id is None:

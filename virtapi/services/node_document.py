@@ -14,8 +14,9 @@ follows the node's data, not the size of the fleet.
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. Nine SELECTs for a hypervisor: IPv4 and IPv6 come in one
-statement (UNION ALL), interfaces with their VLANs in one (outer join).
+through netaddr objects. Fourteen SELECTs for a hypervisor: IPv4 and IPv6 come in one
+statement (UNION ALL), interfaces with their VLANs in one (outer join); snapshots, routed
+/64s, clones, backup schedules and restores one each.
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
@@ -50,13 +51,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from virtapi.models import (
+    Backup,
+    BackupSchedule,
+    BackupStore,
+    BaseImage,
     CacheOption,
     CephMonNode,
     CephOsdNode,
     CephPool,
+    DiskRestore,
+    Ipv6RoutedPrefix,
     Node,
     NodeMethod,
     NodeState,
+    Snapshot,
     Storage,
     StorageCeph,
     StorageType,
@@ -69,6 +77,8 @@ from virtapi.models import (
     vlan_member,
 )
 from virtapi.models.network import ADDRESS_MODELS, NETWORK_MODELS
+from virtapi.services.base_images import host_source
+from virtapi.services.snapshots import host_instructions
 
 DEFAULT_ENVIRONMENT = "production"
 
@@ -90,6 +100,13 @@ storage_type_t = StorageType.__table__
 cache_t = CacheOption.__table__
 storage_ceph_t = StorageCeph.__table__
 pool_t = CephPool.__table__
+snapshot_t = Snapshot.__table__
+routed_t = Ipv6RoutedPrefix.__table__
+base_image_t = BaseImage.__table__
+schedule_t = BackupSchedule.__table__
+backup_store_t = BackupStore.__table__
+backup_t = Backup.__table__
+restore_t = DiskRestore.__table__
 FAMILIES = tuple(
     (f"ipv{version}", ADDRESS_MODELS[version].__table__, NETWORK_MODELS[version].__table__, af)
     for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6))
@@ -133,6 +150,11 @@ class _VmStatements:
     interfaces: Select[Any]
     addresses: Any
     disks: Select[Any]
+    snapshots: Select[Any]  # issue 17
+    routed_prefixes: Select[Any]  # issue 17
+    clones: Select[Any]  # issue 17
+    backup_schedules: Select[Any]  # issue 17
+    restores: Select[Any]  # issue 17
 
 
 def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
@@ -230,7 +252,221 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         .where(scope())
         .order_by(storage_t.c.vm_id, storage_t.c.id)
     )
-    return _VmStatements(vms, interfaces, addresses, disks)
+    return _VmStatements(
+        vms,
+        interfaces,
+        addresses,
+        disks,
+        _snapshot_statement(scope),
+        _routed_prefix_statement(scope),
+        _clone_statement(scope),
+        _backup_schedule_statement(scope),
+        _restore_statement(scope),
+    )
+
+
+# --- issue 17: snapshots, routed /64s, clones, backups, restores (one statement each) -----------
+
+
+def _in_scope(query: Select[Any], scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    """``query`` (which joins vm) limited to the VMs in scope."""
+    return query.outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id).where(
+        scope()
+    )
+
+
+def _snapshot_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    query = (
+        select(
+            snapshot_t.c.storage_id,
+            snapshot_t.c.name,
+            snapshot_t.c.requested_state,
+            snapshot_t.c.state,
+            snapshot_t.c.rollback,
+        )
+        .select_from(snapshot_t)
+        .join(storage_t, storage_t.c.id == snapshot_t.c.storage_id)
+        .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
+    )
+    return _in_scope(query, scope).order_by(snapshot_t.c.storage_id, snapshot_t.c.id)
+
+
+def _routed_prefix_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    query = (
+        select(routed_t.c.vm_interface_id, _raw(routed_t.c.prefix))
+        .select_from(routed_t)
+        .join(iface_t, iface_t.c.id == routed_t.c.vm_interface_id)
+        .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
+    )
+    return _in_scope(query, scope).order_by(routed_t.c.vm_interface_id)
+
+
+def _clone_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    base_pool = pool_t.alias("base_pool")
+    query = (
+        select(
+            storage_t.c.id,
+            base_image_t.c.name,
+            base_image_t.c.size,
+            base_image_t.c.source_url,
+            base_pool.c.name.label("pool"),
+        )
+        .select_from(storage_t)
+        .join(base_image_t, base_image_t.c.id == storage_t.c.base_image_id)
+        .outerjoin(base_pool, base_pool.c.id == base_image_t.c.ceph_pool_id)
+        .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
+    )
+    return _in_scope(query, scope).order_by(storage_t.c.id)
+
+
+def _backup_schedule_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    one_disk = storage_t.alias("one_disk")
+    query = (
+        select(
+            schedule_t.c.id,
+            vm_t.c.id.label("vm_id"),
+            schedule_t.c.storage_id,
+            schedule_t.c.on_calendar,
+            schedule_t.c.retention,
+            backup_store_t.c.name,
+            backup_store_t.c.kind,
+            backup_store_t.c.target,
+        )
+        .select_from(schedule_t)
+        .join(backup_store_t, backup_store_t.c.id == schedule_t.c.store_id)
+        .outerjoin(one_disk, one_disk.c.id == schedule_t.c.storage_id)
+        .join(vm_t, (vm_t.c.id == schedule_t.c.vm_id) | (vm_t.c.id == one_disk.c.vm_id))
+    )
+    return _in_scope(query, scope).order_by(schedule_t.c.id)
+
+
+def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
+    query = (
+        select(
+            restore_t.c.storage_id,
+            backup_t.c.id,
+            backup_t.c.vm_id,
+            backup_t.c.storage_id.label("source_storage_id"),
+            backup_t.c.started_at,
+            backup_store_t.c.kind,
+            backup_store_t.c.target,
+        )
+        .select_from(restore_t)
+        .join(backup_t, backup_t.c.id == restore_t.c.backup_id)
+        .join(backup_store_t, backup_store_t.c.id == backup_t.c.store_id)
+        .join(storage_t, storage_t.c.id == restore_t.c.storage_id)
+        .join(vm_t, vm_t.c.id == storage_t.c.vm_id)
+    )
+    return _in_scope(query, scope).order_by(restore_t.c.storage_id)
+
+
+def _add_backups(
+    conn: Any,
+    statements: _VmStatements,
+    params: dict[str, Any],
+    vms: dict[int, dict[str, Any]],
+    disks: dict[int, Any],
+) -> None:
+    """Each VM's backup timers (one systemd timer per schedule: which disks, when, how many
+    to keep, where to) and each restored disk's source backup."""
+    for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in conn.execute(
+        statements.backup_schedules, params
+    ).all():
+        vm = vms[vm_id]
+        names = [d["name"] for d in vm["disks"] if storage_id is None or d is disks[storage_id][0]]
+        vm["backups"].append(
+            {
+                "unit": f"virtapi-backup-{schedule_id}",
+                "schedule_id": schedule_id,
+                "on_calendar": calendar,
+                "retention": retention,
+                "store": {"name": store, "kind": kind, "target": target},
+                "disks": names,
+            }
+        )
+    for storage_id, backup_id, vm_id, source_id, started, kind, target in conn.execute(
+        statements.restores, params
+    ).all():
+        disks[storage_id][0]["restore_from"] = {
+            "backup_id": backup_id,
+            "source": f"vm{vm_id}-disk{source_id}",
+            "taken_at": started.isoformat() if hasattr(started, "isoformat") else str(started),
+            "store": {"kind": kind, "target": target},
+        }
+
+
+def _backup_timers(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hypervisor's backup timers: each VM's, with the VM it backs up."""
+    return [
+        {**timer, "vm": vm["hostname"], "uuid": vm["uuid"]} for vm in vms for timer in vm["backups"]
+    ]
+
+
+def _add_clones(
+    conn: Any,
+    statement: Select[Any],
+    params: dict[str, Any],
+    disks: dict[int, Any],
+    disk_vm: dict[int, int],
+    storage_of: dict[int, tuple[str | None, str | None]],
+) -> None:
+    """Each cloned disk's base: what the hypervisor clones it from (copy-on-write)."""
+    for storage_id, name, size, source_url, pool in conn.execute(statement, params).all():
+        disk, disk_type, _base = disks[storage_id]
+        vg_name, path = storage_of[disk_vm[storage_id]]
+        disk["clone_of"] = {
+            "name": name,
+            "size": size,
+            "source_url": source_url,
+            **host_source(disk_type, name, pool, vg_name, path),
+        }
+
+
+def _base_images(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The golden images this hypervisor's clones need, once each, by name."""
+    bases = {
+        (disk["type"], disk["clone_of"]["name"]): {"type": disk["type"], **disk["clone_of"]}
+        for vm in vms
+        for disk in vm["disks"]
+        if disk["clone_of"]
+    }
+    return [bases[key] for key in sorted(bases)]
+
+
+def _add_snapshots(
+    conn: Any, statement: Select[Any], params: dict[str, Any], disks: dict[int, Any]
+) -> None:
+    """Each disk's snapshots with what the host does for its storage type: make
+    (requested present), remove (requested deleted), and roll back when asked."""
+    for storage_id, name, requested, state, rollback in conn.execute(statement, params).all():
+        disk, disk_type, base = disks[storage_id]
+        disk["snapshots"].append(
+            {
+                "name": name,
+                "ensure": "absent" if requested == "deleted" else "present",
+                "state": state,
+                "rollback": bool(rollback),
+                **host_instructions(disk_type, disk, base, name),
+            }
+        )
+
+
+def _add_routed_prefixes(
+    conn: Any, statement: Select[Any], params: dict[str, Any], interfaces: dict[int, Any]
+) -> None:
+    """Each interface's routed /64 (at most one), routed by the hypervisor to its bridge."""
+    for iface_id, raw in conn.execute(statement, params).all():
+        interfaces[iface_id]["routed_ipv6"] = f"{_address(raw, socket.AF_INET6)}/64"
+
+
+def _ipv6_routes(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hypervisor's routes: each routed /64 via its interface's bridge."""
+    return [
+        {"prefix": iface["routed_ipv6"], "bridge": iface["bridge"]}
+        for vm in vms
+        for iface in vm["interfaces"]
+        if iface["routed_ipv6"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -440,6 +676,9 @@ def _node_document(
             "ceph_monitors": monitors,
             "vms": vms,
             "vxlans": _vxlans(vms, peers, underlay),
+            "ipv6_routes": _ipv6_routes(vms),
+            "base_images": _base_images(vms),
+            "backup_timers": _backup_timers(vms),
         }
 
     if is_ceph:
@@ -498,6 +737,7 @@ def _vms(
             "hypervisor": hypervisor,
             "interfaces": [],
             "disks": [],
+            "backups": [],
         }
         storage_of[vm_id] = (vg_name, storage_path.rstrip("/") if storage_path else None)
     if not vms:
@@ -517,6 +757,7 @@ def _vms(
                 "vlans": [],
                 "ipv4": [],
                 "ipv6": [],
+                "routed_ipv6": None,
             }
             vms[vm_id]["interfaces"].append(iface)
         if vni is not None:
@@ -534,7 +775,10 @@ def _vms(
                 "gateway": _address(gateway, family),
             }
         )
+    _add_routed_prefixes(conn, statements.routed_prefixes, params, interfaces)
 
+    disk_entries: dict[int, Any] = {}
+    disk_vm: dict[int, int] = {}
     for (
         disk_id,
         vm_id,
@@ -560,6 +804,9 @@ def _vms(
             "write_bytes_sec_limit": write_bps,
             # Only Ceph disks record discard; local thin LVs and sparse files want it too.
             "discard": True if discard is None else bool(discard),
+            "snapshots": [],
+            "clone_of": None,
+            "restore_from": None,
         }
         vg_name, storage_path = storage_of[vm_id]
         base = f"vm{vm_id}-disk{disk_id}"
@@ -571,6 +818,11 @@ def _vms(
         else:
             disk["path"] = f"{storage_path}/{base}.{disk_type}" if storage_path else None
         disks.append(disk)
+        disk_entries[disk_id] = (disk, disk_type, base)
+        disk_vm[disk_id] = vm_id
+    _add_snapshots(conn, statements.snapshots, params, disk_entries)
+    _add_clones(conn, statements.clones, params, disk_entries, disk_vm, storage_of)
+    _add_backups(conn, statements, params, vms, disk_entries)
     return list(vms.values())
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import CustomerQuota, Storage, Vm
+from ..models import CustomerQuota, Snapshot, Storage, Vm
 from ..observability import metrics
 from .errors import QuotaExceeded
 
@@ -80,4 +80,36 @@ def check_quota(
         raise QuotaExceeded(
             f"customer {customer_id} quota exceeded: {detail}; ask an operator to raise it",
             errors=problems,
+        )
+
+
+def snapshot_count(session: Session, customer_id: int) -> int:
+    """Snapshots on the customer's disks, including those whose deletion the host has not yet
+    confirmed: until then they still take space."""
+    return int(
+        session.scalar(
+            select(func.count(Snapshot.id))
+            .join(Storage, Snapshot.storage_id == Storage.id)
+            .join(Vm, Storage.vm_id == Vm.id)
+            .where(Vm.customer_id == customer_id)
+        )
+        or 0
+    )
+
+
+def check_snapshot_quota(session: Session, customer_id: int, add: int = 1) -> None:
+    """Refuse (403 quota_exceeded) snapshots beyond the customer's ``max_snapshots``, under
+    the same quota row lock as :func:`check_quota`."""
+    quota = session.scalar(
+        select(CustomerQuota).where(CustomerQuota.customer_id == customer_id).with_for_update()
+    )
+    if quota is None or quota.max_snapshots is None:
+        return
+    current = snapshot_count(session, customer_id)
+    if current + add > quota.max_snapshots:
+        message = f"would use {current + add} of {quota.max_snapshots} (in use: {current})"
+        raise QuotaExceeded(
+            f"customer {customer_id} quota exceeded: snapshots {message}; delete a snapshot "
+            "or ask an operator to raise it",
+            errors={"snapshots": [message]},
         )

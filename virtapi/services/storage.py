@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import CacheOption, CephPool, Storage, StorageCeph, StorageType, Vm
+from ..models import (
+    BackupSchedule,
+    BaseImage,
+    CacheOption,
+    CephPool,
+    DiskRestore,
+    Storage,
+    StorageCeph,
+    StorageType,
+    Vm,
+)
+from .base_images import clone_into
 from .caller import Caller, customer_of
 from .errors import Forbidden, InvalidInput
 from .quotas import check_quota
@@ -55,10 +67,15 @@ def create_disk(session: Session, caller: Caller, vm: Vm, data: dict[str, Any]) 
     if customer is not None:
         check_quota(session, customer, disk=values["size"])
     pool, discard = values.pop("ceph_pool", None), values.pop("discard", None)
+    base = values.pop("base_image", None)
+    image = resolve(session, BaseImage, base, "base_image") if base is not None else None
+    storage_type = resolve(session, StorageType, values.pop("storage_type"), "storage_type")
+    if image is not None and pool is None and storage_type.name == "ceph" and image.ceph_pool:
+        pool = image.ceph_pool.name  # an RBD clone lives in its parent's pool
     disk = Storage(
         vm=vm,
         size=values.pop("size"),
-        storage_type=resolve(session, StorageType, values.pop("storage_type"), "storage_type"),
+        storage_type=storage_type,
         cache_option=resolve(
             session, CacheOption, values.pop("cache_option", "default"), "cache_option"
         ),
@@ -66,6 +83,8 @@ def create_disk(session: Session, caller: Caller, vm: Vm, data: dict[str, Any]) 
     )
     session.add(disk)
     _ceph(session, disk, pool, discard)
+    if image is not None:
+        clone_into(disk, image)
     return disk
 
 
@@ -85,6 +104,14 @@ def update_disk(session: Session, caller: Caller, disk: Storage, data: dict[str,
 
 
 def delete_disk(session: Session, disk: Storage) -> None:
+    # One by one, so each end is in the change log (the FKs would cascade silently).
+    for snapshot in list(disk.snapshots):
+        session.delete(snapshot)
+    for row in session.scalars(select(BackupSchedule).where(BackupSchedule.storage_id == disk.id)):
+        session.delete(row)
+    restore = session.get(DiskRestore, disk.id)
+    if restore is not None:
+        session.delete(restore)
     if disk.ceph is not None:
         session.delete(disk.ceph)
     session.delete(disk)

@@ -108,3 +108,11 @@ def size(**kwargs: Any) -> ParsedInt:
     """Bytes (RAM, disk): positive, 64-bit."""
     kwargs.setdefault("metadata", {}).setdefault("description", "bytes")
     return ParsedInt(values.parse_size, values.MIN_SIZE, values.MAX_SIZE, **kwargs)
+
+
+def snapshot_name(**kwargs: Any) -> Parsed:
+    """A snapshot's name: a-z, 0-9, '_', '-', at most 64 (part of LV/RBD/qcow2 names)."""
+    meta = kwargs.setdefault("metadata", {})
+    meta.setdefault("pattern", values.SNAPSHOT_NAME_PATTERN)
+    meta.setdefault("maxLength", values.SNAPSHOT_NAME_MAX)
+    return Parsed(values.parse_snapshot_name, **kwargs)

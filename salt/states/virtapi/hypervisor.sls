@@ -19,6 +19,7 @@
 
 include:
   - virtapi.networkd
+  - virtapi.backups
 {%- if ceph_client_here %}
   - virtapi.ceph
 {%- endif %}

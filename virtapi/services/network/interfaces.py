@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ...models import Node, Vm, VmInterface
 from ..caller import Caller, operators_only
 from ..errors import InvalidInput
-from . import ipam, macs, vlans
+from . import ipam, macs, prefixes, vlans
 
 
 def _derived_name(caller: Caller | None, data: dict[str, Any], is_vm: bool) -> None:
@@ -60,7 +60,9 @@ def update_interface(
 
 
 def delete_interface(session: Session, iface: VmInterface) -> None:
-    """Delete a NIC; its addresses go back to the pool, its VLAN memberships end (all logged)."""
+    """Delete a NIC; its addresses and routed /64 go back to their pools, its VLAN
+    memberships end (all logged)."""
     ipam.release_interface(session, iface)
+    prefixes.release_interface(session, iface)
     iface.vlans.clear()
     session.delete(iface)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ... import values
-from ...models import Ipv4Network, Ipv6Network, Vlan
+from ...models import Ipv4Network, Ipv6Network, Ipv6PrefixPool, Vlan
 from ...models.network import NETWORK_MODELS
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locks import advisory_lock
@@ -62,7 +62,7 @@ def check_gateway(net: netaddr.IPNetwork, gateway: netaddr.IPAddress | None) -> 
 
 
 def ensure_no_overlap(session: Session, net: netaddr.IPNetwork) -> None:
-    """409 naming an existing network ``net`` would overlap.
+    """409 naming an existing network (or, for IPv6, routed-prefix pool) ``net`` would overlap.
 
     The lock is held until commit, so two overlapping networks created at the same time
     cannot both pass this check.
@@ -82,6 +82,18 @@ def ensure_no_overlap(session: Session, net: netaddr.IPNetwork) -> None:
             f"{net.cidr} overlaps IPv{net.version} network {clash.cidr} (id {clash.id})",
             errors={"prefix": [f"overlaps {clash.cidr} (id {clash.id})"]},
         )
+    if net.version == 6:  # routed /64 pools (prefixes.py) share the address space
+        pool = session.scalars(
+            select(Ipv6PrefixPool)
+            .where(Ipv6PrefixPool.network <= last, Ipv6PrefixPool.last_address >= first)
+            .order_by(Ipv6PrefixPool.network)
+            .limit(1)
+        ).first()
+        if pool is not None:
+            raise Conflict(
+                f"{net.cidr} overlaps IPv6 prefix pool {pool.cidr} (id {pool.id})",
+                errors={"prefix": [f"overlaps prefix pool {pool.cidr} (id {pool.id})"]},
+            )
 
 
 def create_network(

@@ -16,6 +16,7 @@
 # @param libvirt_service libvirt's daemon unit (module data).
 # @param ceph_cluster `virtapi::hypervisor::ceph_cluster`: {fsid, mon_host, public_network,
 #   cluster_network}, for ceph.conf (docs/config-management.md).
+# @param backup_timers Backup schedules of this hypervisor's VMs (virtapi::hypervisor::backups).
 # @param ceph_client `virtapi::hypervisor::ceph_client`: {name, secret_uuid,
 #   key_secret_present, key}. With name and secret_uuid, every RBD disk gets <auth> and
 #   libvirt gets the secret; with key, the secret's value too. Absent: no auth.
@@ -34,6 +35,7 @@ class virtapi::hypervisor (
   Array[Hash] $ceph_monitors = [],
   Array[Hash] $vms = [],
   Array[Hash] $vxlans = [],
+  Array[Hash] $backup_timers = [],
   Boolean $manage_libvirt = $root == '/',
   Boolean $manage_disks = $root == '/',
   Boolean $host_noop = $root != '/',
@@ -173,6 +175,11 @@ class virtapi::hypervisor (
         }
       }
     }
+  }
+
+  class { 'virtapi::hypervisor::backups':
+    root   => $root,
+    timers => $backup_timers,
   }
 
   $vxlans.each |Hash $vxlan| {

@@ -1,0 +1,61 @@
+# @summary Scheduled backups of this hypervisor's VMs (issue 17): one systemd timer and
+#   service per virtapi backup schedule, with the schedule's details in an environment
+#   file the backup command reads (disks, store, retention). A schedule virtapi no longer
+#   lists loses its environment file (the directory is purged), so its service fails.
+#
+# @param root Directory everything is written under.
+# @param timers `backup_timers` of the node document.
+# @param command The backup command each service runs (it reads its environment file).
+# @param manage_systemd Reload systemd and enable the timers (off outside '/').
+class virtapi::hypervisor::backups (
+  String[1] $root = '/',
+  Array[Hash] $timers = [],
+  String[1] $command = '/usr/local/sbin/virtapi-backup',
+  Boolean $manage_systemd = $root == '/',
+) {
+  $config_dir = '/etc/virtapi/backup'
+  $unit_dir = '/etc/systemd/system'
+  virtapi::dirs { 'virtapi::hypervisor::backups':
+    root => $root,
+    dirs => ['/etc/virtapi', '/etc/systemd', $unit_dir],
+  }
+  file { virtapi::path($root, $config_dir):
+    ensure  => directory,
+    recurse => true,
+    purge   => true,
+    force   => true,
+  }
+  unless defined(File[virtapi::path($root, $unit_dir)]) {
+    file { virtapi::path($root, $unit_dir):
+      ensure => directory,
+    }
+  }
+  $timers.each |Hash $timer| {
+    $unit = $timer['unit']
+    $config = "${config_dir}/${unit}.env"
+    file { virtapi::path($root, $config):
+      ensure  => file,
+      mode    => '0640',
+      content => epp('virtapi/backup.env.epp', { 'timer' => $timer }),
+    }
+    file { virtapi::path($root, "${unit_dir}/${unit}.service"):
+      ensure  => file,
+      content => epp('virtapi/backup.service.epp', {
+        'timer'   => $timer,
+        'command' => $command,
+        'config'  => $config,
+      }),
+    }
+    file { virtapi::path($root, "${unit_dir}/${unit}.timer"):
+      ensure  => file,
+      content => epp('virtapi/backup.timer.epp', { 'timer' => $timer }),
+    }
+    if $manage_systemd {
+      service { "${unit}.timer":
+        ensure    => running,
+        enable    => true,
+        subscribe => File[virtapi::path($root, "${unit_dir}/${unit}.timer")],
+      }
+    }
+  }
+}
