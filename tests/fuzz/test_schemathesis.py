@@ -32,6 +32,7 @@ EXCLUDED = os.environ.get("VIRTAPI_FUZZ_EXCLUDED", "positive_data_acceptance")
 # "all" bounds response times at 10 s by default; timings are never pass/fail here (two cores
 # shared by the whole suite), so the bound only catches a hang.
 MAX_RESPONSE_SECONDS = "120"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     report = tmp_path / "report.xml"
     done = subprocess.run(
         [
-            cli, "run", f"{fuzz_server.url}/api/v1/openapi.json",
+            cli, "--config-file", str(CONFIG), "run", f"{fuzz_server.url}/api/v1/openapi.json",
             "-H", f"Authorization: Bearer {fuzz_server.tokens[who]}",
             "--max-examples", str(EXAMPLES), "--seed", SEED,
             "--phases", PHASES, "--checks", CHECKS,

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.fleet import GiB
-from tests.test_concurrency import count, duplicates, run_parallel
+from tests.services.network.test_concurrency import count, duplicates, run_parallel
+from tests.support.fleet import GiB
 from virtapi.db import Database
 from virtapi.models import Ipv6PrefixPool, Ipv6RoutedPrefix, Vm, VmInterface, VmState
 from virtapi.services.audit import set_actor
