@@ -469,5 +469,28 @@ INSERT INTO data_version (id, version) VALUES (1, 0);
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE change ADD COLUMN affected JSON;
+
+ALTER TABLE data_version ADD COLUMN retained_from BIGINT DEFAULT '0' NOT NULL;
+
+CREATE TABLE change_node (
+    version BIGINT NOT NULL, 
+    certname VARCHAR(253) NOT NULL, 
+    at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_change_node PRIMARY KEY (version, certname)
+);
+
+CREATE TABLE applied_document (
+    certname VARCHAR(253) NOT NULL, 
+    hash VARCHAR(64) NOT NULL, 
+    document JSON, 
+    reported_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_applied_document PRIMARY KEY (certname)
+);
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

@@ -36,7 +36,8 @@ def hiera(certname: str) -> Response:
 def hiera_key(certname: str, key: str) -> Response:
     """One Hiera key as `{"<key>": value}` (the shape hiera-http's default dig expects);
     404 if the node has no such key."""
-    data = hiera_view(node_document(certname).document)
+    entry = node_document(certname)
+    data = hiera_view(entry.document)
     if key not in data:
         raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
-    return respond(rendered(to_json({key: data[key]})), "application/json")
+    return respond(rendered(to_json({key: data[key]})), "application/json", entry)

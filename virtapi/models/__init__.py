@@ -1,6 +1,6 @@
 """All tables of virtapi; importing this module registers every model on ``Base.metadata``."""
 
-from .audit import Change, DataVersion
+from .audit import AppliedDocument, Change, ChangeNode, DataVersion
 from .auth import ROLES, ApiToken, AuthFailure
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
@@ -20,6 +20,7 @@ from .storage import CacheOption, CephPool, Storage, StorageCeph, StorageType
 __all__ = [
     "ROLES",
     "ApiToken",
+    "AppliedDocument",
     "AuthFailure",
     "Base",
     "CacheOption",
@@ -27,6 +28,7 @@ __all__ = [
     "CephOsdNode",
     "CephPool",
     "Change",
+    "ChangeNode",
     "CustomerQuota",
     "DataVersion",
     "Image",
