@@ -102,6 +102,8 @@ class Settings:
     # Where automatic VXLAN ids come from.
     vni_range: tuple[int, int] = (10000, 16000000)
     node_stale_seconds: int = 300
+    # Change-feed long polls waiting at once per process (issue 12); the rest answer at once.
+    feed_max_waiters: int = 2
     pxe_kernel_url: str = "http://pxe.example.com/rescue/vmlinuz"
     pxe_initrd_url: str = "http://pxe.example.com/rescue/initrd"
     pxe_public_url: str = ""
@@ -154,6 +156,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ),
         vni_range=_vni_range(env, "VIRTAPI_VNI_RANGE", d.vni_range),
         node_stale_seconds=_int(env, "VIRTAPI_NODE_STALE_SECONDS", d.node_stale_seconds),
+        feed_max_waiters=_int(env, "VIRTAPI_FEED_MAX_WAITERS", d.feed_max_waiters),
         pxe_kernel_url=env.get("VIRTAPI_PXE_KERNEL_URL") or d.pxe_kernel_url,
         pxe_initrd_url=env.get("VIRTAPI_PXE_INITRD_URL") or d.pxe_initrd_url,
         pxe_public_url=env.get("VIRTAPI_PUBLIC_URL") or d.pxe_public_url,

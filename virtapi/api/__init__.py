@@ -98,6 +98,7 @@ def blueprints() -> list:
     from ..pillar import views as _pillar_routes  # noqa: F401
     from .changes import blp as changes
     from .compute import blp as compute
+    from .feed import blp as feed
     from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
@@ -121,4 +122,5 @@ def blueprints() -> list:
         tokens,
         transfer,
         config_management,
+        feed,
     ]
