@@ -98,6 +98,7 @@ def blueprints() -> list:
     from ..pillar import views as _pillar_routes  # noqa: F401
     from .changes import blp as changes
     from .compute import blp as compute
+    from .drift import blp as drift
     from .feed import blp as feed
     from .installs import blp as installs
     from .meta import blp as meta
@@ -123,4 +124,5 @@ def blueprints() -> list:
         transfer,
         config_management,
         feed,
+        drift,
     ]

@@ -17,6 +17,6 @@ bp = Blueprint(
 
 
 def init_app(app: Flask) -> None:
-    from . import views  # noqa: F401 - registers the routes on bp
+    from . import drift, views  # noqa: F401 - register the routes on bp
 
     app.register_blueprint(bp)
