@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, db, observability, pxe, web
+from . import api, db, dry_run, observability, pxe, web
 from .config import install, load_settings, split_overrides
 
 
@@ -25,6 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     observability.init_app(app)  # before the blueprints: request id and timer first
     api.init_app(app)
+    dry_run.init_app(app)  # after the API's body checks
     web.init_app(app)
     pxe.init_app(app)
 
