@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 import time
 import urllib.request
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from bench.run import BIG_HV, big_hypervisor, python_client, serve
-from tests.pg import PostgresCluster, pg_bindir
-from virtapi import migrate
+from bench.run import BIG_HV, bench_database, big_hypervisor, python_client, serve
 from virtapi.db import Database
 from virtapi.services import tokens, transfer
 from virtapi.services.audit import set_actor
@@ -64,17 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    bindir = pg_bindir()
-    if bindir is None:
-        sys.exit("PostgreSQL server binaries not found (apt-get install postgresql)")
-    cluster = PostgresCluster(bindir).init().start()
-    try:
-        admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench"))
-        admin.dispose()
-        url = cluster.url("bench")
-        migrate.upgrade(url)
+    with bench_database() as url:
         db = Database(url)
         with db.session() as s:
             set_actor(s, None, "bench")
@@ -104,8 +91,6 @@ def main(argv: list[str] | None = None) -> None:
         with db.session() as s:
             changes_after = s.execute(text("SELECT count(*) FROM change")).scalar()
         db.dispose()
-    finally:
-        cluster.destroy()
     print(f"| GET /enc/{BIG_HV} (100 VMs) | requests/s |")
     print("|---|---|")
     print(f"| alone | {alone:.0f} |")
