@@ -255,6 +255,26 @@ class Table:
         return "\n".join(lines)
 
 
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """The URL of a migrated, empty database on a private PostgreSQL, destroyed afterwards."""
+    bindir = pg_bindir()
+    if bindir is None:
+        sys.exit("PostgreSQL server binaries not found (apt-get install postgresql)")
+    cluster = PostgresCluster(bindir).init().start()
+    try:
+        admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("CREATE DATABASE bench"))
+        admin.dispose()
+        # The production URL form: plain postgresql:// (psycopg 3, see virtapi.db.resolve_url).
+        url = cluster.url("bench").replace("postgresql+psycopg2", "postgresql")
+        migrate.upgrade(url)
+        yield url
+    finally:
+        cluster.destroy()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="virtapi benchmarks on a private PostgreSQL")
     parser.add_argument("--hypervisors", type=int, default=1000)
@@ -268,19 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", choices=["import", "document"], help="pyinstrument")
     args = parser.parse_args(argv)
 
-    bindir = pg_bindir()
-    if bindir is None:
-        sys.exit("PostgreSQL server binaries not found (apt-get install postgresql)")
-    cluster = PostgresCluster(bindir).init().start()
     table = Table()
-    try:
-        admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench"))
-        admin.dispose()
-        # The production URL form: plain postgresql:// (psycopg 3, see virtapi.db.resolve_url).
-        url = cluster.url("bench").replace("postgresql+psycopg2", "postgresql")
-        migrate.upgrade(url)
+    with bench_database() as url:
         db = Database(url)
 
         fleet = generate(args.hypervisors, args.vms_per_hypervisor, args.ceph_nodes, args.networks)
@@ -332,8 +341,6 @@ def main(argv: list[str] | None = None) -> None:
         db.dispose()
         auth = {"Authorization": f"Bearer {reader}"}
         _http(table, url, auth, args, big_id)
-    finally:
-        cluster.destroy()
     print()
     print(table.markdown())
 

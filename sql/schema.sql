@@ -642,5 +642,28 @@ CREATE INDEX ix_disk_restore_backup_id ON disk_restore (backup_id);
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0005';
 
+-- Running upgrade 0007 -> 0008
+
+ALTER TABLE change ADD COLUMN affected JSON;
+
+ALTER TABLE data_version ADD COLUMN retained_from BIGINT DEFAULT '0' NOT NULL;
+
+CREATE TABLE change_node (
+    version BIGINT NOT NULL, 
+    certname VARCHAR(253) NOT NULL, 
+    at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_change_node PRIMARY KEY (version, certname)
+);
+
+CREATE TABLE applied_document (
+    certname VARCHAR(253) NOT NULL, 
+    hash VARCHAR(64) NOT NULL, 
+    document JSON, 
+    reported_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_applied_document PRIMARY KEY (certname)
+);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
+
 COMMIT;
 

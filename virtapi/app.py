@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, auth, db, observability, pxe, web
+from . import api, auth, db, dry_run, observability, pxe, web
 from .config import install, load_settings, split_overrides
 from .web import login as web_login
 
@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     observability.init_app(app)  # before the blueprints: request id and timer first
     api.init_app(app)
+    dry_run.init_app(app)  # after the API's body checks
     web.init_app(app)
     web_login.init_app(app)  # server-side sessions
     pxe.init_app(app)

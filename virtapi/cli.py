@@ -265,6 +265,57 @@ def serve(
     run_gunicorn(bind=bind, workers=workers, **tls)
 
 
+# --- the change feed (issue 12) ---------------------------------------------------------------
+
+
+@main.command("feed")
+@click.option("--url", envvar="VIRTAPI_URL", required=True, help="virtapi base URL.")
+@click.option(
+    "--token-file",
+    envvar="VIRTAPI_TOKEN_FILE",
+    type=click.Path(dir_okay=False),
+    help="File holding a reader token (or set VIRTAPI_TOKEN).",
+)
+@click.option("--cursor-file", type=click.Path(dir_okay=False), help="Kept across runs.")
+@click.option("--wait", type=click.FloatRange(0, 60), default=30, show_default=True)
+@click.option("--follow", is_flag=True, help="Keep long-polling; one certname a line.")
+def feed(
+    url: str, token_file: str | None, cursor_file: str | None, wait: float, follow: bool
+) -> None:
+    """Print the certnames changed since the saved cursor, one a line.
+
+    For Puppet: ``virtapi feed --follow --cursor-file F | xargs -n1 puppet job run --nodes``.
+    The first run only saves the current cursor. A cursor older than the feed keeps warns on
+    stderr (converge every host) and continues from now.
+    """
+    import time
+
+    from .feed_client import FeedFollower, Resync
+
+    token = os.environ.get("VIRTAPI_TOKEN")
+    if token_file:
+        with open(token_file, encoding="utf-8") as fh:
+            token = fh.read().strip()
+    if not token:
+        raise click.ClickException("a reader token is needed: --token-file or VIRTAPI_TOKEN")
+    if not url.startswith(("http://", "https://")):
+        raise click.ClickException("--url must be an http:// or https:// URL")
+    follower = FeedFollower(url, token, cursor_file, wait)
+    while True:
+        try:
+            for certname in follower.poll():
+                click.echo(certname)
+        except Resync:
+            click.echo("virtapi feed: cursor expired (410 resync): converge every host", err=True)
+        except OSError as exc:
+            if not follow:
+                raise click.ClickException(f"feed unavailable: {exc}") from None
+            click.echo(f"virtapi feed: unavailable ({exc}); retrying", err=True)
+            time.sleep(5)
+        if not follow:
+            return
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("FLASK_APP", "virtapi.app")
     main()

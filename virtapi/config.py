@@ -149,6 +149,8 @@ class Settings:
     # Where automatic VXLAN ids come from.
     vni_range: tuple[int, int] = (10000, 16000000)
     node_stale_seconds: int = 300
+    # Change-feed long polls waiting at once per process (issue 12); the rest answer at once.
+    feed_max_waiters: int = 2
     pxe_kernel_url: str = "http://pxe.example.com/rescue/vmlinuz"
     pxe_initrd_url: str = "http://pxe.example.com/rescue/initrd"
     pxe_public_url: str = ""
@@ -213,6 +215,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "VIRTAPI_NODE_STALE_SECONDS",
             _int(env, "VIRTAPI_NODE_STALE_SECONDS", d.node_stale_seconds),
             1,
+        ),
+        feed_max_waiters=_at_least(
+            "VIRTAPI_FEED_MAX_WAITERS",
+            _int(env, "VIRTAPI_FEED_MAX_WAITERS", d.feed_max_waiters),
+            0,
         ),
         pxe_kernel_url=_url(env, "VIRTAPI_PXE_KERNEL_URL", d.pxe_kernel_url),
         pxe_initrd_url=_url(env, "VIRTAPI_PXE_INITRD_URL", d.pxe_initrd_url),

@@ -7,14 +7,16 @@ derived from the bytes, so a client revalidating with If-None-Match gets 304 as 
 nothing that node needs has changed.
 
 Documents and rendered answers are cached per process (virtapi/services/document_cache.py)
-for as long as the data version is unchanged: a repeated request, a 304 included, costs
-one ``SELECT`` of the version instead of a build.
+until a committed change affects their certname: a repeated request, a 304 included, costs
+one ``SELECT`` (what changed since this process last looked) instead of a build.
+
+Every answer carries ``X-Virtapi-Document``: the hash of the node document itself, the same
+for ENC, Hiera and pillar; hosts report it back as ``applied_document`` (drift).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +27,10 @@ from .config import current_settings
 from .db import get_read_session
 from .enc.emit import to_yaml
 from .observability import metrics
-from .services.audit import data_version
+from .services.change_feed import changes_since
 from .services.document_cache import CachedDocument, DocumentCache
 from .services.errors import NotFound
-from .services.node_document import build_node_document
+from .services.node_document import build_node_document, canonical_json
 
 # One blueprint (one OpenAPI tag) for ENC, Hiera and pillar alike.
 blp = Blueprint(
@@ -86,10 +88,11 @@ def node_document(certname: str, view: str = "document") -> CachedDocument:
 
     ``view`` (enc, hiera, pillar) only labels the cache metrics."""
     session = get_read_session()
-    # The version before the build: see document_cache for why the order matters.
-    version = data_version(session)
     cache = _cache()
-    entry = cache.get(certname, version)
+    # Synced before the build: see document_cache for why the order matters.
+    changes = changes_since(session, cache.seen)
+    cache.sync(changes)
+    entry = cache.get(certname)
     metrics.count_cache(view, entry is not None)
     if entry is not None:
         return entry
@@ -103,13 +106,11 @@ def node_document(certname: str, view: str = "document") -> CachedDocument:
             "VM's hostname or uuid",
             code="unknown_certname",
         )
-    return cache.put(certname, version, document)
+    return cache.put(certname, changes.version, document)
 
 
-def to_json(data: Any) -> str:
-    # Canonical form: sorted keys and no whitespace, so equal data gives an equal ETag in
-    # every worker process.
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Canonical form, so equal data gives an equal ETag in every worker process.
+to_json = canonical_json
 
 
 def rendered(body: str) -> Rendered:
@@ -118,8 +119,12 @@ def rendered(body: str) -> Rendered:
     return raw, hashlib.sha256(raw).hexdigest()[:40]
 
 
-def respond(answer: Rendered, mimetype: str) -> Response:
-    """200 with the body, or 304 if the client's If-None-Match already names this ETag."""
+DOCUMENT_HEADER = "X-Virtapi-Document"
+
+
+def respond(answer: Rendered, mimetype: str, entry: CachedDocument) -> Response:
+    """200 with the body, or 304 if the client's If-None-Match already names this ETag;
+    either way with the hash of the node document it came from."""
     raw, etag = answer
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
@@ -128,6 +133,7 @@ def respond(answer: Rendered, mimetype: str) -> Response:
     response.set_etag(etag)
     # Any cache in between must revalidate: the data changes whenever an operator acts.
     response.headers["Cache-Control"] = "private, no-cache"
+    response.headers[DOCUMENT_HEADER] = entry.hash
     return response
 
 
@@ -144,4 +150,4 @@ def serve(certname: str, view: View, fmt: str) -> Response:
         # own emitter.
         answer = rendered(to_yaml(data) if fmt == "yaml" else to_json(data))
         entry.renders[key] = answer
-    return respond(answer, "application/yaml" if fmt == "yaml" else "application/json")
+    return respond(answer, "application/yaml" if fmt == "yaml" else "application/json", entry)

@@ -17,6 +17,12 @@ line), never None. When virtapi is unreachable the last good pillar of that mini
 served from the cache, with a warning in the master log, so highstates keep converging
 to the last known truth instead of to an empty pillar.
 
+After a fresh answer (200 or 304) the module reports the ``X-Virtapi-Document`` hash it
+handed to the master as the minion's ``applied_document`` (POST
+/api/v1/nodes/<minion_id>/report; ``report: false`` turns it off), so GET /api/v1/drift
+shows minions whose pillar predates their current document. Best effort: a failed report
+is a log line.
+
 Only the standard library is used, so the module works with any Salt installation.
 """
 
@@ -105,6 +111,7 @@ def ext_pillar(
     timeout: float = 10,
     cache_dir: str | None = None,
     ca_file: str | None = None,
+    report: bool = True,
     **kwargs: Any,
 ) -> dict:
     """Return ``{"virtapi": document}`` for ``minion_id``, or ``{}`` if virtapi does not know it."""
@@ -142,8 +149,13 @@ def ext_pillar(
         ) as resp:
             body = json.loads(resp.read().decode("utf-8"))
             etag = resp.headers.get("ETag")
+            document = resp.headers.get("X-Virtapi-Document")
     except urllib.error.HTTPError as exc:
         if exc.code == 304 and cached:
+            if report and exc.headers:
+                _report(
+                    url, minion_id, headers, exc.headers.get("X-Virtapi-Document"), timeout, context
+                )
             return cached["pillar"]
         if exc.code == 404:
             log.info("virtapi ext_pillar: virtapi does not know minion %s", minion_id)
@@ -162,7 +174,35 @@ def ext_pillar(
     if not isinstance(body, dict):
         return _fallback(cached, minion_id, "response is not a JSON object")
     _write_cache(cache_path, body, etag)
+    if report:
+        _report(url, minion_id, headers, document, timeout, context)
     return body
+
+
+def _report(
+    url: str, minion_id: str, headers: dict, document: str | None, timeout: float, context: Any
+) -> None:
+    """Tell virtapi which document the minion's pillar was rendered from (drift)."""
+    if not document:
+        return
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+        url.rstrip("/") + "/api/v1/nodes/" + urllib.parse.quote(minion_id, safe="") + "/report",
+        data=json.dumps({"applied_document": document}).encode(),
+        headers={
+            "Authorization": headers.get("Authorization", ""),
+            "Content-Type": "application/json",
+            "User-Agent": "virtapi-salt/1",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=float(timeout), context=context) as resp:  # noqa: S310
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:  # a VM's minion id: VMs report through their hypervisor
+            log.warning("virtapi ext_pillar: could not report applied document (HTTP %s)", exc.code)
+    except (OSError, ValueError) as exc:
+        log.warning("virtapi ext_pillar: could not report applied document: %s", exc)
 
 
 def _fallback(cached: dict | None, minion_id: str, reason: str) -> dict:

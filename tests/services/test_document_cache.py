@@ -16,6 +16,7 @@ from tests.support.queries import statements_sent
 from virtapi.db import Database
 from virtapi.models import CephPool, Vm
 from virtapi.services.audit import data_version
+from virtapi.services.change_feed import Changes
 from virtapi.services.document_cache import DocumentCache
 
 HV = "hv01.dc1.example.com"
@@ -129,8 +130,11 @@ def test_a_change_shows_on_the_next_request_in_every_worker(
         assert fresh.data != response.data
     enc = clients[1].get(f"/enc/{HV}", headers=reader).get_data(as_text=True)
     assert f"cores: {old_cores + 1}" in enc
-    # Every entry was dropped, but a document the change did not touch keeps its ETag.
-    assert clients[0].get(f"/enc/{OTHER_HV}", headers=reader).headers["ETag"] == other_etag
+    # A document the change did not touch stays cached: served without a build.
+    with statements_sent(app.extensions["virtapi.db"].engine) as statements:
+        unchanged = clients[0].get(f"/enc/{OTHER_HV}", headers=reader)
+    assert unchanged.headers["ETag"] == other_etag
+    assert not any("vm_interface" in q for q in statements), statements
 
 
 def test_a_change_made_over_http_shows_on_the_next_request(
@@ -181,15 +185,39 @@ def test_unknown_certname_is_not_cached(app: Any, client: Any, reader: dict[str,
 
 def test_cache_is_bounded_and_least_recently_used_goes_first() -> None:
     cache = DocumentCache(size=2)
+    cache.sync(Changes(1, 0, frozenset()))
     cache.put("a", 1, {"n": "a"})
     cache.put("b", 1, {"n": "b"})
-    assert cache.get("a", 1) is not None  # a is now the most recent
+    assert cache.get("a") is not None  # a is now the most recent
     cache.put("c", 1, {"n": "c"})
     assert len(cache) == 2
-    assert cache.get("b", 1) is None
-    assert cache.get("a", 1) is not None and cache.get("c", 1) is not None
-    # Another version is a miss; without a version nothing is stored.
-    assert cache.get("a", 2) is None
+    assert cache.get("b") is None
+    assert cache.get("a") is not None and cache.get("c") is not None
+    # Without a version nothing is stored.
     cache.put("d", None, {"n": "d"})
-    assert cache.get("d", None) is None
+    assert cache.get("d") is None
     assert DocumentCache(size=0).put("x", 1, {}).document == {}
+
+
+def test_sync_drops_only_the_named_certnames_and_vms_by_any_name() -> None:
+    cache = DocumentCache()
+    cache.sync(Changes(5, 0, frozenset()))
+    cache.put("hv", 5, {"certname": "hv", "kind": "node"})
+    cache.put("other", 5, {"certname": "other", "kind": "node"})
+    vm_doc = {"certname": "0b6a…", "kind": "vm", "vm": {"hostname": "web1"}}
+    cache.put("0b6a…", 5, vm_doc)  # asked for by uuid
+    cache.sync(Changes(6, 0, frozenset({"hv", "web1"})))
+    assert cache.get("hv") is None and cache.get("0b6a…") is None
+    assert cache.get("other") is not None
+    # An older sync (another thread read earlier) changes nothing.
+    cache.sync(Changes(5, 0, frozenset({"other"})))
+    assert cache.get("other") is not None
+    # A document built at version 5 arrives after version 6 was applied: not stored.
+    cache.put("late", 5, {"certname": "late"})
+    assert cache.get("late") is None
+    # "*" (unknown consequences) and a gap longer than the retention drop everything.
+    cache.sync(Changes(7, 0, frozenset({"*"})))
+    assert len(cache) == 0
+    cache.put("other", 7, {"certname": "other"})
+    cache.sync(Changes(20, 10, frozenset()))
+    assert len(cache) == 0

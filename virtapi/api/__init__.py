@@ -101,6 +101,8 @@ def blueprints() -> list:
     from .base_images import blp as base_images  # issue 17
     from .changes import blp as changes
     from .compute import blp as compute
+    from .drift import blp as drift
+    from .feed import blp as feed
     from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
@@ -130,4 +132,6 @@ def blueprints() -> list:
         tokens,
         transfer,
         config_management,
+        feed,
+        drift,
     ]

@@ -49,6 +49,12 @@ class ChangeSchema(Schema):
     customer_id = fields.Integer(required=True, allow_none=True)
     before = fields.Dict(required=True, allow_none=True)
     after = fields.Dict(required=True, allow_none=True)
+    affected = fields.List(
+        fields.String(),
+        required=True,
+        allow_none=True,
+        metadata={"description": "certnames whose node document the change alters"},
+    )
 
 
 def _object_type(value: str):  # type: ignore[no-untyped-def]

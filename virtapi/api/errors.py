@@ -16,6 +16,7 @@ from ..services.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
     PreconditionFailed,
@@ -31,6 +32,7 @@ STATUS = {
     Forbidden: 403,
     QuotaExceeded: 403,
     PreconditionFailed: 412,
+    Gone: 410,
 }
 
 _HTTP_CODES = {

@@ -23,10 +23,11 @@ from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principa
 from ..config import current_settings
 from ..db import get_session
 from ..models import Vm, VmInterface
-from ..services import lifecycle, placement
+from ..services import drift, lifecycle, placement
 from ..services.errors import NotFound
 from ..services.lookups import node_by_ref, vm_by_uuid
 from ..services.network import ipam, networks
+from .drift import current_document
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
 
 blp = Blueprint(
@@ -71,10 +72,27 @@ class ActionSchema(Schema):
     )
 
 
+# Drift (issue 12): the X-Virtapi-Document hash of the document the host last applied.
+APPLIED_DOCUMENT = string(
+    64,
+    load_default=None,
+    allow_none=True,
+    metadata={"description": "X-Virtapi-Document of the ENC/Hiera/pillar answer applied"},
+)
+
+
 class ReportSchema(Schema):
     state = string(
         32, required=True, metadata={"description": "VM state name", "example": "running"}
     )
+    applied_document = APPLIED_DOCUMENT
+
+
+def _applied(certname: str, applied: str | None) -> None:
+    if applied is not None:
+        drift.check_hash(applied)
+        current = current_document(certname)
+        drift.record_applied(get_session(), certname, applied, current and current[1])
 
 
 def _state(vm: Vm) -> dict[str, Any]:
@@ -140,6 +158,8 @@ class VmReport(MethodView):
         vm = vm_by_uuid(session, vm_uuid)
         result = lifecycle.report_vm(session, vm, data["state"])
         body = result if result["deleted"] else {**_state(vm), "deleted": False}
+        if not result["deleted"]:
+            _applied(vm.hostname, data["applied_document"])
         session.commit()
         return body
 
@@ -197,6 +217,7 @@ class NodeReportSchema(Schema):
     facts = fields.Dict(
         keys=fields.String(), allow_none=True, load_default=None, metadata={"example": {}}
     )
+    applied_document = APPLIED_DOCUMENT
 
 
 class NodeHeartbeatSchema(Schema):
@@ -227,6 +248,7 @@ class NodeReport(MethodView):
         session = get_session()
         node = node_by_ref(session, ref)
         lifecycle.report_node(session, node, data["state"], data["facts"])
+        _applied(node.fqdn, data["applied_document"])
         body = {
             "id": node.id,
             "fqdn": node.fqdn,

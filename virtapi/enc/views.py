@@ -55,4 +55,4 @@ def hiera_key(certname: str, key: str) -> Response:
         if key not in data:
             raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
         answer = entry.renders[f"hiera_key.{key}"] = rendered(to_json({key: data[key]}))
-    return respond(answer, "application/json")
+    return respond(answer, "application/json", entry)

@@ -1,6 +1,6 @@
 """All tables of virtapi; importing this module registers every model on ``Base.metadata``."""
 
-from .audit import Change, DataVersion
+from .audit import AppliedDocument, Change, ChangeNode, DataVersion
 from .auth import ROLES, ApiToken, AuthFailure, WebSession
 from .backups import Backup, BackupSchedule, BackupStore, DiskRestore
 from .base import Base
@@ -37,6 +37,7 @@ for _table in Base.metadata.tables.values():
 __all__ = [
     "ROLES",
     "ApiToken",
+    "AppliedDocument",
     "AuthFailure",
     "Backup",
     "BackupSchedule",
@@ -48,6 +49,7 @@ __all__ = [
     "CephOsdNode",
     "CephPool",
     "Change",
+    "ChangeNode",
     "CustomerQuota",
     "DataVersion",
     "DiskRestore",

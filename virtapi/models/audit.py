@@ -27,6 +27,8 @@ class Change(IdMixin, Base):
     customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Certnames whose node document this change alters (services/affected.py).
+    affected: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class DataVersion(Base):
@@ -42,3 +44,30 @@ class DataVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    # change_node keeps the versions after this one; an older feed cursor must resync.
+    retained_from: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ChangeNode(Base):
+    """(version, certname): the certnames a committed transaction changed, written in that
+    transaction with the version it raised ``data_version`` to. Feed cursors and per-node
+    cache invalidation read it; old versions are pruned (``retained_from``)."""
+
+    __tablename__ = "change_node"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # "*": a write whose consequences are unknown (a raw SQL statement): every document.
+    certname: Mapped[str] = mapped_column(String(253), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AppliedDocument(Base):
+    """The document hash a host last reported applying, and that document when virtapi
+    still served it (one row per certname, so bounded by the fleet)."""
+
+    __tablename__ = "applied_document"
+
+    certname: Mapped[str] = mapped_column(String(253), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

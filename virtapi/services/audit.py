@@ -3,8 +3,12 @@
 Every flush adds one ``change`` row per created, updated or deleted object, in the same
 transaction as the change itself. The actor comes from ``session.info["actor"]``.
 
-A transaction that recorded any change also raises the data version (``data_version``)
-by one, just before it commits; caches compare it to know whether to rebuild.
+Each row carries ``affected``: the certnames whose node document it alters
+(services/affected.py). A transaction that recorded any change also raises the data version
+(``data_version``) by one, just before it commits, and writes one ``change_node`` row per
+affected certname with that version: the change feed and the per-node cache invalidation
+read them. Heartbeats and reports (``REPORTED``) change no document: they are kept on the
+object only, and record, raise and invalidate nothing.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import netaddr
-from sqlalchemy import Connection, event, insert, inspect, select, update
+from sqlalchemy import Connection, delete, event, insert, inspect, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from ..models import (
     ApiToken,
+    AppliedDocument,
     AuthFailure,
     Change,
+    ChangeNode,
     DataVersion,
     Install,
     Ipv4Address,
@@ -33,13 +39,24 @@ from ..models import (
     VmInterface,
 )
 from ..models.base import utcnow
-from .bulk import insert_rows
+from .affected import EVERYTHING, Resolver, Touches, touches
+from .bulk import RECORDED, insert_rows
 
 # Never copied into the log: hashes of secrets are secrets too.
 SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
 ANONYMOUS = (None, "system")
 # Bookkeeping, not inventory: recording it would only bury the real changes.
-UNAUDITED = (Change, AuthFailure)
+UNAUDITED = (Change, ChangeNode, AuthFailure, AppliedDocument)
+# What hosts report about themselves: the latest values stay on the object, but they are in
+# no node document, so they are neither recorded nor a reason to rebuild one.
+REPORTED = {
+    "node": frozenset({"last_seen_at", "facts", "reported_state_id"}),
+    "vm": frozenset({"actual_state_id", "reported_at"}),
+}
+_NOT_CHANGES = frozenset({"updated_at", "last_used_at"})
+# change_node rows older than this many versions are pruned; older feed cursors resync.
+FEED_RETENTION = 100_000
+_PRUNE_EVERY = 1000
 
 
 def set_actor(session: Session, token_id: int | None, name: str) -> None:
@@ -114,10 +131,10 @@ def _object_id(obj: Any) -> str:
 @event.listens_for(Session, "after_flush")
 def _record_changes(session: Session, _flush: UOWTransaction) -> None:
     if session.info.get("audit_disabled"):
-        # Unrecorded, but still a change caches must see.
+        # Unrecorded, so of unknown consequence: every document.
         objects = (*session.new, *session.dirty, *session.deleted)
         if any(not isinstance(o, UNAUDITED) for o in objects):
-            session.info[_WROTE] = True
+            _note_affected(session, {EVERYTHING})
         return
     token_id, actor = session.info.get("actor", ANONYMOUS)
     now = utcnow()
@@ -147,8 +164,7 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
                 continue
             before, after = _columns(obj, before=True), _columns(obj, before=False)
             changed = {k for k in after if before.get(k) != after.get(k)}
-            changed.discard("updated_at")
-            changed.discard("last_used_at")
+            changed -= _NOT_CHANGES | REPORTED.get(obj.__tablename__, frozenset())
             if changed:
                 add(
                     obj,
@@ -160,12 +176,32 @@ def _record_changes(session: Session, _flush: UOWTransaction) -> None:
             if not isinstance(obj, UNAUDITED):
                 add(obj, "delete", _columns(obj, before=True), None)
     if rows:
+        # Resolved now, on the state after this flush, while deleted rows' neighbours exist.
+        resolver = Resolver(session.connection())
+        everything: set[str] = set()
+        for row in rows:
+            t = touches(row["object_type"], row["object_id"], row["before"], row["after"])
+            row["affected"] = sorted(resolver.certnames(t))
+            everything.update(row["affected"])
         session.connection().execute(insert(Change), rows)
-        session.info[_WROTE] = True
+        _note_affected(session, everything)
 
 
-# Set when the current transaction recorded a change; cleared when it ends.
+# The certnames the current transaction affected so far (a set; present when it wrote);
+# cleared when it ends.
 _WROTE = "data_version_pending"
+
+
+def _note_affected(session: Session, certnames: set[str]) -> None:
+    session.info.setdefault(_WROTE, set()).update(certnames)
+
+
+def pending_affected(session: Session) -> set[str] | None:
+    """The certnames the session's open transaction has affected so far (after a flush);
+    None if it wrote nothing."""
+    session.flush()
+    pending = session.info.get(_WROTE)
+    return None if pending is None else set(pending)
 
 
 _UNAUDITED_TABLES = frozenset(m.__table__ for m in UNAUDITED)
@@ -175,9 +211,14 @@ _UNAUDITED_TABLES = frozenset(m.__table__ for m in UNAUDITED)
 def _note_statement_write(state: ORMExecuteState) -> None:
     # INSERT/UPDATE/DELETE statements run through the session bypass the flush (and the
     # change log), but caches must still see them.
+    # Bulk inserts that record themselves (record_bulk_create) are flagged RECORDED.
     writes = state.is_insert or state.is_update or state.is_delete
-    if writes and getattr(state.statement, "table", None) not in _UNAUDITED_TABLES:
-        state.session.info[_WROTE] = True
+    if (
+        writes
+        and getattr(state.statement, "table", None) not in _UNAUDITED_TABLES
+        and not state.execution_options.get(RECORDED)
+    ):
+        _note_affected(state.session, {EVERYTHING})
 
 
 @event.listens_for(Session, "before_commit")
@@ -186,11 +227,30 @@ def _raise_data_version(session: Session) -> None:
         return  # a savepoint: the outer transaction raises it once, when it commits
     # Flush now (commit would anyway, right after this hook) so its writes count too.
     session.flush()
-    if session.info.pop(_WROTE, False):
-        # Taken last, so the row lock that orders the commits is held only briefly.
-        session.connection().execute(
-            update(DataVersion).where(DataVersion.id == 1).values(version=DataVersion.version + 1)
+    affected = session.info.pop(_WROTE, None)
+    if affected is None:
+        return
+    conn = session.connection()
+    # Taken last, so the row lock that orders the commits is held only briefly. The version
+    # it returns is this transaction's place in commit order: feed cursors count in it.
+    version = conn.execute(
+        update(DataVersion)
+        .where(DataVersion.id == 1)
+        .values(version=DataVersion.version + 1)
+        .returning(DataVersion.version)
+    ).scalar()
+    if version is None:
+        return  # not migrated to 0003 yet
+    if affected:
+        now = utcnow()
+        conn.execute(
+            insert(ChangeNode),
+            [{"version": version, "certname": c, "at": now} for c in sorted(affected)],
         )
+    if version % _PRUNE_EVERY == 0 and version > FEED_RETENTION:
+        floor = version - FEED_RETENTION
+        conn.execute(delete(ChangeNode).where(ChangeNode.version <= floor))
+        conn.execute(update(DataVersion).where(DataVersion.id == 1).values(retained_from=floor))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -225,9 +285,19 @@ def record_bulk_create(
     """
     if not rows:
         return
-    session.info[_WROTE] = True
     if session.info.get("audit_disabled"):
+        _note_affected(session, {EVERYTHING})
         return
+    # One resolution for the whole batch (an import): every row carries the batch's set.
+    batch = Touches()
+    table = str(inspect(model).local_table.name)
+    for i, row in enumerate(rows):
+        after = dict(row)
+        if extras is not None:
+            after.update(extras[i])
+        batch.update(touches(table, "0", None, after))
+    affected = sorted(Resolver(session.connection()).certnames(batch))
+    _note_affected(session, set(affected))
     token_id, actor = session.info.get("actor", ANONYMOUS)
     now = now or utcnow()
     mapper = inspect(model)
@@ -250,6 +320,7 @@ def record_bulk_create(
                 "customer_id": customer_ids[i],
                 "before": None,
                 "after": after,
+                "affected": affected,
             }
         )
     insert_rows(session, Change.__table__, changes, ids=False)

@@ -50,6 +50,11 @@ def _copy_text(value: Any) -> str:
     return str(value).translate(_ESCAPES)
 
 
+# Execution option on the INSERTs below: their rows are recorded (and their affected
+# certnames resolved) by audit.record_bulk_create, not "a write of unknown consequence".
+RECORDED = "virtapi_recorded"
+
+
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool) -> None:
     """Insert ``rows`` (dicts with the same keys). With ``ids``, each dict gets its new ``id``
     (the table's single auto-increment key); without, the rows must carry their keys."""
@@ -69,7 +74,9 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
             row["id"] = new_id
     elif ids:
         result = session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            rows,
+            execution_options={RECORDED: True},
         )
         for row, (new_id,) in zip(rows, result, strict=True):
             row["id"] = new_id
@@ -77,7 +84,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
     if dialect == "postgresql":
         _copy(session, table, rows)
     else:
-        session.execute(insert(table), rows)
+        session.execute(insert(table), rows, execution_options={RECORDED: True})
 
 
 def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

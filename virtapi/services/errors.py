@@ -44,3 +44,9 @@ class QuotaExceeded(DomainError):
 
 class PreconditionFailed(DomainError):
     code = "precondition_failed"
+
+
+class Gone(DomainError):
+    """What was asked for is no longer kept (a change-feed cursor older than the retention)."""
+
+    code = "resync"

@@ -30,6 +30,8 @@ change while the object exists):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import uuid as uuidlib
 from collections import defaultdict
@@ -567,6 +569,16 @@ def _statements() -> _Statements:
     )
 
 
+def canonical_json(data: Any) -> str:
+    """Sorted keys, no whitespace: equal data gives equal bytes in every process."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def document_hash(document: dict[str, Any]) -> str:
+    """The document's own hash (``X-Virtapi-Document``), whatever view renders it."""
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
 # --- the document -------------------------------------------------------------------------------
 
 
@@ -717,7 +729,7 @@ def _vms(
         ram,
         cputime_limit,
         requested_state,
-        actual_state,
+        _actual_state,  # still selected (query left alone), no longer in the document
         virt_method,
         hypervisor,
         vg_name,
@@ -731,8 +743,9 @@ def _vms(
             "ram": ram,
             "ram_mib": ram // 1048576,
             "cputime_limit": cputime_limit,
+            # The actual state is the host's report, not configuration: keeping it out
+            # keeps reports from changing documents (see services/audit.REPORTED).
             "requested_state": requested_state,
-            "actual_state": actual_state,
             "virt_method": virt_method,
             "hypervisor": hypervisor,
             "interfaces": [],

@@ -1,0 +1,83 @@
+"""GET /api/v1/drift: hosts that have not applied their current node document, and VMs
+whose actual state is not the requested one (services/drift.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from ..auth import READERS, require
+from ..confmgmt import node_document
+from ..db import get_read_session
+from ..services import drift
+from ..services.errors import NotFound
+
+blp = Blueprint(
+    "drift",
+    __name__,
+    url_prefix="/api/v1",
+    description="Drift: applied versus current node documents, actual versus requested state",
+)
+
+
+class DocumentDriftSchema(Schema):
+    certname = fields.String(required=True)
+    applied = fields.String(required=True, metadata={"description": "hash the host reported"})
+    current = fields.String(
+        required=True, allow_none=True, metadata={"description": "X-Virtapi-Document now"}
+    )
+    applied_at = fields.DateTime(required=True)
+    since = fields.DateTime(required=True, metadata={"description": "first change after it"})
+    patch = fields.List(
+        fields.Dict(),
+        required=True,
+        allow_none=True,
+        metadata={"description": "RFC 6902 patch applied → current, if the applied one is kept"},
+    )
+
+
+class StateDriftSchema(Schema):
+    hostname = fields.String(required=True)
+    requested_state = fields.String(required=True)
+    actual_state = fields.String(required=True)
+    since = fields.DateTime(required=True)
+
+
+class DriftSchema(Schema):
+    documents = fields.List(fields.Nested(DocumentDriftSchema), required=True)
+    vm_states = fields.List(fields.Nested(StateDriftSchema), required=True)
+
+
+def current_document(certname: str) -> tuple[str, dict[str, Any]] | None:
+    """(hash, document) of certname now, from the per-process cache; None if gone."""
+    try:
+        entry = node_document(certname)
+    except NotFound:
+        return None
+    return entry.hash, entry.document
+
+
+def drift_report() -> dict[str, Any]:
+    session = get_read_session()
+    return {
+        "documents": drift.document_drift(session, current_document),
+        "vm_states": drift.state_drift(session),
+    }
+
+
+@blp.route("/drift")
+class Drift(MethodView):
+    @require(READERS)
+    @blp.response(200, DriftSchema)
+    def get(self) -> dict[str, Any]:
+        """Hosts whose applied document is not the current one; VMs not in the requested state
+
+        A host reports the ``X-Virtapi-Document`` hash it applied as ``applied_document``
+        (POST /nodes/<fqdn>/report, POST /vms/<uuid>/report). Newest drift first; ``patch``
+        turns the applied document into the current one when virtapi still has it.
+        Reader role and up.
+        """
+        return drift_report()

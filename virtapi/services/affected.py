@@ -1,0 +1,253 @@
+"""Which node documents a change alters: the certnames (node fqdns, VM hostnames) to
+invalidate, to name in the change feed, to converge.
+
+Derived from what the node document contains (services/node_document.py), one change-log
+row at a time: the row's table and its fields before and after say which objects it touches
+(`touches`), and `Resolver` turns those into certnames with index lookups on the state
+*after* the flush that wrote the row. A transaction's set is the union over its flushes;
+any document that differs between the start and the end of the transaction differs across
+at least one flush, so the union covers it.
+
+Exact where cheap, a stated superset where exactness would cost a document build:
+
+* a recorded change to a VM, its disks or interfaces names the VM and its hypervisor even if
+  the changed field does not show (e.g. a description);
+* a VLAN membership change or a move names every hypervisor carrying the VLANs involved (their
+  VXLAN remote lists change only if the set of carrying hypervisors changes);
+* a node's underlay address change names the node, its VXLAN peers and, for a monitor, every
+  document listing monitors;
+* renaming a vocabulary entry (vm/node state, virt method, storage type, cache option) names
+  everything (``*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ..models import (
+    CephMonNode,
+    CephOsdNode,
+    Node,
+    NodeMethod,
+    Storage,
+    StorageCeph,
+    VirtNode,
+    Vm,
+    VmInterface,
+    vlan_member,
+)
+from ..models.network import ADDRESS_MODELS
+
+EVERYTHING = "*"
+_VOCABULARIES = frozenset({"vm_state", "node_state", "virt_method", "storage_type", "cache_option"})
+
+
+@dataclass
+class Touches:
+    """Ids of what a change touches, by how each reaches documents."""
+
+    names: set[str] = field(default_factory=set)  # certnames known literally (old names)
+    vms: set[int] = field(default_factory=set)  # the VM and its hypervisor
+    nodes: set[int] = field(default_factory=set)  # the node's own document
+    underlay: set[int] = field(default_factory=set)  # node addresses: peers, monitor lists
+    hosts: set[int] = field(default_factory=set)  # node ids whose hosted VMs show its data
+    virt_nodes: set[int] = field(default_factory=set)  # hypervisor and every VM on it
+    node_methods: set[int] = field(default_factory=set)  # the hypervisor behind a placement
+    vlans: set[int] = field(default_factory=set)  # member VMs and carrying hypervisors
+    peer_vlans: set[int] = field(default_factory=set)  # carrying hypervisors only
+    peers_of_vms: set[int] = field(default_factory=set)  # hypervisors sharing the VMs' VLANs
+    interfaces: set[int] = field(default_factory=set)  # VM or node of the interface
+    storages: set[int] = field(default_factory=set)
+    pools: set[int] = field(default_factory=set)
+    networks: set[tuple[int, int]] = field(default_factory=set)  # (ip version, id)
+    monitors: bool = False  # every document listing Ceph monitors
+    everything: bool = False
+
+    def update(self, other: Touches) -> None:
+        for name, value in vars(other).items():
+            if isinstance(value, set):
+                getattr(self, name).update(value)
+        self.monitors |= other.monitors
+        self.everything |= other.everything
+
+
+def _values(key: str, *states: dict[str, Any] | None) -> set[Any]:
+    return {s[key] for s in states if s and s.get(key) is not None}
+
+
+def touches(
+    table: str, object_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> Touches:
+    """What one change-log row (table, id, fields before and after) touches. For updates,
+    `before`/`after` hold only the changed fields, as in the change log."""
+    t = Touches()
+    changed = set(before or ()) | set(after or ())
+    whole = before is None or after is None  # a create or a delete
+    if table == "vm":
+        t.vms.add(int(object_id))
+        t.names |= _values("hostname", before)
+        t.node_methods |= _values("node_method_id", before, after)
+        if whole or "node_method_id" in changed:
+            t.peers_of_vms.add(int(object_id))
+    elif table == "vm_interface":
+        t.vms |= _values("vm_id", before, after)
+        t.underlay |= _values("node_id", before, after)
+        old, new = set((before or {}).get("vlans") or ()), set((after or {}).get("vlans") or ())
+        t.peer_vlans |= {int(v) for v in old ^ new}
+    elif table in ("ipv4", "ipv6"):
+        t.interfaces |= _values("vm_interface_id", before, after)
+    elif table in ("ipv4_network", "ipv6_network") and not whole:
+        t.networks.add((4 if table == "ipv4_network" else 6, int(object_id)))
+    elif table == "vlan":
+        t.vlans.add(int(object_id))
+    elif table == "node":
+        t.nodes.add(int(object_id))
+        t.names |= _values("fqdn", before)
+        if whole or "fqdn" in changed:
+            # Monitors and hosted VMs show the fqdn; a deleted node takes its monitor
+            # row (ON DELETE CASCADE, unseen by the ORM) with it.
+            t.hosts.add(int(object_id))
+            t.monitors = True
+    elif table == "virt_node":
+        t.nodes |= _values("node_id", before, after)
+        t.virt_nodes.add(int(object_id))
+    elif table == "node_method":
+        t.virt_nodes |= _values("virt_node_id", before, after)
+    elif table == "ceph_mon_node":
+        t.nodes |= _values("node_id", before, after)
+        t.monitors = True
+    elif table == "ceph_osd_node":
+        t.nodes |= _values("node_id", before, after)
+    elif table == "storage":
+        t.vms |= _values("vm_id", before, after)
+    elif table == "storage_ceph":
+        t.storages |= _values("storage_id", before, after)
+        t.pools |= _values("ceph_pool_id", before, after)
+    elif table == "ceph_pool" and "name" in changed and not whole:
+        t.pools.add(int(object_id))
+    elif table in _VOCABULARIES and "name" in changed and not whole:
+        t.everything = True
+    return t
+
+
+class Resolver:
+    """Turns `Touches` into certnames with index lookups on one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _col(self, statement: Any) -> set[Any]:
+        return set(self.conn.execute(statement).scalars())
+
+    def certnames(self, t: Touches) -> set[str]:
+        if t.everything:
+            return {EVERYTHING}
+        names = set(t.names)
+        vms = set(t.vms)
+        nodes = set(t.nodes) | set(t.underlay)
+        virt_nodes = set(t.virt_nodes)
+        peer_vlans = set(t.peer_vlans)
+        if t.interfaces:
+            for vm_id, node_id in self.conn.execute(
+                select(VmInterface.vm_id, VmInterface.node_id).where(
+                    VmInterface.id.in_(t.interfaces)
+                )
+            ):
+                if vm_id is not None:
+                    vms.add(vm_id)
+                else:
+                    nodes.add(node_id)
+                    t.underlay.add(node_id)
+        if t.storages:
+            vms |= self._col(select(Storage.vm_id).where(Storage.id.in_(t.storages)))
+        if t.pools:
+            vms |= self._col(
+                select(Storage.vm_id)
+                .join(StorageCeph, StorageCeph.storage_id == Storage.id)
+                .where(StorageCeph.ceph_pool_id.in_(t.pools))
+            )
+        for version, network_id in t.networks:
+            address = ADDRESS_MODELS[version]
+            vms |= self._col(
+                select(VmInterface.vm_id)
+                .join(address, address.vm_interface_id == VmInterface.id)
+                .where(address.network_id == network_id, VmInterface.vm_id.is_not(None))
+            )
+        if t.vlans:
+            vms |= self._col(
+                select(VmInterface.vm_id)
+                .join(vlan_member, vlan_member.c.vm_interface_id == VmInterface.id)
+                .where(vlan_member.c.vlan_id.in_(t.vlans), VmInterface.vm_id.is_not(None))
+            )
+        if t.hosts:
+            virt_nodes |= self._col(select(VirtNode.id).where(VirtNode.node_id.in_(t.hosts)))
+        if t.underlay:
+            # A hypervisor's underlay address is in its VXLAN peers' remote lists, a
+            # monitor's in every monitor list.
+            peer_vlans |= self._vlans_on(
+                self._col(select(VirtNode.id).where(VirtNode.node_id.in_(t.underlay)))
+            )
+            if self._col(select(CephMonNode.id).where(CephMonNode.node_id.in_(t.underlay))):
+                t.monitors = True
+        if t.peers_of_vms:
+            peer_vlans |= self._col(
+                select(vlan_member.c.vlan_id)
+                .join(VmInterface, VmInterface.id == vlan_member.c.vm_interface_id)
+                .where(VmInterface.vm_id.in_(t.peers_of_vms))
+            )
+        if peer_vlans:
+            nodes |= self._col(
+                select(VirtNode.node_id)
+                .join(NodeMethod, NodeMethod.virt_node_id == VirtNode.id)
+                .join(Vm, Vm.node_method_id == NodeMethod.id)
+                .join(VmInterface, VmInterface.vm_id == Vm.id)
+                .join(vlan_member, vlan_member.c.vm_interface_id == VmInterface.id)
+                .where(vlan_member.c.vlan_id.in_(peer_vlans))
+            )
+        if virt_nodes:
+            nodes |= self._col(select(VirtNode.node_id).where(VirtNode.id.in_(virt_nodes)))
+            vms |= self._col(
+                select(Vm.id)
+                .join(NodeMethod, NodeMethod.id == Vm.node_method_id)
+                .where(NodeMethod.virt_node_id.in_(virt_nodes))
+            )
+        if t.node_methods:
+            nodes |= self._col(
+                select(VirtNode.node_id)
+                .join(NodeMethod, NodeMethod.virt_node_id == VirtNode.id)
+                .where(NodeMethod.id.in_(t.node_methods))
+            )
+        if vms:
+            for hostname, hypervisor in self.conn.execute(
+                select(Vm.hostname, Node.fqdn)
+                .outerjoin(NodeMethod, NodeMethod.id == Vm.node_method_id)
+                .outerjoin(VirtNode, VirtNode.id == NodeMethod.virt_node_id)
+                .outerjoin(Node, Node.id == VirtNode.node_id)
+                .where(Vm.id.in_(vms))
+            ):
+                names.add(hostname)
+                if hypervisor is not None:
+                    names.add(hypervisor)
+        if t.monitors:
+            nodes |= self._col(select(VirtNode.node_id))
+            nodes |= self._col(select(CephOsdNode.node_id))
+            nodes |= self._col(select(CephMonNode.node_id))
+        if nodes:
+            names |= self._col(select(Node.fqdn).where(Node.id.in_(nodes)))
+        return names
+
+    def _vlans_on(self, virt_nodes: Iterable[int]) -> set[int]:
+        ids = set(virt_nodes)
+        if not ids:
+            return set()
+        return self._col(
+            select(vlan_member.c.vlan_id)
+            .join(VmInterface, VmInterface.id == vlan_member.c.vm_interface_id)
+            .join(Vm, Vm.id == VmInterface.vm_id)
+            .join(NodeMethod, NodeMethod.id == Vm.node_method_id)
+            .where(NodeMethod.virt_node_id.in_(ids))
+        )
