@@ -18,10 +18,10 @@ import statistics
 import time
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 
+from bench.run import bench_database
 from tests.services.test_node_document import make_fleet
-from tests.support.pg import PostgresCluster, pg_bindir
 from virtapi import migrate
 from virtapi.app import create_app
 from virtapi.db import Database
@@ -93,22 +93,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    bindir = pg_bindir()
-    if bindir is None:
-        raise SystemExit("PostgreSQL server binaries not found")
-    cluster = PostgresCluster(bindir).init().start()
-    try:
-        admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench"))
-        admin.dispose()
-        run(
-            cluster.url("bench").replace("postgresql+psycopg2", "postgresql"),
-            args.rounds,
-            args.profile,
-        )
-    finally:
-        cluster.destroy()
+    with bench_database() as url:
+        run(url, args.rounds, args.profile)
 
 
 if __name__ == "__main__":

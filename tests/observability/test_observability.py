@@ -184,6 +184,39 @@ def test_inventory_gauges_follow_the_database(app: Any, demo: Any, api_tokens: T
     }
 
 
+def test_host_drift_gauges_follow_applied_reports(app: Any, demo: Any, api_tokens: Tokens) -> None:
+    """A host drifts from the moment its document changes after what it reported applying."""
+    reader = Tokens.header(api_tokens.reader)
+    client = app.test_client()
+    hv = "hv01.dc1.example.com"
+
+    def scrape() -> tuple[float, float]:
+        got = samples(client.get("/metrics", headers=reader).get_data(as_text=True))
+        return got[("virtapi_nodes_drifted", ())], got[("virtapi_nodes_drift_oldest_seconds", ())]
+
+    applied = client.get(f"/enc/{hv}", headers=reader).headers["X-Virtapi-Document"]
+    report = client.post(
+        f"/api/v1/nodes/{hv}/report", json={"applied_document": applied}, headers=reader
+    )
+    assert report.status_code == 200, report.get_json()
+    assert scrape() == (0, 0)
+    # The operator changes a VM on hv01: hv01's document changes.
+    vm = client.get(
+        "/api/v1/vms?hostname=web1.c1001.example.net", headers=Tokens.header(api_tokens.admin)
+    ).get_json()["results"][0]
+    patched = client.patch(
+        f"/api/v1/vms/{vm['id']}", json={"cores": vm["cores"] + 1},
+        headers=Tokens.header(api_tokens.admin),
+    )  # fmt: skip
+    assert patched.status_code == 200, patched.get_json()
+    drifted, oldest = scrape()
+    assert drifted == 1 and oldest >= 0
+    now = client.get(f"/enc/{hv}", headers=reader).headers["X-Virtapi-Document"]
+    assert now != applied
+    client.post(f"/api/v1/nodes/{hv}/report", json={"applied_document": now}, headers=reader)
+    assert scrape() == (0, 0)
+
+
 # --- logs and settings ------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Install, Node, Vm
+from ..models import AppliedDocument, ChangeNode, Install, Node, Vm
 from .metrics import PREFIX
 from .readiness import Readiness
 
@@ -30,7 +30,7 @@ class InventoryCollector(Collector):
         return list(self._families())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        ready, installs, drifted, oldest, stale = self._families()
+        ready, installs, drifted, oldest, stale, nodes_drifted, nodes_oldest = self._families()
         ready.add_metric([], 1.0 if self.readiness.ready else 0.0)
         yield ready
         if not self.readiness.ready:
@@ -62,6 +62,23 @@ class InventoryCollector(Collector):
         stale.add_metric(["never"], never)
         stale.add_metric(["expired"], expired)
         yield stale
+        # A host drifts once its document changed after the hash it last reported applying;
+        # the change feed says when, so no document is built at scrape time.
+        changed_since = (
+            select(func.min(ChangeNode.at))
+            .where(
+                ChangeNode.certname == AppliedDocument.certname,
+                ChangeNode.at >= AppliedDocument.reported_at,
+            )
+            .scalar_subquery()
+        )
+        count, since = self.session.execute(
+            select(func.count(changed_since), func.min(changed_since)).select_from(AppliedDocument)
+        ).one()
+        nodes_drifted.add_metric([], count)
+        nodes_oldest.add_metric([], (now - _aware(since)).total_seconds() if since else 0.0)
+        yield nodes_drifted
+        yield nodes_oldest
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:
@@ -81,4 +98,17 @@ class InventoryCollector(Collector):
                 "VIRTAPI_NODE_STALE_SECONDS",
                 labels=["heartbeat"],
             ),
+            GaugeMetricFamily(
+                f"{PREFIX}_nodes_drifted",
+                "Hosts whose node document changed after the one they last reported applying",
+            ),
+            GaugeMetricFamily(
+                f"{PREFIX}_nodes_drift_oldest_seconds",
+                "Seconds since the longest-drifted host's document changed (0 when none drifts)",
+            ),
         )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -71,28 +71,20 @@ def ensure_no_overlap(session: Session, net: netaddr.IPNetwork) -> None:
     advisory_lock(session, f"ipv{net.version}_network")
     first = netaddr.IPAddress(net.first, net.version)
     last = netaddr.IPAddress(net.last, net.version)
-    clash = session.scalars(
-        select(model)
-        .where(model.network <= last, model.last_address >= first)
-        .order_by(model.network)
-        .limit(1)
-    ).first()
-    if clash is not None:
-        raise Conflict(
-            f"{net.cidr} overlaps IPv{net.version} network {clash.cidr} (id {clash.id})",
-            errors={"prefix": [f"overlaps {clash.cidr} (id {clash.id})"]},
-        )
+    rivals: list[tuple[Any, str, str]] = [(model, f"IPv{net.version} network", "")]
     if net.version == 6:  # routed /64 pools (prefixes.py) share the address space
-        pool = session.scalars(
-            select(Ipv6PrefixPool)
-            .where(Ipv6PrefixPool.network <= last, Ipv6PrefixPool.last_address >= first)
-            .order_by(Ipv6PrefixPool.network)
+        rivals.append((Ipv6PrefixPool, "IPv6 prefix pool", "prefix pool "))
+    for rival, what, short in rivals:
+        clash = session.scalars(
+            select(rival)
+            .where(rival.network <= last, rival.last_address >= first)
+            .order_by(rival.network)
             .limit(1)
         ).first()
-        if pool is not None:
+        if clash is not None:
             raise Conflict(
-                f"{net.cidr} overlaps IPv6 prefix pool {pool.cidr} (id {pool.id})",
-                errors={"prefix": [f"overlaps prefix pool {pool.cidr} (id {pool.id})"]},
+                f"{net.cidr} overlaps {what} {clash.cidr} (id {clash.id})",
+                errors={"prefix": [f"overlaps {short}{clash.cidr} (id {clash.id})"]},
             )
 
 
