@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from tests.conftest import skip_or_fail
 from tests.support.pg import PostgresCluster, pg_bindir
 from virtapi import migrate
 from virtapi.app import create_app
-from virtapi.db import get_read_session, get_session
+from virtapi.db import Database, get_read_session, get_session
 from virtapi.services import tokens
 
 
@@ -157,3 +158,14 @@ def test_a_dead_replica_is_left_alone_for_a_while(tmp_path: Any) -> None:
         assert len(attempts) == 2
     finally:
         db.dispose()
+
+
+def test_a_sqlite_read_url_is_accepted(tmp_path: Path) -> None:
+    """A second SQLite file as the read database (tests, a laptop) builds its engine too."""
+    url = f"sqlite:///{tmp_path / 'read.sqlite'}"
+    db = Database(url, read_url=url)
+    session = db.read_session()
+    assert session is not None
+    assert session.execute(text("SELECT 1")).scalar() == 1
+    session.close()
+    db.dispose()

@@ -74,7 +74,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings each backend needs to enforce our constraints."""
     url = resolve_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        connect_args = {"timeout": 30, **kwargs.pop("connect_args", {})}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
