@@ -64,9 +64,7 @@ def test_readyz_503_when_behind_head_then_200_after_upgrade(db_url: str, tmp_pat
 
 def test_readyz_checks_the_replica(db_url: str, tmp_path: Any) -> None:
     if db_url.startswith("sqlite"):
-        pytest.skip(
-            "replica lag is read from a PostgreSQL standby (pg_last_xact_replay_timestamp)"
-        )
+        pytest.skip("replica lag is read from a PostgreSQL standby (pg_last_xact_replay_timestamp)")
     # The primary standing in for its own replica: not in recovery, so no lag.
     app = make_app(db_url, tmp_path, DATABASE_READ_URL=db_url)
     resp = app.test_client().get("/readyz")
