@@ -665,5 +665,73 @@ CREATE TABLE applied_document (
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0011
+
+CREATE TABLE ceph_cluster (
+    id BIGSERIAL NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    fsid UUID, 
+    public_network VARCHAR(64), 
+    cluster_network VARCHAR(64), 
+    description TEXT NOT NULL, 
+    CONSTRAINT pk_ceph_cluster PRIMARY KEY (id), 
+    CONSTRAINT uq_ceph_cluster_fsid UNIQUE (fsid), 
+    CONSTRAINT uq_ceph_cluster_name UNIQUE (name)
+);
+
+CREATE TABLE ceph_client (
+    id BIGSERIAL NOT NULL, 
+    ceph_cluster_id BIGINT NOT NULL, 
+    name VARCHAR(72) NOT NULL, 
+    caps TEXT NOT NULL, 
+    secret_uuid UUID NOT NULL, 
+    is_default BOOLEAN NOT NULL, 
+    key_encrypted TEXT, 
+    CONSTRAINT pk_ceph_client PRIMARY KEY (id), 
+    CONSTRAINT fk_ceph_client_ceph_cluster_id_ceph_cluster FOREIGN KEY(ceph_cluster_id) REFERENCES ceph_cluster (id) ON DELETE RESTRICT, 
+    CONSTRAINT uq_ceph_client_ceph_cluster_id_name UNIQUE (ceph_cluster_id, name), 
+    CONSTRAINT uq_ceph_client_secret_uuid UNIQUE (secret_uuid)
+);
+
+CREATE UNIQUE INDEX ix_ceph_client_default ON ceph_client (ceph_cluster_id) WHERE is_default;
+
+ALTER TABLE api_token ADD COLUMN secrets BOOLEAN DEFAULT false NOT NULL;
+
+ALTER TABLE api_token ADD CONSTRAINT ck_api_token_secrets_not_customer CHECK (NOT secrets OR role <> 'customer');
+
+ALTER TABLE ceph_mon_node ADD COLUMN ceph_cluster_id BIGINT;
+
+CREATE INDEX ix_ceph_mon_node_ceph_cluster_id ON ceph_mon_node (ceph_cluster_id);
+
+ALTER TABLE ceph_mon_node ADD CONSTRAINT fk_ceph_mon_node_ceph_cluster_id_ceph_cluster FOREIGN KEY(ceph_cluster_id) REFERENCES ceph_cluster (id) ON DELETE RESTRICT;
+
+ALTER TABLE ceph_pool ADD COLUMN ceph_cluster_id BIGINT;
+
+CREATE INDEX ix_ceph_pool_ceph_cluster_id ON ceph_pool (ceph_cluster_id);
+
+ALTER TABLE ceph_pool ADD CONSTRAINT fk_ceph_pool_ceph_cluster_id_ceph_cluster FOREIGN KEY(ceph_cluster_id) REFERENCES ceph_cluster (id) ON DELETE RESTRICT;
+
+ALTER TABLE node ADD COLUMN ceph_cluster_id BIGINT;
+
+CREATE INDEX ix_node_ceph_cluster_id ON node (ceph_cluster_id);
+
+ALTER TABLE node ADD CONSTRAINT fk_node_ceph_cluster_id_ceph_cluster FOREIGN KEY(ceph_cluster_id) REFERENCES ceph_cluster (id) ON DELETE RESTRICT;
+
+ALTER TABLE node ADD COLUMN ceph_client_id BIGINT;
+
+CREATE INDEX ix_node_ceph_client_id ON node (ceph_client_id);
+
+ALTER TABLE node ADD CONSTRAINT fk_node_ceph_client_id_ceph_client FOREIGN KEY(ceph_client_id) REFERENCES ceph_client (id) ON DELETE RESTRICT;
+
+INSERT INTO ceph_cluster (name, description) SELECT 'default', 'made by migration 0011 for the pools and monitors that existed; set its fsid' WHERE EXISTS (SELECT 1 FROM ceph_pool) OR EXISTS (SELECT 1 FROM ceph_mon_node);
+
+UPDATE ceph_pool SET ceph_cluster_id = (SELECT id FROM ceph_cluster WHERE name = 'default');
+
+UPDATE ceph_mon_node SET ceph_cluster_id = (SELECT id FROM ceph_cluster WHERE name = 'default');
+
+UPDATE node SET ceph_cluster_id = (SELECT id FROM ceph_cluster WHERE name = 'default') WHERE id IN (SELECT node_id FROM virt_node UNION SELECT node_id FROM ceph_osd_node UNION SELECT node_id FROM ceph_mon_node);
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0008';
+
 COMMIT;
 

@@ -38,6 +38,8 @@ class Principal:
     name: str
     role: str
     customer_id: int | None
+    # The secrets scope (ApiToken.secrets): Ceph keys in node documents, storing them.
+    secrets: bool = False
 
     @property
     def is_customer(self) -> bool:
@@ -85,7 +87,7 @@ def resolve_principal() -> Principal | None:
     else:
         row = None
     if row is not None:
-        principal = Principal(row.id, row.name, row.role, row.customer_id)
+        principal = Principal(row.id, row.name, row.role, row.customer_id, bool(row.secrets))
         set_actor(get_session(), row.id, principal.label)
         g.principal = principal
     return g.principal
@@ -143,6 +145,15 @@ def current_principal() -> Principal:
             www_authenticate=WWWAuthenticate("bearer"),
         )
     return principal
+
+
+def require_secrets(principal: Principal, what: str) -> None:
+    """Refuse (403) a principal without the secrets scope."""
+    if not principal.secrets:
+        raise Forbidden(
+            f"{what} needs a token with the secrets scope "
+            "(`virtapi token create --secrets`, or POST /api/v1/tokens with secrets: true)"
+        )
 
 
 def require(roles: frozenset[str]) -> Callable[[F], F]:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from . import migrate
 from .app import create_app
-from .config import current_settings
+from .config import current_settings, override, settings_of
 from .db import get_db
-from .services import tokens
+from .services import secretbox, tokens
 from .services.audit import set_actor
 from .services.errors import DomainError
 
@@ -114,13 +115,20 @@ def _parse_expiry(value: str | None) -> datetime | None:
 @click.option("--customer-id", type=int, help="Required for --role customer.")
 @click.option("--name", default="", help="A label to recognise the token by.")
 @click.option("--expires", help="ISO date/time or a duration such as 30d or 12h.")
+@click.option(
+    "--secrets", "secrets_scope", is_flag=True,
+    help="Secrets scope: node documents carry Ceph keys, and the token may store them.",
+)  # fmt: skip
 @with_appcontext
-def token_create(role: str, customer_id: int | None, name: str, expires: str | None) -> None:
+def token_create(
+    role: str, customer_id: int | None, name: str, expires: str | None, secrets_scope: bool
+) -> None:
     """Create a token and print it once."""
     with cli_session() as session:
         row, plaintext = tokens.create_token(
-            session, role, customer_id=customer_id, name=name, expires_at=_parse_expiry(expires)
-        )
+            session, role, customer_id=customer_id, name=name,
+            expires_at=_parse_expiry(expires), secrets_scope=secrets_scope,
+        )  # fmt: skip
     click.echo(plaintext)
     click.echo(f"token {row.id} ({role}) created; it is not shown again", err=True)
 
@@ -135,7 +143,8 @@ def token_list() -> None:
             if status == "active" and row.expires_at and row.expires_at <= datetime.now(UTC):
                 status = "expired"
             click.echo(
-                f"{row.id}\t{row.role}\t{row.customer_id or '-'}\t{status}\t"
+                f"{row.id}\t{row.role}{'+secrets' if row.secrets else ''}\t"
+                f"{row.customer_id or '-'}\t{status}\t"
                 f"{row.expires_at.isoformat() if row.expires_at else 'never'}\t{row.name}"
             )
 
@@ -202,12 +211,30 @@ def export(output: str | None, fmt: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@main.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for secrets at rest: `virtapi secret-key > FILE`, then
+    VIRTAPI_SECRET_KEY_FILE=FILE (mode 0600, the same file on every API host)."""
+    click.echo(secretbox.new_key_text())
+
+
 # --- demo and serve ---------------------------------------------------------------------------
+
+
+def _demo_secret_key() -> None:
+    """Demo and dev mode keep a generated key in the instance folder, so Ceph keys can be
+    stored at once; production sets VIRTAPI_SECRET_KEY_FILE."""
+    settings = settings_of(current_app)
+    if settings.secret_key_file is None:
+        path = secretbox.ensure_key_file(Path(settings.instance_path) / secretbox.KEY_FILE_NAME)
+        override(current_app, secret_key_file=str(path))
+        click.echo(f"secrets at rest: generated key {path} (set {secretbox.KEY_VARIABLE})")
 
 
 def _load_demo(*, only_if_empty: bool = False) -> None:
     from .services.demo import inventory_is_empty, load_demo
 
+    _demo_secret_key()
     migrate.upgrade(_url())
     with cli_session() as session:
         if only_if_empty and not inventory_is_empty(session):
@@ -252,6 +279,8 @@ def serve(
         migrate.upgrade(url)
     if with_demo:
         _load_demo(only_if_empty=True)
+    elif dev:
+        _demo_secret_key()
     get_db().dispose()  # no connection may cross the fork into the workers
     if dev:
         host, _, port = bind.rpartition(":")

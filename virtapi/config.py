@@ -8,6 +8,7 @@ Every setting has exactly one default, here. The app keeps its ``Settings`` in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import secrets
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
+from .services.secretbox import KEY_FILE_NAME, KEY_VARIABLE, SecretBox, box_for, read_key_file
 from .values import MAX_VNI
 
 DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
@@ -131,6 +133,17 @@ def _secret_key(env: dict[str, str], instance: Path) -> str:
     return path.read_text().strip()
 
 
+def _secret_key_file(env: dict[str, str], instance: Path) -> str | None:
+    """VIRTAPI_SECRET_KEY_FILE, checked now (a bad key fails the start, not the first write),
+    else the key demo/dev mode generated in the instance folder, if any."""
+    configured = env.get(KEY_VARIABLE, "").strip()
+    path = Path(configured) if configured else instance / KEY_FILE_NAME
+    if not configured and not path.exists():
+        return None
+    read_key_file(path, KEY_VARIABLE)
+    return str(path)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every VIRTAPI_* setting; the README's configuration table lists the same."""
@@ -138,6 +151,8 @@ class Settings:
     instance_path: str
     database_url: str
     secret_key: str
+    # Key file for secrets at rest (Ceph keys); None: no secret can be stored.
+    secret_key_file: str | None = None
     database_read_url: str | None = None
     replica_retry_seconds: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024
@@ -190,6 +205,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         instance_path=str(instance),
         database_url=env.get("VIRTAPI_DATABASE_URL") or default_database_url(instance),
         secret_key=_secret_key(env, instance),
+        secret_key_file=_secret_key_file(env, instance),
         database_read_url=env.get("VIRTAPI_DATABASE_READ_URL") or None,
         replica_retry_seconds=_positive(
             "VIRTAPI_REPLICA_RETRY_SECONDS",
@@ -288,3 +304,13 @@ def override(app: Flask, **changes: Any) -> Settings:
 def current_settings() -> Settings:
     """The settings of the app handling this request or command."""
     return settings_of(current_app)
+
+
+@functools.cache
+def _box(path: str | None) -> SecretBox | None:
+    return box_for(path)
+
+
+def current_secret_box() -> SecretBox | None:
+    """The box of the configured key file (None: no key, no secret can be stored)."""
+    return _box(current_settings().secret_key_file)

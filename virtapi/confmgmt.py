@@ -23,12 +23,15 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from .config import current_settings
+from .auth import current_principal
+from .config import current_secret_box, current_settings
 from .db import get_read_session
 from .enc.emit import to_yaml
 from .observability import metrics
+from .services.ceph import client_keys
 from .services.change_feed import changes_since
 from .services.document_cache import CachedDocument, DocumentCache
+from .services.document_secrets import secret_uuids, with_keys
 from .services.errors import NotFound
 from .services.node_document import build_node_document, canonical_json
 
@@ -137,10 +140,27 @@ def respond(answer: Rendered, mimetype: str, entry: CachedDocument) -> Response:
     return response
 
 
+def secret_document(entry: CachedDocument) -> dict[str, Any] | None:
+    """For a token with the secrets scope, the document with its Ceph keys (built now, never
+    cached: see services/document_secrets); None when the document is served as cached."""
+    if not current_principal().secrets:
+        return None
+    uuids = secret_uuids(entry.document)
+    if not uuids:
+        return None
+    keys = client_keys(get_read_session(), uuids, current_secret_box())
+    return with_keys(entry.document, keys)
+
+
 def serve(certname: str, view: View, fmt: str) -> Response:
     """The view of certname's document as YAML (``fmt="yaml"``) or JSON, rendered once per
-    document version."""
+    document version (a secrets-scoped one each time)."""
     entry = node_document(certname, view.__name__.removesuffix("_view"))
+    secret = secret_document(entry)
+    if secret is not None:
+        data = view(secret)
+        answer = rendered(to_yaml(data) if fmt == "yaml" else to_json(data))
+        return respond(answer, "application/yaml" if fmt == "yaml" else "application/json", entry)
     key = f"{view.__name__}.{fmt}"
     answer = entry.renders.get(key)
     if answer is None:

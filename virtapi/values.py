@@ -16,7 +16,10 @@ is better said than guessed at. The message says what to remove.
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -444,3 +447,49 @@ def problem(parser: Any, value: Any, *args: Any, **kwargs: Any) -> str | None:
     except InvalidValue as exc:
         return str(exc)
     return None
+
+
+# --- Ceph ---------------------------------------------------------------------------------
+
+CEPH_CLIENT_PATTERN = r"^(client\.)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_CEPH_CLIENT_RE = re.compile(CEPH_CLIENT_PATTERN)
+CEPHX_KEY_PATTERN = r"^[A-Za-z0-9+/]{38}==$"
+# `ceph auth get-key` prints base64 of a 28-byte CryptoKey: u16 type (1 = AES), 8 bytes of
+# creation time, u16 length (16), then the 16-byte secret.
+_CEPHX_HEADER_LEN = 12
+
+
+def parse_uuid(value: Any) -> uuid.UUID:
+    """A UUID in its usual text form (fsid, libvirt secret uuid)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    text = _text_of(value, "UUID", "6b1e3c0e-3f1e-4a53-9a0c-2f6a4a3c9d11")
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidValue(
+            f"{text!r} is not a UUID such as 6b1e3c0e-3f1e-4a53-9a0c-2f6a4a3c9d11"
+        ) from None
+
+
+def parse_ceph_client_name(value: Any) -> str:
+    """A Ceph user name, stored with its type: ``libvirt`` and ``client.libvirt`` are both
+    ``client.libvirt``."""
+    if not isinstance(value, str) or not _CEPH_CLIENT_RE.fullmatch(value):
+        raise InvalidValue(
+            f"{value!r} is not a Ceph client name: client.<id> (or just <id>), the id 1-64 "
+            "characters A-Z, a-z, 0-9, '.', '_' and '-'"
+        )
+    return value if value.startswith("client.") else f"client.{value}"
+
+
+def parse_cephx_key(value: Any) -> str:
+    """A cephx secret exactly as ``ceph auth get-key`` prints it (40 characters of base64)."""
+    hint = "give the key as `ceph auth get-key client.<id>` prints it (40 characters, ending '==')"
+    if not isinstance(value, str) or not re.fullmatch(CEPHX_KEY_PATTERN, value):
+        raise InvalidValue(f"not a cephx key: {hint}")
+    raw = base64.b64decode(value, validate=True)
+    kind, length = struct.unpack_from("<H", raw, 0)[0], struct.unpack_from("<H", raw, 10)[0]
+    if kind != 1 or length != 16 or len(raw) != _CEPHX_HEADER_LEN + 16:
+        raise InvalidValue(f"not a cephx key (expected an AES key of 16 bytes): {hint}")
+    return value

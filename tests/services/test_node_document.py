@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from tests.support.queries import statements_sent
 from virtapi.models import (
     CacheOption,
+    CephClient,
+    CephCluster,
     CephMonNode,
     CephOsdNode,
     CephPool,
@@ -37,6 +39,7 @@ from virtapi.services.demo import load_demo
 from virtapi.services.node_document import build_node_document, disk_name
 
 GiB = 1024**3
+FSID = uuid.UUID("6b1e3c0e-3f1e-4a53-9a0c-2f6a4a3c9d11")
 
 
 def _by_name(session: Session, model: Any, name: str) -> Any:
@@ -69,17 +72,22 @@ def make_fleet(session: Session, n_vms: int) -> dict[str, Any]:
         last_address=netaddr.IPAddress("172.16.0.255"),
         prefixlen=24,
     )
-    session.add_all([pool, net4, net6, under4])
+    cluster = CephCluster(
+        name="main", fsid=FSID, public_network="172.16.0.0/24", cluster_network="172.17.0.0/24"
+    )
+    client = CephClient(cluster=cluster, name="client.libvirt", is_default=True,
+                        key_encrypted="v1:not-read-by-the-builder")  # fmt: skip
+    session.add_all([pool, net4, net6, under4, cluster, client])
 
-    def node(fqdn: str, index: int) -> Node:
-        row = Node(fqdn=fqdn, location="rack 1", state=running)
+    def node(fqdn: str, index: int, cluster: CephCluster | None = None) -> Node:
+        row = Node(fqdn=fqdn, location="rack 1", state=running, ceph_cluster=cluster)
         iface = VmInterface(node=row, node_ifname="eno1", mac=f"0c:00:00:00:00:{index:02x}")
         session.add_all([row, iface])
         session.add(Ipv4Address(address=f"172.16.0.{index}", network=under4, interface=iface))
         return row
 
     hv_a = VirtNode(
-        node=node("hv-a.test", 1),
+        node=node("hv-a.test", 1, cluster),
         cores=64,
         ram=512 * GiB,
         vg_name="vg0",
@@ -92,6 +100,9 @@ def make_fleet(session: Session, n_vms: int) -> dict[str, Any]:
     session.add_all([hv_a, hv_b, nm_a, nm_b])
     for i, fqdn in enumerate(("mon1.test", "mon2.test"), start=11):
         session.add(CephMonNode(node=node(fqdn, i), port=6789))
+    session.flush()
+    for mon in session.query(CephMonNode):
+        mon.ceph_cluster_id = cluster.id
     session.add(CephOsdNode(node=session.query(Node).filter_by(fqdn="mon1.test").one()))
     shared = Vlan(vni=5000, name="shared", customer_id=1)
     session.add(shared)
@@ -210,6 +221,42 @@ def test_ceph_roles(session: Session) -> None:
     assert mon1["ceph"]["mon_host"] == "172.16.0.11:6789,172.16.0.12:6789"
     assert mon1["ceph"]["mon_port"] == 6789
     assert "hypervisor" not in mon1
+    # A monitor's cluster is its monitor's; the client the cluster's default; never a key.
+    assert mon1["ceph"]["cluster"] == {
+        "fsid": str(FSID),
+        "mon_host": "172.16.0.11:6789,172.16.0.12:6789",
+        "public_network": "172.16.0.0/24",
+        "cluster_network": "172.17.0.0/24",
+    }
+    assert mon1["ceph"]["client"]["name"] == "client.libvirt"
+    assert mon1["ceph"]["client"]["key_secret_present"] is True
+    assert "key" not in mon1["ceph"]["client"]
+
+
+def test_hypervisor_ceph_cluster_and_client(session: Session) -> None:
+    make_fleet(session, 1)
+    hv = build_node_document(session, "hv-a.test")["hypervisor"]  # type: ignore[index]
+    assert hv["ceph_cluster"]["fsid"] == str(FSID)
+    assert hv["ceph_cluster"]["mon_host"] == "172.16.0.11:6789,172.16.0.12:6789"
+    client = hv["ceph_client"]
+    assert set(client) == {"name", "secret_uuid", "key_secret_present"}
+    # hv-b names no cluster: no Ceph sections at all.
+    assert "ceph_cluster" not in build_node_document(session, "hv-b.test")["hypervisor"]  # type: ignore[index]
+    # A node's own client choice wins over the default.
+    other = CephClient(ceph_cluster_id=client_cluster_id(session), name="client.other")
+    session.add(other)
+    session.flush()
+    node = session.query(Node).filter_by(fqdn="hv-a.test").one()
+    node.ceph_client_id = other.id
+    session.commit()
+    hv = build_node_document(session, "hv-a.test")["hypervisor"]  # type: ignore[index]
+    assert hv["ceph_client"] == {
+        "name": "client.other", "secret_uuid": str(other.secret_uuid), "key_secret_present": False
+    }  # fmt: skip
+
+
+def client_cluster_id(session: Session) -> int:
+    return session.query(CephCluster).filter_by(name="main").one().id
 
 
 def test_vm_document_by_hostname_and_uuid(session: Session) -> None:

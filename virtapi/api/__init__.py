@@ -99,6 +99,7 @@ def blueprints() -> list:
     from ..pillar import views as _pillar_routes  # noqa: F401
     from .backups import blp as backups  # issue 17
     from .base_images import blp as base_images  # issue 17
+    from .ceph import blp as ceph  # issue 16
     from .changes import blp as changes
     from .compute import blp as compute
     from .drift import blp as drift
@@ -122,6 +123,7 @@ def blueprints() -> list:
         compute,
         network,
         storage,
+        ceph,  # issue 16
         snapshots,  # issue 17
         prefixes,  # issue 17
         base_images,  # issue 17

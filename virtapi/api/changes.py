@@ -33,6 +33,8 @@ OBJECT_TYPES = {
     "storage-types": "storage_type",
     "cache-options": "cache_option",
     "ceph-pools": "ceph_pool",
+    "ceph-clusters": "ceph_cluster",
+    "ceph-clients": "ceph_client",
     "customer-quotas": "customer_quota",
     "tokens": "api_token",
 }

@@ -21,6 +21,7 @@ from ..models import (
     VirtNode,
     VmInterface,
 )
+from ..services import ceph as ceph_service
 from ..services import nodes as node_service
 from ..services.lifecycle import is_stale
 from ..services.vocabulary import resolve
@@ -52,6 +53,19 @@ class NodeInterfaceSchema(Schema):
     ipv6_addresses = address_list(6)
 
 
+def _name_of(attribute: str, description: str) -> fields.Function:
+    return fields.Function(
+        lambda obj: getattr(getattr(obj, attribute), "name", None),
+        required=True,
+        allow_none=True,
+        metadata={"type": "string", "description": description},
+    )
+
+
+def _ceph_choice(description: str) -> NameOrId:
+    return NameOrId(allow_none=True, metadata={"description": description})
+
+
 class NodeSchema(Schema):
     id = fields.Integer(required=True)
     fqdn = fields.String(required=True)
@@ -77,6 +91,8 @@ class NodeSchema(Schema):
         },
     )
     facts = fields.Dict(required=True, allow_none=True, metadata={"description": "last reported"})
+    ceph_cluster = _name_of("ceph_cluster", "the Ceph cluster this node's ceph.conf names")
+    ceph_client = _name_of("ceph_client", "its cephx user (null: the cluster's default)")
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 
@@ -87,6 +103,11 @@ class NodeCreateSchema(Schema):
     area = name_field(allow_none=True, load_default=None)
     state = NameOrId(load_default="running", metadata={"description": "node state name or id"})
     puppet_environment = name_field(allow_none=True, load_default=None)
+    ceph_cluster = _ceph_choice("Ceph cluster by name or id (a monitor defaults to its own)")
+    ceph_client = _ceph_choice("client by id, or by name in ceph_cluster (default: its default)")
+
+
+_CEPH_CHOICES = ("ceph_cluster", "ceph_client")
 
 
 def _node_values(session: Session, data: dict[str, Any]) -> dict[str, Any]:
@@ -96,15 +117,25 @@ def _node_values(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _choose_ceph(session: Session, node: Node, data: dict[str, Any]) -> None:
+    given = [k for k in _CEPH_CHOICES if k in data]
+    if given:
+        ceph_service.choose(session, node, data.get("ceph_cluster"), data.get("ceph_client"), given)
+
+
 def create_node(session: Session, principal: Principal, data: dict[str, Any]) -> Node:
-    node = Node(**_node_values(session, data))
+    values = {k: v for k, v in data.items() if k not in _CEPH_CHOICES}
+    node = Node(**_node_values(session, values))
     session.add(node)
+    _choose_ceph(session, node, data)
     return node
 
 
 def update_node(session: Session, principal: Principal, node: Node, data: dict[str, Any]) -> None:
-    for key, value in _node_values(session, data).items():
+    values = {k: v for k, v in data.items() if k not in _CEPH_CHOICES}
+    for key, value in _node_values(session, values).items():
         setattr(node, key, value)
+    _choose_ceph(session, node, data)
 
 
 def _role(value: str) -> Any:
@@ -135,6 +166,8 @@ NODES = crud.register(
         },
         options=(
             joinedload(Node.reported_state),
+            joinedload(Node.ceph_cluster),
+            joinedload(Node.ceph_client),
             selectinload(Node.virt_node),
             selectinload(Node.ceph_osd_node),
             selectinload(Node.ceph_mon_node),
@@ -264,14 +297,26 @@ class CephOsdNodeCreateSchema(Schema):
 
 class CephMonNodeSchema(CephOsdNodeSchema):
     port = fields.Integer(required=True)
+    ceph_cluster_id = fields.Integer(required=True, allow_none=True)
 
 
 class CephMonNodeCreateSchema(CephOsdNodeCreateSchema):
     port = int32(1, 65535, load_default=6789)
+    ceph_cluster = _ceph_choice("the cluster this monitor belongs to (name or id)")
 
 
 class CephMonNodeUpdateSchema(Schema):
     port = int32(1, 65535)
+    ceph_cluster = _ceph_choice("the cluster this monitor belongs to (name or id)")
+
+
+def _update_monitor(
+    session: Session, principal: Principal, mon: CephMonNode, data: dict[str, Any]
+) -> None:
+    values = dict(data)
+    if "ceph_cluster" in values:
+        ceph_service.set_cluster(session, mon, values.pop("ceph_cluster"))
+    crud.default_update(session, principal, mon, values)
 
 
 def _create_role(model: type) -> crud.CreateHook:
@@ -279,7 +324,10 @@ def _create_role(model: type) -> crud.CreateHook:
         values = dict(data)
         node = crud.load_ref(session, principal, Node, values.pop("node_id"), "node_id")
         node_service.role_node(session, model, node.id)
+        cluster = values.pop("ceph_cluster", None)
         row = model(node=node, **values)
+        if cluster is not None:
+            ceph_service.set_cluster(session, row, cluster)
         session.add(row)
         return row
 
@@ -313,6 +361,8 @@ CEPH_MON_NODES = crud.register(
         filters=_node_filters(CephMonNode),
         options=(joinedload(CephMonNode.node),),
         create=_create_role(CephMonNode),
-        description="The Ceph monitor role of a node. Filters: fqdn, node_id, area.",
+        update=_update_monitor,
+        description="The Ceph monitor role of a node, in a Ceph cluster (ceph-clusters). "
+        "Filters: fqdn, node_id, area.",
     ),
 )

@@ -28,6 +28,9 @@ class TokenSchema(Schema):
     name = fields.String(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     customer_id = fields.Integer(required=True, allow_none=True)
+    secrets = fields.Boolean(
+        required=True, metadata={"description": "secrets scope: node documents carry Ceph keys"}
+    )
     created_at = fields.DateTime(required=True)
     expires_at = fields.DateTime(required=True, allow_none=True)
     revoked_at = fields.DateTime(required=True, allow_none=True)
@@ -45,6 +48,10 @@ class TokenCreateSchema(Schema):
     customer_id = ref_id(allow_none=True, load_default=None, metadata={"description": "customers"})
     name = string(128, load_default="")
     expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    secrets = fields.Boolean(
+        load_default=False,
+        metadata={"description": "secrets scope (not for customers): Ceph keys in node documents"},
+    )
 
 
 def _revoke(session: Session, principal: Principal, row: ApiToken) -> None:
@@ -93,6 +100,7 @@ class TokenCreate(MethodView):
             customer_id=data["customer_id"],
             name=data["name"],
             expires_at=expires,
+            secrets_scope=data["secrets"],
         )
         session.commit()
         body = {**TokenSchema().dump(row), "token": plaintext}

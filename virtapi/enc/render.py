@@ -25,19 +25,30 @@ CLASS_PARAMETERS: dict[str, tuple[str, ...]] = {
         "vms",
         "vxlans",
         "backup_timers",  # issue 17
+        "ceph_cluster",  # issue 16
     ),
-    "virtapi::ceph": ("monitors", "mon_host"),
+    "virtapi::ceph": ("monitors", "mon_host", "cluster"),
     "virtapi::ceph::mon": ("port",),
     "virtapi::ceph::osd": (),
     "virtapi::guest": ("uuid", "hostname", "interfaces"),
 }
 
 
+# Parameters served by Hiera only, never as ENC class parameters: the module data declares
+# them `convert_to: Sensitive`, which an ENC parameter would bypass (a key in reports).
+HIERA_ONLY: dict[str, tuple[str, ...]] = {
+    "virtapi::hypervisor": ("ceph_client",),
+    "virtapi::ceph": ("client",),
+}
+# The Hiera keys that carry a Ceph key for a token with the secrets scope.
+SECRET_KEYS = frozenset(f"{c}::{p}" for c, params in HIERA_ONLY.items() for p in params)
+
+
 def _pick(section: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {name: section[name] for name in names if name in section}
 
 
-def node_classes(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def node_classes(document: dict[str, Any], *, hiera: bool = False) -> dict[str, dict[str, Any]]:
     """Class name -> parameters for every role of the node, in declaration order.
 
     `virtapi::ceph` comes before the mon/osd classes: Puppet declares all ENC classes
@@ -46,13 +57,17 @@ def node_classes(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """
     roles = document.get("roles", [])
     classes: dict[str, dict[str, Any]] = {}
+
+    def params(name: str) -> tuple[str, ...]:
+        return CLASS_PARAMETERS[name] + (HIERA_ONLY.get(name, ()) if hiera else ())
+
     if "hypervisor" in roles and "hypervisor" in document:
         classes["virtapi::hypervisor"] = _pick(
-            document["hypervisor"], CLASS_PARAMETERS["virtapi::hypervisor"]
+            document["hypervisor"], params("virtapi::hypervisor")
         )
     ceph = document.get("ceph")
     if ceph is not None and ("ceph_mon" in roles or "ceph_osd" in roles):
-        classes["virtapi::ceph"] = _pick(ceph, CLASS_PARAMETERS["virtapi::ceph"])
+        classes["virtapi::ceph"] = _pick(ceph, params("virtapi::ceph"))
         if "ceph_mon" in roles:
             classes["virtapi::ceph::mon"] = {"port": ceph["mon_port"]}
         if "ceph_osd" in roles:
@@ -115,7 +130,7 @@ def hiera_view(document: dict[str, Any]) -> dict[str, Any]:
         data["virtapi::node"] = document["node"]
     if "vm" in document:
         data["virtapi::vm"] = document["vm"]
-    for class_name, params in node_classes(document).items():
+    for class_name, params in node_classes(document, hiera=True).items():
         for param, value in params.items():
             data[f"{class_name}::{param}"] = value
     return hiera_escape(data)

@@ -13,10 +13,12 @@ from ..confmgmt import (
     node_document,
     rendered,
     respond,
+    secret_document,
     serve,
     to_json,
 )
 from ..services.errors import NotFound
+from .render import SECRET_KEYS as _SECRET_KEYS
 from .render import enc_view, hiera_view
 
 
@@ -47,6 +49,12 @@ def hiera_key(certname: str, key: str) -> Response:
     """One Hiera key as `{"<key>": value}` (the shape hiera-http's default dig expects);
     404 if the node has no such key."""
     entry = node_document(certname, "hiera")
+    secret = secret_document(entry) if key in _SECRET_KEYS else None
+    if secret is not None:
+        data = hiera_view(secret)
+        if key not in data:
+            raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
+        return respond(rendered(to_json({key: data[key]})), "application/json", entry)
     # Rendered once per document version like the whole views; only keys that exist are
     # kept, so what the cache holds stays bounded by the document.
     answer = entry.renders.get(f"hiera_key.{key}")

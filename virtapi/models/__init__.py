@@ -4,6 +4,7 @@ from .audit import AppliedDocument, Change, ChangeNode, DataVersion
 from .auth import ROLES, ApiToken, AuthFailure, WebSession
 from .backups import Backup, BackupSchedule, BackupStore, DiskRestore
 from .base import Base
+from .ceph import CephClient, CephCluster
 from .compute import CustomerQuota, Vm, VmState
 from .network import (
     Ipv4Address,
@@ -45,6 +46,8 @@ __all__ = [
     "Base",
     "BaseImage",
     "CacheOption",
+    "CephClient",
+    "CephCluster",
     "CephMonNode",
     "CephOsdNode",
     "CephPool",

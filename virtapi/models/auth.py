@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdMixin, UTCDateTime, utcnow
@@ -20,12 +20,15 @@ class ApiToken(IdMixin, Base):
             "(role = 'customer') = (customer_id IS NOT NULL)", name="customer_id_iff_customer"
         ),
         CheckConstraint("customer_id IS NULL OR customer_id > 0", name="customer_id_positive"),
+        CheckConstraint("NOT secrets OR role <> 'customer'", name="secrets_not_customer"),
     )
 
     name: Mapped[str] = mapped_column(String(128), default="")
     # sha256 of the token: tokens are 256 random bits, so a fast hash loses nothing to brute force.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
+    # The secrets scope: node documents served to this token carry Ceph keys.
+    secrets: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -49,3 +49,12 @@ class Base(DeclarativeBase):
 
 class IdMixin:
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True, sort_order=-1)
+
+
+# Column info marking a secret: never copied into the change log, exports or dry-run patches
+# (services/audit.py, services/transfer). ``is_secret(column)`` tells.
+SECRET: dict[str, Any] = {"secret": True}
+
+
+def is_secret(column: Any) -> bool:
+    return bool(getattr(column, "info", {}).get("secret"))

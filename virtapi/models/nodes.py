@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base, IdMixin, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
+    from .ceph import CephClient, CephCluster
     from .compute import Vm
     from .network import VmInterface
 
@@ -52,11 +53,21 @@ class Node(IdMixin, Base):
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The Ceph cluster and cephx user this node's RBD disks and ceph.conf use (a monitor
+    # defaults to its monitor's cluster, the client to the cluster's default client).
+    ceph_cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ceph_cluster.id", ondelete="RESTRICT"), index=True
+    )
+    ceph_client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ceph_client.id", ondelete="RESTRICT"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     state: Mapped[NodeState] = relationship(foreign_keys=[node_state_id], lazy="joined")
     reported_state: Mapped[NodeState | None] = relationship(foreign_keys=[reported_state_id])
+    ceph_cluster: Mapped[CephCluster | None] = relationship(foreign_keys=[ceph_cluster_id])
+    ceph_client: Mapped[CephClient | None] = relationship(foreign_keys=[ceph_client_id])
     virt_node: Mapped[VirtNode | None] = relationship(back_populates="node", uselist=False)
     ceph_osd_node: Mapped[CephOsdNode | None] = relationship(back_populates="node", uselist=False)
     ceph_mon_node: Mapped[CephMonNode | None] = relationship(back_populates="node", uselist=False)
@@ -138,5 +149,8 @@ class CephMonNode(IdMixin, Base):
 
     node_id: Mapped[int] = mapped_column(ForeignKey("node.id", ondelete="CASCADE"), unique=True)
     port: Mapped[int] = mapped_column(Integer, default=6789)
+    ceph_cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ceph_cluster.id", ondelete="RESTRICT"), index=True
+    )
 
     node: Mapped[Node] = relationship(back_populates="ceph_mon_node")

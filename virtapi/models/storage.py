@@ -47,6 +47,9 @@ class CephPool(IdMixin, Base):
 
     name: Mapped[str] = mapped_column(String(128), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    ceph_cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ceph_cluster.id", ondelete="RESTRICT"), index=True
+    )
 
 
 class Storage(IdMixin, Base):

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ..models import (
+    CephClient,
     CephMonNode,
     CephOsdNode,
     Node,
@@ -64,6 +65,8 @@ class Touches:
     storages: set[int] = field(default_factory=set)
     pools: set[int] = field(default_factory=set)
     networks: set[tuple[int, int]] = field(default_factory=set)  # (ip version, id)
+    ceph_clusters: set[int] = field(default_factory=set)  # nodes using the cluster
+    ceph_clients: set[int] = field(default_factory=set)  # ... the client's cluster
     monitors: bool = False  # every document listing Ceph monitors
     everything: bool = False
 
@@ -127,6 +130,14 @@ def touches(
     elif table == "storage_ceph":
         t.storages |= _values("storage_id", before, after)
         t.pools |= _values("ceph_pool_id", before, after)
+    elif table == "ceph_cluster" and not whole:
+        # A new cluster is in no document yet; a deleted one was refused while named.
+        t.ceph_clusters.add(int(object_id))
+    elif table == "ceph_client":
+        # Nodes name a client of their own cluster or get the cluster's default: the
+        # cluster's nodes are a superset of the documents a client shows in.
+        t.ceph_clusters |= _values("ceph_cluster_id", before, after)
+        t.ceph_clients.add(int(object_id))  # an update's row holds only what changed
     elif table == "ceph_pool" and "name" in changed and not whole:
         t.pools.add(int(object_id))
     elif table in _VOCABULARIES and "name" in changed and not whole:
@@ -232,6 +243,21 @@ class Resolver:
                 names.add(hostname)
                 if hypervisor is not None:
                     names.add(hypervisor)
+        if t.ceph_clients:
+            t.ceph_clusters |= self._col(
+                select(CephClient.ceph_cluster_id).where(CephClient.id.in_(t.ceph_clients))
+            )
+        if t.ceph_clusters:
+            # A node's cluster is its own choice, else its monitor's (node_document).
+            nodes |= self._col(select(Node.id).where(Node.ceph_cluster_id.in_(t.ceph_clusters)))
+            nodes |= self._col(
+                select(CephMonNode.node_id)
+                .join(Node, Node.id == CephMonNode.node_id)
+                .where(
+                    CephMonNode.ceph_cluster_id.in_(t.ceph_clusters),
+                    Node.ceph_cluster_id.is_(None),
+                )
+            )
         if t.monitors:
             nodes |= self._col(select(VirtNode.node_id))
             nodes |= self._col(select(CephOsdNode.node_id))

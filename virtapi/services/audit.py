@@ -38,12 +38,16 @@ from ..models import (
     Vm,
     VmInterface,
 )
-from ..models.base import utcnow
+from ..models.base import is_secret, utcnow
 from .affected import EVERYTHING, Resolver, Touches, touches
 from .bulk import RECORDED, insert_rows
 
 # Never copied into the log: hashes of secrets are secrets too.
 SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
+# What the log holds for a column marked secret (models.base.SECRET): whether it is set and
+# that it changed, never the value, not even encrypted.
+REDACTED = "<secret>"
+REDACTED_NEW = "<new secret>"
 ANONYMOUS = (None, "system")
 # Bookkeeping, not inventory: recording it would only bury the real changes.
 UNAUDITED = (Change, ChangeNode, AuthFailure, AppliedDocument)
@@ -87,6 +91,10 @@ def _columns(obj: Any, *, before: bool) -> dict[str, Any]:
             continue
         hist = state.attrs[attr.key].history
         value = hist.deleted[0] if before and hist.deleted else state.attrs[attr.key].value
+        if any(is_secret(c) for c in attr.columns):
+            changed = bool(hist.added) and bool(hist.deleted) and not before
+            out[attr.key] = redact(value, changed)
+            continue
         out[attr.key] = jsonable(value)
     for rel in state.mapper.relationships:
         # Many-to-many membership (VLANs of an interface) lives in no column of its own.
@@ -97,6 +105,13 @@ def _columns(obj: Any, *, before: bool) -> dict[str, Any]:
         items = kept + list((hist.deleted if before else hist.added) or ())
         out[rel.key] = sorted(_object_id(i) for i in items)
     return out
+
+
+def redact(value: Any, changed: bool = False) -> str | None:
+    """A secret column's value as the change log (and exports) may show it."""
+    if value is None:
+        return None
+    return REDACTED_NEW if changed else REDACTED
 
 
 def _customer_id(session: Session, obj: Any) -> int | None:
@@ -301,7 +316,11 @@ def record_bulk_create(
     token_id, actor = session.info.get("actor", ANONYMOUS)
     now = now or utcnow()
     mapper = inspect(model)
-    keys = [a.key for a in mapper.column_attrs if a.key not in SECRET_COLUMNS]
+    keys = [
+        a.key
+        for a in mapper.column_attrs
+        if a.key not in SECRET_COLUMNS and not any(is_secret(c) for c in a.columns)
+    ]
     pk = [c.key for c in mapper.primary_key]
     table = str(mapper.local_table.name)  # a plain str: quoted_name is slow to format
     changes = []

@@ -45,7 +45,10 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     String,
+    and_,
     bindparam,
+    func,
+    or_,
     select,
     type_coerce,
     union_all,
@@ -58,6 +61,8 @@ from virtapi.models import (
     BackupStore,
     BaseImage,
     CacheOption,
+    CephClient,
+    CephCluster,
     CephMonNode,
     CephOsdNode,
     CephPool,
@@ -109,6 +114,8 @@ schedule_t = BackupSchedule.__table__
 backup_store_t = BackupStore.__table__
 backup_t = Backup.__table__
 restore_t = DiskRestore.__table__
+cluster_t = CephCluster.__table__
+client_t = CephClient.__table__
 FAMILIES = tuple(
     (f"ipv{version}", ADDRESS_MODELS[version].__table__, NETWORK_MODELS[version].__table__, af)
     for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6))
@@ -502,12 +509,36 @@ def _statements() -> _Statements:
             virt_node_t.c.local_storage_path,
             osd_t.c.id.label("osd_id"),
             mon_t.c.port.label("mon_port"),
+            cluster_t.c.id.label("cluster_id"),
+            cluster_t.c.fsid,
+            cluster_t.c.public_network,
+            cluster_t.c.cluster_network,
+            client_t.c.name.label("client_name"),
+            client_t.c.secret_uuid,
+            client_t.c.key_encrypted.is_not(None).label("key_present"),
         )
         .select_from(node_t)
         .join(node_state_t, node_state_t.c.id == node_t.c.node_state_id)
         .outerjoin(virt_node_t, virt_node_t.c.node_id == node_t.c.id)
         .outerjoin(osd_t, osd_t.c.node_id == node_t.c.id)
         .outerjoin(mon_t, mon_t.c.node_id == node_t.c.id)
+        # The node's Ceph cluster (its own choice, else its monitor's) and client (its own
+        # choice, else the cluster's default) in the same row: no statement of their own.
+        .outerjoin(
+            cluster_t,
+            cluster_t.c.id == func.coalesce(node_t.c.ceph_cluster_id, mon_t.c.ceph_cluster_id),
+        )
+        .outerjoin(
+            client_t,
+            or_(
+                client_t.c.id == node_t.c.ceph_client_id,
+                and_(
+                    node_t.c.ceph_client_id.is_(None),
+                    client_t.c.ceph_cluster_id == cluster_t.c.id,
+                    client_t.c.is_default,
+                ),
+            ),
+        )
         .where(node_t.c.fqdn == bindparam("fqdn"))
     )
 
@@ -542,7 +573,7 @@ def _statements() -> _Statements:
         )
     ).order_by("node_id", "iface_id", "address")
     monitors = (
-        select(node_t.c.id, node_t.c.fqdn, mon_t.c.port)
+        select(node_t.c.id, node_t.c.fqdn, mon_t.c.port, mon_t.c.ceph_cluster_id)
         .select_from(mon_t)
         .join(node_t, node_t.c.id == mon_t.c.node_id)
         .order_by(node_t.c.fqdn)
@@ -670,10 +701,14 @@ def _node_document(
 
     # Hypervisors need the monitors too: libvirt's rbd disks name them.
     monitors: list[dict[str, Any]] = []
-    for node_id, fqdn, port in monitor_rows:
+    cluster_monitors: list[dict[str, Any]] = []
+    for node_id, fqdn, port, cluster_id in monitor_rows:
         addresses = underlay.get(node_id, {"ipv4": [], "ipv6": []})
         address = (addresses["ipv4"] or addresses["ipv6"] or [None])[0]
         monitors.append({"fqdn": fqdn, "address": address, "port": port})
+        if cluster_id is not None and cluster_id == row.cluster_id:
+            cluster_monitors.append(monitors[-1])
+    cluster, client = _ceph_cluster(row, cluster_monitors), _ceph_client(row)
 
     if is_hypervisor:
         document["hypervisor"] = {
@@ -692,6 +727,10 @@ def _node_document(
             "base_images": _base_images(vms),
             "backup_timers": _backup_timers(vms),
         }
+        if cluster is not None:
+            document["hypervisor"]["ceph_cluster"] = cluster
+        if client is not None:
+            document["hypervisor"]["ceph_client"] = client
 
     if is_ceph:
         ceph: dict[str, Any] = {}
@@ -699,8 +738,36 @@ def _node_document(
             ceph["mon_port"] = row.mon_port
         ceph["monitors"] = monitors
         ceph["mon_host"] = ",".join(_mon_addr(m) for m in monitors if m["address"])
+        if cluster is not None:
+            ceph["cluster"] = cluster
+        if client is not None:
+            ceph["client"] = client
         document["ceph"] = ceph
     return document
+
+
+def _ceph_cluster(row: Any, monitors: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The node's cluster as ceph.conf needs it; unknown values are left out, not null."""
+    if row.cluster_id is None:
+        return None
+    cluster = {
+        "fsid": str(row.fsid) if row.fsid is not None else None,
+        "mon_host": ",".join(_mon_addr(m) for m in monitors if m["address"]) or None,
+        "public_network": row.public_network,
+        "cluster_network": row.cluster_network,
+    }
+    return {key: value for key, value in cluster.items() if value is not None}
+
+
+def _ceph_client(row: Any) -> dict[str, Any] | None:
+    """The cephx user: never its key (services/document_secrets adds it per request)."""
+    if row.client_name is None:
+        return None
+    return {
+        "name": row.client_name,
+        "secret_uuid": str(row.secret_uuid),
+        "key_secret_present": bool(row.key_present),
+    }
 
 
 def _mon_addr(monitor: dict[str, Any]) -> str:

@@ -34,10 +34,20 @@ def create_token(
     customer_id: int | None = None,
     name: str = "",
     expires_at: datetime | None = None,
+    secrets_scope: bool = False,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the only copy of the plaintext token."""
+    """Create a token; returns the row and the only copy of the plaintext token.
+
+    ``secrets_scope``: node documents served to it carry secrets (Ceph keys), and it may
+    store them; for admin, operator and reader tokens (config management), never customers.
+    """
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if secrets_scope and role == "customer":
+        raise InvalidInput(
+            "the secrets scope is for admin, operator and reader tokens, not customers",
+            errors={"secrets": ["not for customer tokens"]},
+        )
     if (role == "customer") != (customer_id is not None):
         raise InvalidInput("a customer token needs --customer-id, and only a customer token")
     if customer_id is not None and customer_id <= 0:
@@ -49,6 +59,7 @@ def create_token(
         role=role,
         customer_id=customer_id,
         expires_at=expires_at,
+        secrets=secrets_scope,
     )
     session.add(row)
     session.flush()

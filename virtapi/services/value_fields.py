@@ -116,3 +116,25 @@ def snapshot_name(**kwargs: Any) -> Parsed:
     meta.setdefault("pattern", values.SNAPSHOT_NAME_PATTERN)
     meta.setdefault("maxLength", values.SNAPSHOT_NAME_MAX)
     return Parsed(values.parse_snapshot_name, **kwargs)
+
+
+def uuid(**kwargs: Any) -> Parsed:
+    """A UUID (Ceph fsid, libvirt secret uuid)."""
+    kwargs.setdefault("metadata", {}).setdefault("format", "uuid")
+    return Parsed(values.parse_uuid, **kwargs)
+
+
+def ceph_client_name(**kwargs: Any) -> Parsed:
+    """A Ceph user: ``client.libvirt`` (the ``client.`` prefix optional, always stored)."""
+    meta = kwargs.setdefault("metadata", {})
+    meta.setdefault("example", "client.libvirt")
+    meta.setdefault("pattern", values.CEPH_CLIENT_PATTERN)
+    return Parsed(values.parse_ceph_client_name, **kwargs)
+
+
+def cephx_key(**kwargs: Any) -> Parsed:
+    """A cephx secret as ``ceph auth get-key`` prints it."""
+    meta = kwargs.setdefault("metadata", {})
+    meta.setdefault("pattern", values.CEPHX_KEY_PATTERN)
+    meta.setdefault("writeOnly", True)
+    return Parsed(values.parse_cephx_key, **kwargs)
