@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid as uuidlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ def test_generated_fleet_round_trip(database: Database) -> None:
         "networks": 6,
         "vlans": 2,
         "ceph_pools": 2,
+        "ceph_clusters": 0,
     }
     exported = _export(database)
     assert (
@@ -370,3 +372,47 @@ def test_cli_export_and_import(
     assert done.returncode == 0, done.stderr
     assert "imported 3 nodes, 6 vms" in done.stdout
     assert _cli(other_env, "export").stdout == out.read_text()
+
+
+def test_ceph_clusters_round_trip_without_keys(
+    database: Database, other_url: str, tmp_path: Path
+) -> None:
+    """Clusters, clients and every node's choice travel; a key never does (issue 16)."""
+    from tests.support.ceph import cephx_key
+    from virtapi.services import ceph
+    from virtapi.services.secretbox import box_for, ensure_key_file
+
+    box = box_for(str(ensure_key_file(tmp_path / "secrets.key")))
+    key = cephx_key()
+    with database.session() as s:
+        set_actor(s, None, "demo")
+        load_demo(s)
+        cluster = ceph.create_cluster(s, {"name": "main", "fsid": uuidlib.uuid4()})
+        client = ceph.create_client(s, cluster, {"name": "client.libvirt", "key": key}, box)
+        hv = s.scalar(select(Node).where(Node.fqdn == "hv01.dc1.example.com"))
+        ceph.choose(s, hv, "main", "client.libvirt", ("ceph_cluster", "ceph_client"))
+        s.commit()
+        encrypted = client.key_encrypted
+    first = _export(database)
+    dumped = json.dumps(first)
+    assert (
+        key not in dumped
+        and encrypted not in dumped
+        and "key" not in json.dumps(first["ceph_clusters"])
+    )
+    assert first["ceph_clusters"][0]["clients"][0]["name"] == "client.libvirt"
+    hv01 = next(n for n in first["nodes"] if n["fqdn"] == "hv01.dc1.example.com")
+    assert (hv01["ceph_cluster"], hv01["ceph_client"]) == ("main", "client.libvirt")
+    other = Database(other_url)
+    try:
+        keyed = copy.deepcopy(first)
+        keyed["ceph_clusters"][0]["clients"][0]["key"] = key
+        _rejects(other, keyed, "ceph_clusters[0].clients[0].key", "Unknown field")
+        wrong = copy.deepcopy(first)
+        i = next(i for i, n in enumerate(wrong["nodes"]) if n["fqdn"] == hv01["fqdn"])
+        wrong["nodes"][i]["ceph_client"] = "nobody"
+        _rejects(other, wrong, f"nodes[{i}].ceph_client", "has no client")
+        _import(other, first)
+        assert _export(other) == first
+    finally:
+        other.dispose()

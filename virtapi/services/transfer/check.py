@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from ...models import (
     CacheOption,
+    CephClient,
+    CephCluster,
     CephPool,
     Node,
     NodeMethod,
@@ -118,6 +120,8 @@ class Plan:
     networks: Networks
     vlan_ids: dict[int, int]  # VNI -> id of VLANs already in the database
     pool_ids: dict[str, int]
+    cluster_ids: dict[str, int]  # Ceph clusters in the database by name
+    client_ids: dict[tuple[str, str], int]  # (cluster, client) in the database
     node_method_ids: dict[tuple[str, str], int]  # (fqdn, method); 0: created by this import
     address_net: dict[tuple[int, int], Net] = field(default_factory=dict)
 
@@ -141,6 +145,15 @@ class _Checker:
         }
         self.vlan_customer = {vni: customer for vni, (_, customer) in self.db_vlans.items()}
         self.db_pools = _vocabulary(session, CephPool)
+        self.db_clusters = _vocabulary(session, CephCluster)
+        self.clusters = Unique("ceph cluster", self.db_clusters, self.errors)
+        self.db_clients = {
+            (cluster, client): id_
+            for id_, cluster, client in session.execute(
+                select(CephClient.id, CephCluster.name, CephClient.name).join(CephCluster)
+            )
+        }
+        self.clients = set(self.db_clients)
         self.pools = Unique("ceph pool", self.db_pools, self.errors)
         self.node_method_ids = {
             (fqdn, method): id_
@@ -178,9 +191,49 @@ class _Checker:
             self.errors.add(path, f"unknown {what} {name!r}; known: {known}")
         return found
 
+    def clusters_section(self, entries: list[dict[str, Any]]) -> None:
+        fsids = Unique("fsid", self._uuids("SELECT fsid FROM ceph_cluster"), self.errors)
+        uuids = Unique(
+            "secret uuid", self._uuids("SELECT secret_uuid FROM ceph_client"), self.errors
+        )
+        for i, cluster in enumerate(entries):
+            path = f"ceph_clusters[{i}]"
+            self.clusters.claim(cluster["name"], f"{path}.name")
+            if cluster["fsid"] is not None:
+                fsids.claim(cluster["fsid"], f"{path}.fsid")
+            names = Unique("ceph client", (), self.errors)
+            defaults = 0
+            for j, client in enumerate(cluster["clients"]):
+                names.claim(client["name"], f"{path}.clients[{j}].name")
+                if client["secret_uuid"] is not None:
+                    uuids.claim(client["secret_uuid"], f"{path}.clients[{j}].secret_uuid")
+                defaults += client["is_default"]
+                self.clients.add((cluster["name"], client["name"]))
+            if defaults > 1:
+                self.errors.add(f"{path}.clients", "at most one client is_default per cluster")
+
+    def _uuids(self, sql: str) -> list[uuidlib.UUID]:
+        return [uuidlib.UUID(str(u)) for u in _raw_column(self.session, sql) if u is not None]
+
+    def cluster_ref(self, name: str | None, path: str) -> None:
+        if name is not None and name not in self.db_clusters and name not in self.clusters.seen:
+            self.errors.add(path, f"unknown ceph cluster {name!r}")
+
+    def ceph_choice(self, node: dict[str, Any], path: str) -> None:
+        """A node's cluster exists; its client belongs to that cluster."""
+        cluster, client = node["ceph_cluster"], node["ceph_client"]
+        self.cluster_ref(cluster, f"{path}.ceph_cluster")
+        if node["ceph_mon"] is not None:
+            self.cluster_ref(node["ceph_mon"]["cluster"], f"{path}.ceph_mon.cluster")
+        if client is not None and (cluster, client) not in self.clients:
+            self.errors.add(
+                f"{path}.ceph_client", f"ceph cluster {cluster!r} has no client {client!r}"
+            )
+
     def pools_section(self, entries: list[dict[str, Any]]) -> None:
         for i, pool in enumerate(entries):
             self.pools.claim(pool["name"], f"ceph_pools[{i}].name")
+            self.cluster_ref(pool["cluster"], f"ceph_pools[{i}].cluster")
 
     def vlans_section(self, entries: list[dict[str, Any]]) -> None:
         vnis = Unique("VNI", self.db_vlans, self.errors)
@@ -229,6 +282,7 @@ class _Checker:
         for i, node in enumerate(entries):
             path = f"nodes[{i}]"
             fqdns.claim(node["fqdn"], f"{path}.fqdn")
+            self.ceph_choice(node, path)
             self.known("node_state", node["state"], "node state", f"{path}.state")
             hv = node["hypervisor"]
             if hv is not None:
@@ -313,6 +367,7 @@ def _raw_column(session: Session, sql: str) -> list[Any]:
 def check(session: Session, data: dict[str, Any]) -> Plan:
     """Check the loaded document ``data`` section by section; InvalidInput lists every problem."""
     checker = _Checker(session)
+    checker.clusters_section(data["ceph_clusters"])
     checker.pools_section(data["ceph_pools"])
     checker.vlans_section(data["vlans"])
     checker.networks_section(data["networks"])
@@ -324,6 +379,8 @@ def check(session: Session, data: dict[str, Any]) -> Plan:
         networks=checker.networks,
         vlan_ids={vni: id_ for vni, (id_, _) in checker.db_vlans.items()},
         pool_ids=checker.db_pools,
+        cluster_ids=checker.db_clusters,
+        client_ids=checker.db_clients,
         node_method_ids=checker.node_method_ids,
         address_net=checker.address_net,
     )

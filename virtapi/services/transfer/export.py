@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from ...models import (
     CacheOption,
+    CephClient,
+    CephCluster,
     CephMonNode,
     CephOsdNode,
     CephPool,
@@ -54,10 +56,11 @@ def export_inventory(session: Session) -> dict[str, Any]:
         select(Vlan.id, Vlan.vni, Vlan.name, Vlan.customer_id, Vlan.description)
     ).all()
     vni_of = {v.id: v.vni for v in vlans}
+    clusters = names(session, CephCluster)
     pools = {
-        pid: (name, desc)
-        for pid, name, desc in session.execute(
-            select(CephPool.id, CephPool.name, CephPool.description)
+        pid: (name, desc, clusters.get(cluster_id))
+        for pid, name, desc, cluster_id in session.execute(
+            select(CephPool.id, CephPool.name, CephPool.description, CephPool.ceph_cluster_id)
         )
     }
     addresses, free = _addresses(session)
@@ -66,7 +69,7 @@ def export_inventory(session: Session) -> dict[str, Any]:
     node_method_rows = session.execute(
         select(NodeMethod.id, VirtNode.node_id, NodeMethod.virt_method_id).join(VirtNode)
     ).all()
-    nodes, fqdn_of = _nodes(session, node_ifaces, methods, node_method_rows)
+    nodes, fqdn_of = _nodes(session, node_ifaces, methods, node_method_rows, clusters)
     # Under READ COMMITTED a node may vanish between two of these queries; skip, don't fail.
     placement_of = {
         r.id: {"hypervisor": fqdn_of[r.node_id], "method": methods[r.virt_method_id]}
@@ -86,11 +89,40 @@ def export_inventory(session: Session) -> dict[str, Any]:
             }
             for v in sorted(vlans, key=lambda v: v.vni)
         ],  # fmt: skip
+        "ceph_clusters": _clusters(session),
         "ceph_pools": [
-            {"name": name, "description": desc} for name, desc in sorted(pools.values())
+            {"name": name, "description": desc, "cluster": cluster}
+            for name, desc, cluster in sorted(pools.values(), key=lambda p: p[0])
         ],
         "vms": _vms(session, vm_ifaces, placement_of, _disks(session, pools)),
     }
+
+
+def _clusters(session: Session) -> list[dict[str, Any]]:
+    """Clusters with their clients, never a key: columns are named one by one, and
+    ``key_encrypted`` (marked secret) is not among them."""
+    clients = _group(
+        (r.ceph_cluster_id, {"name": r.name, "caps": r.caps,
+                             "secret_uuid": str(r.secret_uuid), "is_default": r.is_default})
+        for r in session.execute(
+            select(CephClient.ceph_cluster_id, CephClient.name, CephClient.caps,
+                   CephClient.secret_uuid, CephClient.is_default).order_by(CephClient.name)
+        )
+    )  # fmt: skip
+    return [
+        {
+            "name": r.name,
+            "fsid": None if r.fsid is None else str(r.fsid),
+            "public_network": r.public_network,
+            "cluster_network": r.cluster_network,
+            "description": r.description,
+            "clients": clients.get(r.id, []),
+        }
+        for r in session.execute(
+            select(CephCluster.id, CephCluster.name, CephCluster.fsid, CephCluster.public_network,
+                   CephCluster.cluster_network, CephCluster.description).order_by(CephCluster.name)
+        )
+    ]  # fmt: skip
 
 
 def _addresses(session: Session) -> tuple[dict[int, list[str]], dict[tuple[int, int], list[str]]]:
@@ -166,17 +198,25 @@ def _nodes(
     node_ifaces: dict[int, list[dict[str, Any]]],
     methods: dict[int, str],
     node_method_rows: list[Any],
+    clusters: dict[int, str],
 ) -> tuple[list[dict[str, Any]], dict[int, str]]:
     node_states = names(session, NodeState)
     virt_nodes = {r.node_id: r for r in session.scalars(select(VirtNode))}
     methods_of = _group((r.node_id, methods[r.virt_method_id]) for r in node_method_rows)
     osd = set(session.scalars(select(CephOsdNode.node_id)))
-    mons = dict(session.execute(select(CephMonNode.node_id, CephMonNode.port)).all())
+    mons = {
+        r.node_id: {"port": r.port, "cluster": clusters.get(r.ceph_cluster_id)}
+        for r in session.execute(
+            select(CephMonNode.node_id, CephMonNode.port, CephMonNode.ceph_cluster_id)
+        )
+    }
+    client_names = dict(session.execute(select(CephClient.id, CephClient.name)).all())
     nodes = []
     fqdn_of: dict[int, str] = {}
     for r in session.execute(
         select(Node.id, Node.fqdn, Node.location, Node.area, Node.node_state_id,
-               Node.puppet_environment).order_by(Node.fqdn)
+               Node.puppet_environment, Node.ceph_cluster_id, Node.ceph_client_id)
+        .order_by(Node.fqdn)
     ):  # fmt: skip
         fqdn_of[r.id] = r.fqdn
         vn = virt_nodes.get(r.id)
@@ -198,7 +238,9 @@ def _nodes(
                     "methods": sorted(methods_of.get(r.id, [])),
                 },
                 "ceph_osd": r.id in osd,
-                "ceph_mon": {"port": mons[r.id]} if r.id in mons else None,
+                "ceph_mon": mons.get(r.id),
+                "ceph_cluster": clusters.get(r.ceph_cluster_id),
+                "ceph_client": client_names.get(r.ceph_client_id),
                 "interfaces": node_ifaces.get(r.id, []),
             }
         )

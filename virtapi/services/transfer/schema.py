@@ -61,6 +61,25 @@ class _Strict(Schema):
 class CephPoolSchema(_Strict):
     name = vf.name(required=True)
     description = Text(load_default="", multiline=True)
+    cluster = vf.name(load_default=None, allow_none=True)
+
+
+class CephClientSchema(_Strict):
+    """A cephx user; never its key (unknown field): keys go in through the API only."""
+
+    name = vf.ceph_client_name(required=True)
+    caps = Text(load_default="", multiline=True)
+    secret_uuid = vf.uuid(load_default=None, allow_none=True)
+    is_default = fields.Boolean(load_default=False)
+
+
+class CephClusterSchema(_Strict):
+    name = vf.name(required=True)
+    fsid = vf.uuid(load_default=None, allow_none=True)
+    public_network = vf.cidr(load_default=None, allow_none=True)
+    cluster_network = vf.cidr(load_default=None, allow_none=True)
+    description = Text(load_default="", multiline=True)
+    clients = fields.List(fields.Nested(CephClientSchema), load_default=list)
 
 
 class VlanSchema(_Strict):
@@ -104,6 +123,7 @@ class HypervisorSchema(_Strict):
 
 class CephMonSchema(_Strict):
     port = _int(1, 65535, load_default=6789)
+    cluster = vf.name(load_default=None, allow_none=True)
 
 
 class NodeInterfaceSchema(_Strict):
@@ -121,6 +141,8 @@ class NodeSchema(_Strict):
     hypervisor = fields.Nested(HypervisorSchema, load_default=None, allow_none=True)
     ceph_osd = fields.Boolean(load_default=False)
     ceph_mon = fields.Nested(CephMonSchema, load_default=None, allow_none=True)
+    ceph_cluster = vf.name(load_default=None, allow_none=True)
+    ceph_client = vf.ceph_client_name(load_default=None, allow_none=True)
     interfaces = fields.List(fields.Nested(NodeInterfaceSchema), load_default=list)
 
 
@@ -179,6 +201,7 @@ class InventorySchema(_Strict):
         NetworksSchema, load_default=lambda: {f"ipv{v}": [] for v in IP_VERSIONS}
     )
     vlans = fields.List(fields.Nested(VlanSchema), load_default=list)
+    ceph_clusters = fields.List(fields.Nested(CephClusterSchema), load_default=list)
     ceph_pools = fields.List(fields.Nested(CephPoolSchema), load_default=list)
     vms = fields.List(fields.Nested(VmSchema), load_default=list)
 

@@ -18,6 +18,8 @@ import netaddr
 from sqlalchemy.orm import Session
 
 from ...models import (
+    CephClient,
+    CephCluster,
     CephMonNode,
     CephOsdNode,
     CephPool,
@@ -81,10 +83,11 @@ class _Writer:
 def write(session: Session, data: dict[str, Any], plan: Plan) -> ImportSummary:
     """Insert everything ``data`` holds; ``plan`` has the ids of what already existed."""
     w = _Writer(session, plan)
-    pool_ids = _pools(w, data["ceph_pools"])
+    cluster_ids, client_ids = _clusters(w, data["ceph_clusters"])
+    pool_ids = _pools(w, data["ceph_pools"], cluster_ids)
     vlan_ids = _vlans(w, data["vlans"])
     _networks(w, data["networks"], vlan_ids)
-    node_rows = _nodes(w, data["nodes"])
+    node_rows = _nodes(w, data["nodes"], cluster_ids, client_ids)
     node_method_ids = _hypervisors(w, data["nodes"], node_rows)
     vm_rows = _vms(w, data["vms"], node_method_ids)
     iface_rows, iface_extra = _interfaces(w, data, node_rows, vm_rows, vlan_ids)
@@ -101,12 +104,67 @@ def write(session: Session, data: dict[str, Any], plan: Plan) -> ImportSummary:
             "networks": sum(len(entries) for entries in data["networks"].values()),
             "vlans": len(data["vlans"]),
             "ceph_pools": len(data["ceph_pools"]),
+            "ceph_clusters": len(data["ceph_clusters"]),
         }
     )
 
 
-def _pools(w: _Writer, pools: list[dict[str, Any]]) -> dict[str, int]:
-    rows = w.insert(CephPool, [{"name": p["name"], "description": p["description"]} for p in pools])
+def _clusters(
+    w: _Writer, clusters: list[dict[str, Any]]
+) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Clusters and their clients (no keys: those come through the API, encrypted)."""
+    rows = w.insert(
+        CephCluster,
+        [
+            {
+                "name": c["name"],
+                "fsid": c["fsid"],
+                "public_network": _text(c["public_network"]),
+                "cluster_network": _text(c["cluster_network"]),
+                "description": c["description"],
+            }
+            for c in clusters
+        ],
+    )
+    cluster_ids = {**w.plan.cluster_ids, **{r["name"]: r["id"] for r in rows}}
+    client_rows, keys = [], []
+    for cluster in clusters:
+        for client in cluster["clients"]:
+            keys.append((cluster["name"], client["name"]))
+            client_rows.append(
+                {
+                    "ceph_cluster_id": cluster_ids[cluster["name"]],
+                    "name": client["name"],
+                    "caps": client["caps"],
+                    "secret_uuid": client["secret_uuid"] or uuidlib.uuid4(),
+                    "is_default": client["is_default"],
+                    "key_encrypted": None,
+                }
+            )
+    w.insert(CephClient, client_rows)
+    client_ids = {
+        **w.plan.client_ids,
+        **{k: r["id"] for k, r in zip(keys, client_rows, strict=True)},
+    }
+    return cluster_ids, client_ids
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _pools(w: _Writer, pools: list[dict[str, Any]], cluster_ids: dict[str, int]) -> dict[str, int]:
+    rows = w.insert(
+        CephPool,
+        [
+            {
+                "name": p["name"],
+                "description": p["description"],
+                "ceph_cluster_id": cluster_ids.get(p["cluster"]),
+            }
+            for p in pools
+        ],
+    )
     return {**w.plan.pool_ids, **{r["name"]: r["id"] for r in rows}}
 
 
@@ -140,7 +198,12 @@ def _networks(
             w.plan.networks.by_key[(version, e["cidr"].first, e["cidr"].prefixlen)].id = row["id"]
 
 
-def _nodes(w: _Writer, nodes: list[dict[str, Any]]) -> Rows:
+def _nodes(
+    w: _Writer,
+    nodes: list[dict[str, Any]],
+    cluster_ids: dict[str, int],
+    client_ids: dict[tuple[str, str], int],
+) -> Rows:
     vocab = w.plan.vocab["node_state"]
     rows = w.insert(
         Node,
@@ -151,6 +214,8 @@ def _nodes(w: _Writer, nodes: list[dict[str, Any]]) -> Rows:
                 "area": n["area"],
                 "node_state_id": vocab[n["state"]],
                 "puppet_environment": n["puppet_environment"],
+                "ceph_cluster_id": cluster_ids.get(n["ceph_cluster"]),
+                "ceph_client_id": client_ids.get((n["ceph_cluster"], n["ceph_client"])),
                 "created_at": w.now,
                 "updated_at": w.now,
             }
@@ -162,7 +227,14 @@ def _nodes(w: _Writer, nodes: list[dict[str, Any]]) -> Rows:
         if node["ceph_osd"]:
             osd_rows.append({"node_id": row["id"]})
         if node["ceph_mon"] is not None:
-            mon_rows.append({"node_id": row["id"], "port": node["ceph_mon"]["port"]})
+            mon = node["ceph_mon"]
+            mon_rows.append(
+                {
+                    "node_id": row["id"],
+                    "port": mon["port"],
+                    "ceph_cluster_id": cluster_ids.get(mon["cluster"]),
+                }
+            )
     w.insert(CephOsdNode, osd_rows)
     w.insert(CephMonNode, mon_rows)
     return rows
