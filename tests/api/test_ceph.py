@@ -246,3 +246,33 @@ def test_client_choice_and_affected_certnames(
     assert "hv01.dc1.example.com" in change["affected"]
     doc = client.get("/pillar/hv02.dc1.example.com", headers=H(api_tokens.reader)).get_json()
     assert doc["virtapi"]["hypervisor"]["ceph_client"]["name"] == "client.other"
+
+
+def test_monitors_and_pools_name_their_cluster(
+    client: Any, api_tokens: Any, keyed: Path, demo: Any
+) -> None:
+    op = api_tokens.operator
+    cluster = _cluster(client, op)
+    pool = client.post(
+        "/api/v1/ceph-pools", json={"name": "ssd", "ceph_cluster": "main"}, headers=H(op)
+    )
+    assert pool.status_code == 201 and pool.get_json()["ceph_cluster_id"] == cluster["id"]
+    bad = client.patch(
+        f"/api/v1/ceph-pools/{pool.get_json()['id']}", json={"ceph_cluster": "nope"},
+        headers=H(op),
+    )  # fmt: skip
+    assert bad.status_code == 422 and "ceph_cluster" in bad.get_json()["errors"]
+    mons = client.get("/api/v1/ceph-mon-nodes", headers=H(op)).get_json()["results"]
+    for mon in mons:
+        resp = client.patch(
+            f"/api/v1/ceph-mon-nodes/{mon['id']}", json={"ceph_cluster": "main"}, headers=H(op)
+        )
+        assert resp.status_code == 200 and resp.get_json()["ceph_cluster_id"] == cluster["id"]
+    # A monitor's document takes its monitor's cluster; mon_host lists that cluster's monitors.
+    doc = client.get(f"/pillar/{mons[0]['fqdn']}", headers=H(api_tokens.reader)).get_json()
+    ceph = doc["virtapi"]["ceph"]
+    assert ceph["cluster"]["fsid"] == FSID and ceph["cluster"]["mon_host"] == ceph["mon_host"]
+    assert "client" not in ceph  # the cluster has no client yet
+    # A cluster still named by monitors and pools is not deleted: 409 naming them.
+    resp = client.delete(f"/api/v1/ceph-clusters/{cluster['id']}", headers=H(op))
+    assert resp.status_code == 409 and "ceph_mon_node" in resp.get_json()["message"]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.ceph import cephx_key
 from tests.support.installs import WEB1_MAC, WEB1_UUID, ed25519_key
 from tests.support.server import Server, running_server
 from virtapi.services.tokens import hash_token
@@ -106,6 +107,19 @@ def test_no_secret_in_access_or_error_log(server: Server) -> None:
     assert call(f"{config_url}/status", "POST", body=b"phase=x&percent=5")[0] == 200
     assert call(f"{config_url}/nope")[0] == 404
     assert call(config_url.replace(secret, secret[::-1]))[0] == 404
+
+    # A Ceph key (issue 16): stored, then served to a secrets-scoped token; never logged.
+    ceph_key = cephx_key()
+    secrets.append(ceph_key)
+    scoped = {"Authorization": f"Bearer {server.tokens['operator (secrets)']}",
+              "Content-Type": "application/json"}  # fmt: skip
+    body = json.dumps({"name": "main"}).encode()
+    assert call(f"{server.url}/api/v1/ceph-clusters", "POST", scoped, body)[0] == 201
+    body = json.dumps({"ceph_cluster": "main", "name": "libvirt", "key": ceph_key}).encode()
+    status, answer = call(f"{server.url}/api/v1/ceph-clients", "POST", scoped, body)
+    assert status == 201, answer
+    bad = json.dumps({"ceph_cluster": "main", "name": "x", "key": "AAAA" + ceph_key[4:]})  # type 0
+    assert call(f"{server.url}/api/v1/ceph-clients", "POST", scoped, bad.encode())[0] == 422
 
     logs = _settled_logs(server)
     assert "/api/v1/whoami" in logs and "/installimage/" in logs  # the logs did record requests

@@ -3,13 +3,17 @@ Ceph pools. Operators maintain them; every role reads those a customer needs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
 
-from ..auth import EVERYONE, READERS
+from ..auth import EVERYONE, READERS, Principal
 from ..models import CacheOption, CephPool, NodeState, StorageType, VirtMethod, VmState
+from ..services import ceph as ceph_service
 from . import crud
-from .fields import name_field, string
+from .fields import NameOrId, name_field, string
 from .filters import Filter
 
 blp = Blueprint(
@@ -30,10 +34,36 @@ class VocabularyUpdateSchema(Schema):
 
 class CephPoolSchema(VocabularySchema):
     name = name_field(required=True)
+    ceph_cluster_id = fields.Integer(dump_only=True, allow_none=True)
+    ceph_cluster = NameOrId(
+        load_only=True, allow_none=True, metadata={"description": "its Ceph cluster (name or id)"}
+    )
 
 
 class CephPoolUpdateSchema(VocabularyUpdateSchema):
     name = name_field()
+    ceph_cluster = NameOrId(allow_none=True, metadata={"description": "name or id; null unlinks"})
+
+
+def _pool_values(session: Session, pool: CephPool, data: dict[str, Any]) -> dict[str, Any]:
+    values = dict(data)
+    if "ceph_cluster" in values:
+        ceph_service.set_cluster(session, pool, values.pop("ceph_cluster"))
+    return values
+
+
+def create_pool(session: Session, principal: Principal, data: dict[str, Any]) -> CephPool:
+    pool = CephPool()
+    for key, value in _pool_values(session, pool, data).items():
+        setattr(pool, key, value)
+    session.add(pool)
+    return pool
+
+
+def update_pool(
+    session: Session, principal: Principal, pool: CephPool, data: dict[str, Any]
+) -> None:
+    crud.default_update(session, principal, pool, _pool_values(session, pool, data))
 
 
 def vocabulary(
@@ -43,6 +73,8 @@ def vocabulary(
     read_roles: frozenset[str],
     schema: type[Schema] = VocabularySchema,
     update_schema: type[Schema] = VocabularyUpdateSchema,
+    create: crud.CreateHook | None = None,
+    update: crud.UpdateHook | None = None,
 ) -> crud.Resource:
     return crud.register(
         blp,
@@ -55,6 +87,8 @@ def vocabulary(
             update_schema=update_schema,
             filters={"name": Filter(string(128), model.name)},  # type: ignore[attr-defined]
             read_roles=read_roles,
+            create=create,
+            update=update,
         ),
     )
 
@@ -65,5 +99,6 @@ VM_STATES = vocabulary("vm-states", VmState, "VM state", EVERYONE)
 STORAGE_TYPES = vocabulary("storage-types", StorageType, "storage type", EVERYONE)
 CACHE_OPTIONS = vocabulary("cache-options", CacheOption, "cache option", EVERYONE)
 CEPH_POOLS = vocabulary(
-    "ceph-pools", CephPool, "Ceph pool", EVERYONE, CephPoolSchema, CephPoolUpdateSchema
-)
+    "ceph-pools", CephPool, "Ceph pool", EVERYONE, CephPoolSchema, CephPoolUpdateSchema,
+    create_pool, update_pool,
+)  # fmt: skip

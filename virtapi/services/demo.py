@@ -201,14 +201,16 @@ def load_demo(session: Session) -> DemoResult:
             "2 VLANs, 5 VMs of customers 1001 and 1002"
         )
     )
-    for label, role, customer in (
-        ("admin", "admin", None),
-        ("reader", "reader", None),
-        ("customer 1001", "customer", 1001),
-        ("customer 1002", "customer", 1002),
+    for label, role, customer, secrets_scope in (
+        ("admin", "admin", None, False),
+        ("reader", "reader", None, False),
+        # Stores Ceph keys and reads node documents with them (issue 16).
+        ("operator (secrets)", "operator", None, True),
+        ("customer 1001", "customer", 1001, False),
+        ("customer 1002", "customer", 1002, False),
     ):
         _, plaintext = tokens.create_token(
-            session, role, customer_id=customer, name=f"demo {label}"
+            session, role, customer_id=customer, name=f"demo {label}", secrets_scope=secrets_scope
         )
         result.tokens[label] = plaintext
     return result
