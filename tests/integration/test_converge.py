@@ -6,10 +6,10 @@ temporary root: files are written for real, the host's packages and services are
 The second run must change nothing. Every generated file is then checked by the tool that
 will read it (tests/integration/validate.py).
 
-The Ceph cluster and client keys are not served by virtapi yet (docs/config-management.md,
-"Node document contract: Ceph"); the cases with keys put them into the local data layer
-each tool merges with virtapi's (Hiera's per-node level, Salt's pillar_roots), which is
-also how an operator sets them until the server serves them.
+Most cases with Ceph keys put them into the local data layer each tool merges with
+virtapi's (Hiera's per-node level, Salt's pillar_roots), which is also how an operator can
+override them; `test_converge_from_server_ceph_inventory` takes the same cluster and key from
+virtapi itself (issue 16 point 2: inventory, secrets scope, key encrypted at rest).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tests.integration import validate
 from tests.integration.test_puppet import PuppetSite
 from tests.integration.test_salt import Minion, _content_lines
 from tests.support.server import Server as LiveServer
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.integration
 
@@ -320,3 +321,74 @@ def test_salt_state_apply_fails_without_a_virtapi_pillar(
     skipped, states = minion.call("state.apply", "virtapi")
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
     assert [s["__id__"] for s in states.values()] == ["virtapi-no-roles"]
+
+
+# --- the same Ceph data served by virtapi (issue 16 point 2) --------------------------------
+
+
+def _post(server: LiveServer, token: str, method: str, path: str, body: dict[str, Any]) -> Any:
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{server.url}{path}", data=json.dumps(body).encode(), method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - our test server
+        return json.loads(resp.read())
+
+
+def _ceph_inventory(server: LiveServer, token: str) -> None:
+    """Register CLUSTER and client.libvirt with its key, as an operator would after
+    `ceph auth get-or-create client.libvirt …`, and put hv01 and the monitors in it."""
+    body = {"name": "main", "fsid": FSID, "public_network": CLUSTER["public_network"],
+            "cluster_network": CLUSTER["cluster_network"]}  # fmt: skip
+    _post(server, token, "POST", "/api/v1/ceph-clusters", body)
+    body = {"ceph_cluster": "main", "name": "client.libvirt", "secret_uuid": SECRET_UUID,
+            "key": LIBVIRT_KEY, "is_default": True}  # fmt: skip
+    _post(server, token, "POST", "/api/v1/ceph-clients", body)
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{server.url}/api/v1/ceph-mon-nodes", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        mons = json.loads(resp.read())["results"]
+    for mon in mons:
+        _post(server, token, "PATCH", f"/api/v1/ceph-mon-nodes/{mon['id']}",
+              {"ceph_cluster": "main"})  # fmt: skip
+    req = urllib.request.Request(
+        f"{server.url}/api/v1/nodes?fqdn={HV01}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        (node,) = json.loads(resp.read())["results"]
+    _post(server, token, "PATCH", f"/api/v1/nodes/{node['id']}", {"ceph_cluster": "main"})
+
+
+def test_converge_from_server_ceph_inventory(tmp_path: Path, puppet: str, salt_call: str) -> None:
+    """hv01 converges from virtapi's own Ceph inventory, fetched with a secrets-scoped token:
+    the same files as the local-data case, twice with zero changes, Puppet and Salt alike."""
+    with running_server(tmp_path / "server", f"sqlite:///{tmp_path / 'virtapi.sqlite'}") as srv:
+        scoped = srv.tokens["operator (secrets)"]
+        _ceph_inventory(srv, scoped)
+        token_file = tmp_path / "secrets.token"
+        token_file.write_text(scoped + "\n")
+        token_file.chmod(0o600)
+        served = {"hypervisor": {"ceph_cluster": CLUSTER, "ceph_client": LIBVIRT_SECRETS}}
+
+        minion = salt_minion(tmp_path / "salt", salt_call, HV01, srv, token_file, {})
+        first = _salt_states(*minion.call("state.apply", "virtapi"))
+        assert LIBVIRT_KEY not in json.dumps(first)
+        second = _salt_states(*minion.call("state.apply", "virtapi"))
+        assert {k: v["changes"] for k, v in second.items() if v["changes"]} == {}
+        check_host_files(minion.out, HV01, served)
+
+        site = PuppetSite(tmp_path / "puppet", srv, token_file, puppet)
+        applied, _ = puppet_apply(site, HV01)
+        assert applied.returncode == 2, applied.stdout + applied.stderr
+        again, report = puppet_apply(site, HV01)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert report["metrics"]["changes"]["values"] == [["total", "Total", 0]]
+        check_host_files(site.root, HV01, served)
+        assert _content_lines(minion.out) == _content_lines(site.root)
+        # The key never reached the server's logs.
+        assert LIBVIRT_KEY not in srv.logs()
