@@ -313,10 +313,7 @@ class CephMonNodeUpdateSchema(Schema):
 def _update_monitor(
     session: Session, principal: Principal, mon: CephMonNode, data: dict[str, Any]
 ) -> None:
-    values = dict(data)
-    if "ceph_cluster" in values:
-        ceph_service.set_cluster(session, mon, values.pop("ceph_cluster"))
-    crud.default_update(session, principal, mon, values)
+    crud.default_update(session, principal, mon, ceph_service.take_cluster(session, mon, data))
 
 
 def _create_role(model: type) -> crud.CreateHook:
@@ -324,10 +321,10 @@ def _create_role(model: type) -> crud.CreateHook:
         values = dict(data)
         node = crud.load_ref(session, principal, Node, values.pop("node_id"), "node_id")
         node_service.role_node(session, model, node.id)
-        cluster = values.pop("ceph_cluster", None)
-        row = model(node=node, **values)
-        if cluster is not None:
-            ceph_service.set_cluster(session, row, cluster)
+        row = model(node=node)
+        crud.default_update(
+            session, principal, row, ceph_service.take_cluster(session, row, values)
+        )
         session.add(row)
         return row
 

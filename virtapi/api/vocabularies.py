@@ -45,17 +45,9 @@ class CephPoolUpdateSchema(VocabularyUpdateSchema):
     ceph_cluster = NameOrId(allow_none=True, metadata={"description": "name or id; null unlinks"})
 
 
-def _pool_values(session: Session, pool: CephPool, data: dict[str, Any]) -> dict[str, Any]:
-    values = dict(data)
-    if "ceph_cluster" in values:
-        ceph_service.set_cluster(session, pool, values.pop("ceph_cluster"))
-    return values
-
-
 def create_pool(session: Session, principal: Principal, data: dict[str, Any]) -> CephPool:
     pool = CephPool()
-    for key, value in _pool_values(session, pool, data).items():
-        setattr(pool, key, value)
+    update_pool(session, principal, pool, data)
     session.add(pool)
     return pool
 
@@ -63,7 +55,7 @@ def create_pool(session: Session, principal: Principal, data: dict[str, Any]) ->
 def update_pool(
     session: Session, principal: Principal, pool: CephPool, data: dict[str, Any]
 ) -> None:
-    crud.default_update(session, principal, pool, _pool_values(session, pool, data))
+    crud.default_update(session, principal, pool, ceph_service.take_cluster(session, pool, data))
 
 
 def vocabulary(

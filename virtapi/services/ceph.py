@@ -224,11 +224,18 @@ def choose(
             )
 
 
-def set_cluster(session: Session, row: CephMonNode | CephPool, ref: str | int | None) -> None:
-    """Link a monitor or a pool to a cluster (None unlinks)."""
-    row.ceph_cluster_id = (
-        cluster_by_ref(session, ref, "ceph_cluster").id if ref is not None else None
-    )
+def take_cluster(
+    session: Session, row: CephMonNode | CephPool, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Link a monitor or a pool to the cluster ``values["ceph_cluster"]`` names (None
+    unlinks), if given; returns the other values."""
+    rest = dict(values)
+    if "ceph_cluster" in rest:
+        ref = rest.pop("ceph_cluster")
+        row.ceph_cluster_id = (
+            cluster_by_ref(session, ref, "ceph_cluster").id if ref is not None else None
+        )
+    return rest
 
 
 def client_keys(
