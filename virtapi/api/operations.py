@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
@@ -25,7 +26,7 @@ from ..db import get_session
 from ..models import Vm, VmInterface
 from ..services import drift, lifecycle, placement
 from ..services.errors import NotFound
-from ..services.lookups import node_by_ref, vm_by_uuid
+from ..services.lookups import vm_by_uuid
 from ..services.network import ipam, networks
 from .drift import current_document
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
@@ -246,17 +247,9 @@ class NodeReport(MethodView):
         that has not reported for VIRTAPI_NODE_STALE_SECONDS shows ``stale: true``.
         """
         session = get_session()
-        node = node_by_ref(session, ref)
-        lifecycle.report_node(session, node, data["state"], data["facts"])
-        _applied(node.fqdn, data["applied_document"])
-        body = {
-            "id": node.id,
-            "fqdn": node.fqdn,
-            "state": node.state.name,
-            "reported_state": node.reported_state.name if node.reported_state else None,
-            "last_seen_at": node.last_seen_at,
-            "stale": lifecycle.is_stale(node, stale_seconds()),
-        }
+        beat = lifecycle.report_node(session, ref, data["state"], data["facts"])
+        _applied(beat.fqdn, data["applied_document"])
+        body = {**asdict(beat), "stale": lifecycle.is_stale(beat, stale_seconds())}
         session.commit()
         return body
 
