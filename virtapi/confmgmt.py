@@ -11,7 +11,8 @@ until a committed change affects their certname: a repeated request, a 304 inclu
 one ``SELECT`` (what changed since this process last looked) instead of a build.
 
 Every answer carries ``X-Virtapi-Document``: the hash of the node document itself, the same
-for ENC, Hiera and pillar; hosts report it back as ``applied_document`` (drift).
+for ENC, Hiera and pillar; hosts report it back as ``applied_document`` (drift) to the path
+in ``X-Virtapi-Report`` (the node's or, for a VM, the VM's report).
 """
 
 from __future__ import annotations
@@ -123,6 +124,17 @@ def rendered(body: str) -> Rendered:
 
 
 DOCUMENT_HEADER = "X-Virtapi-Document"
+# Where a host reports the hash it applied: a node's own report, or for a VM (whose clients
+# know its certname, not its uuid) the VM report.
+REPORT_HEADER = "X-Virtapi-Report"
+
+
+def report_path(document: dict[str, Any]) -> str:
+    """The API path a client POSTs ``{"applied_document": …}`` to for this document."""
+    vm = document.get("vm")
+    if vm is not None:
+        return f"/api/v1/vms/{vm['uuid']}/report"
+    return f"/api/v1/nodes/{document['certname']}/report"
 
 
 def respond(answer: Rendered, mimetype: str, entry: CachedDocument) -> Response:
@@ -137,6 +149,7 @@ def respond(answer: Rendered, mimetype: str, entry: CachedDocument) -> Response:
     # Any cache in between must revalidate: the data changes whenever an operator acts.
     response.headers["Cache-Control"] = "private, no-cache"
     response.headers[DOCUMENT_HEADER] = entry.hash
+    response.headers[REPORT_HEADER] = report_path(entry.document)
     return response
 
 

@@ -18,9 +18,10 @@ served from the cache, with a warning in the master log, so highstates keep conv
 to the last known truth instead of to an empty pillar.
 
 After a fresh answer (200 or 304) the module reports the ``X-Virtapi-Document`` hash it
-handed to the master as the minion's ``applied_document`` (POST
-/api/v1/nodes/<minion_id>/report; ``report: false`` turns it off), so GET /api/v1/drift
-shows minions whose pillar predates their current document. Best effort: a failed report
+handed to the master as ``applied_document``, to the path the answer names in
+``X-Virtapi-Report`` (POST /api/v1/nodes/<minion_id>/report, or /api/v1/vms/<uuid>/report
+for a VM's minion; ``report: false`` turns it off), so GET /api/v1/drift shows minions
+whose pillar predates their current document. Best effort: a failed report
 is a log line.
 
 Only the standard library is used, so the module works with any Salt installation.
@@ -149,13 +150,11 @@ def ext_pillar(
         ) as resp:
             body = json.loads(resp.read().decode("utf-8"))
             etag = resp.headers.get("ETag")
-            document = resp.headers.get("X-Virtapi-Document")
+            answered = resp.headers
     except urllib.error.HTTPError as exc:
         if exc.code == 304 and cached:
             if report and exc.headers:
-                _report(
-                    url, minion_id, headers, exc.headers.get("X-Virtapi-Document"), timeout, context
-                )
+                _report(url, minion_id, headers, exc.headers, timeout, context)
             return cached["pillar"]
         if exc.code == 404:
             log.info("virtapi ext_pillar: virtapi does not know minion %s", minion_id)
@@ -175,18 +174,26 @@ def ext_pillar(
         return _fallback(cached, minion_id, "response is not a JSON object")
     _write_cache(cache_path, body, etag)
     if report:
-        _report(url, minion_id, headers, document, timeout, context)
+        _report(url, minion_id, headers, answered, timeout, context)
     return body
 
 
 def _report(
-    url: str, minion_id: str, headers: dict, document: str | None, timeout: float, context: Any
+    url: str, minion_id: str, headers: dict, answered: Any, timeout: float, context: Any
 ) -> None:
-    """Tell virtapi which document the minion's pillar was rendered from (drift)."""
+    """Tell virtapi which document the minion's pillar was rendered from (drift), at the
+    path the answer named (``X-Virtapi-Report``: the node's report, or a VM's)."""
+    document = answered.get("X-Virtapi-Document")
     if not document:
         return
+    path = answered.get("X-Virtapi-Report") or (
+        "/api/v1/nodes/" + urllib.parse.quote(minion_id, safe="") + "/report"
+    )
+    if not path.startswith("/"):
+        log.warning("virtapi ext_pillar: ignoring report path %r", path[:100])
+        return
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
-        url.rstrip("/") + "/api/v1/nodes/" + urllib.parse.quote(minion_id, safe="") + "/report",
+        url.rstrip("/") + path,
         data=json.dumps({"applied_document": document}).encode(),
         headers={
             "Authorization": headers.get("Authorization", ""),
@@ -199,8 +206,7 @@ def _report(
         with urllib.request.urlopen(request, timeout=float(timeout), context=context) as resp:  # noqa: S310
             resp.read()
     except urllib.error.HTTPError as exc:
-        if exc.code != 404:  # a VM's minion id: VMs report through their hypervisor
-            log.warning("virtapi ext_pillar: could not report applied document (HTTP %s)", exc.code)
+        log.warning("virtapi ext_pillar: could not report applied document (HTTP %s)", exc.code)
     except (OSError, ValueError) as exc:
         log.warning("virtapi ext_pillar: could not report applied document: %s", exc)
 

@@ -18,6 +18,7 @@ from virtapi.services.node_document import build_node_document, document_hash
 HV = "hv01.dc1.example.com"
 VM = "web1.c1001.example.net"
 HEADER = "X-Virtapi-Document"
+REPORT = "X-Virtapi-Report"
 
 
 @pytest.fixture
@@ -138,6 +139,35 @@ def test_vm_reports_applied_and_state_drift(
         headers=reader,
     )
     assert bad.status_code == 422 and "X-Virtapi-Document" in bad.get_json()["message"]
+
+
+def test_every_answer_names_where_its_hash_is_reported(
+    app: Any, client: Any, reader: dict[str, str]
+) -> None:
+    """ENC, Hiera and pillar clients know a certname, not a VM's uuid: the answer says
+    where to report, and a VM's report takes applied_document alone (no state)."""
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        vm_uuid, actual = s.execute(
+            select(Vm.uuid, Vm.actual_state_id).where(Vm.hostname == VM)
+        ).one()
+    for certname, path in (
+        (HV, f"/api/v1/nodes/{HV}/report"),
+        (VM, f"/api/v1/vms/{vm_uuid}/report"),
+    ):
+        for view in ("enc", "hiera", "pillar"):
+            assert client.get(f"/{view}/{certname}", headers=reader).headers[REPORT] == path
+    (current,) = _hashes(client, reader, VM)
+    answer = client.post(
+        f"/api/v1/vms/{vm_uuid}/report", json={"applied_document": current}, headers=reader
+    )
+    assert answer.status_code == 200, answer.get_json()
+    drift = client.get("/api/v1/drift", headers=reader).get_json()["documents"]
+    assert VM not in {d["certname"] for d in drift}
+    with db.session() as s:  # the VM's state is left as it was
+        assert s.execute(select(Vm.actual_state_id).where(Vm.uuid == vm_uuid)).scalar() == actual
+    empty = client.post(f"/api/v1/vms/{vm_uuid}/report", json={}, headers=reader)
+    assert empty.status_code == 422 and "applied_document" in str(empty.get_json()), empty.json
 
 
 def test_drift_roles_and_page(app: Any, client: Any, api_tokens: Tokens, demo: Any) -> None:

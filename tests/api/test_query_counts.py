@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select, text
+
 from tests.api.helpers import GiB, H, db_of
 from tests.support.queries import statements_sent
+from virtapi.models import Node
+from virtapi.services.audit import data_version
 
 
 def _queries(app: Any, client: Any, url: str, headers: dict[str, str]) -> int:
@@ -40,3 +44,45 @@ def test_list_query_count_is_constant(app: Any, client: Any, api_tokens: Any, de
     after = {url: _queries(app, client, url, op) for url in urls}
     assert after == before
     assert before["/api/v1/vms?limit=1000"] <= 12
+
+
+def test_heartbeat_is_one_update_after_authentication(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    """1,000 hosts report once a minute: a heartbeat must cost the database next to nothing,
+    and leave the ENC cache of every other host alone."""
+    db = db_of(app)
+    reader, hv = H(api_tokens.reader), "hv03.dc1.example.com"
+    url = f"/api/v1/nodes/{hv}/report"
+    assert client.post(url, json={}, headers=reader).status_code == 200  # token use recorded
+    client.get("/enc/hv01.dc1.example.com", headers=reader)  # cached from here on
+    with db.session() as s:
+        changes, version = s.scalar(text("SELECT count(*) FROM change")), data_version(s)
+    with statements_sent(db.engine) as statements:
+        resp = client.post(
+            url, json={"state": "offline", "facts": {"kernel": "6.1"}}, headers=reader
+        )
+    assert resp.status_code == 200, resp.json
+    assert (resp.json["fqdn"], resp.json["state"], resp.json["reported_state"]) == (
+        hv,
+        "running",
+        "offline",
+    )
+    sent = [" ".join(q.split()) for q in statements if not q.startswith("BEGIN")]
+    assert len(sent) == 2, sent
+    assert "FROM api_token" in sent[0]
+    assert sent[1].startswith("UPDATE node SET") and "RETURNING" in sent[1]
+    with statements_sent(db.engine) as enc:
+        assert client.get("/enc/hv01.dc1.example.com", headers=reader).status_code == 200
+    # Authentication and the cache's one look at what changed: nothing was rebuilt.
+    assert len([q for q in enc if not q.startswith("BEGIN")]) == 2, enc
+    with db.session() as s:
+        assert s.scalar(text("SELECT count(*) FROM change")) == changes
+        assert data_version(s) == version
+        node = s.scalar(select(Node).where(Node.fqdn == hv))
+        assert node.facts == {"kernel": "6.1"} and node.reported_state.name == "offline"
+    # An unknown state is refused naming the field, and nothing of the report stays.
+    bad = client.post(url, json={"state": "exploded", "facts": {}}, headers=reader)
+    assert bad.status_code == 422 and "node_state" in bad.json["message"], bad.json
+    with db.session() as s:
+        assert s.scalar(select(Node.facts).where(Node.fqdn == hv)) == {"kernel": "6.1"}

@@ -1,5 +1,5 @@
-"""The ENC script and the Salt ext_pillar report the document hash they handed over
-(issue 12, drift), against a live virtapi."""
+"""The ENC script, the Hiera backend and the Salt ext_pillar report the document hash they
+handed over (issue 12, drift), for nodes and VMs, against a live virtapi."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.integration.test_puppet import run_enc, write_yaml_config
+from tests.integration.test_feed_consumers import _bump_vm
+from tests.integration.test_puppet import PuppetSite, run_enc, write_yaml_config
+from tests.integration.test_salt import Minion
 from tests.support.paths import REPO
 from tests.support.server import Server as LiveServer
 
@@ -20,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 HV02 = "hv02.dc1.example.com"
 CEPH02 = "ceph02.dc1.example.com"
+CEPH01 = "ceph01.dc1.example.com"
+VM = "db1.c1001.example.net"  # on hv01
 
 
 def _get(server: LiveServer, path: str) -> tuple[dict[str, str], bytes]:
@@ -56,6 +60,83 @@ def test_enc_script_reports_the_document_it_classified_with(
     assert _applied(live_server, HV02) == headers["X-Virtapi-Document"]
     drift = json.loads(_get(live_server, "/api/v1/drift")[1])
     assert HV02 not in {d["certname"] for d in drift["documents"]}
+
+
+def _forget(server: LiveServer, certname: str) -> None:
+    """No applied hash for certname: what a client reports next is the only one."""
+    engine = create_engine(server.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM applied_document WHERE certname = :c"), {"c": certname})
+    engine.dispose()
+
+
+def _drift(server: LiveServer) -> dict[str, Any]:
+    drift = json.loads(_get(server, "/api/v1/drift")[1])
+    return {d["certname"]: d for d in drift["documents"]}
+
+
+def test_hiera_backend_reports_the_document_a_catalog_was_compiled_from(
+    tmp_path: Path, live_server: LiveServer, token_file: Path, puppet: str
+) -> None:
+    site = PuppetSite(tmp_path, live_server, token_file, puppet)
+    _forget(live_server, CEPH01)
+    looked = site.lookup(CEPH01, "virtapi::roles")
+    assert looked.returncode == 0, looked.stderr
+    assert _applied(live_server, CEPH01) is None  # a lookup compiles nothing
+    # Hiera only (no ENC): `include virtapi` takes everything from the Hiera backend.
+    result = site.run(
+        "apply", "--certname", CEPH01, "--node_terminus", "plain", "-e", "include virtapi",
+        "--detailed-exitcodes",
+    )  # fmt: skip
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    assert "could not report" not in result.stderr
+    headers, _ = _get(live_server, f"/hiera/{CEPH01}")
+    assert _applied(live_server, CEPH01) == headers["X-Virtapi-Document"]
+    assert headers["X-Virtapi-Report"] == f"/api/v1/nodes/{CEPH01}/report"
+
+
+def test_vm_documents_are_reported_by_every_client_and_drift_shows_them(
+    tmp_path: Path, live_server: LiveServer, token_file: Path, puppet: str, salt_call: str
+) -> None:
+    headers, _ = _get(live_server, f"/enc/{VM}")
+    current = headers["X-Virtapi-Document"]
+    assert headers["X-Virtapi-Report"].startswith("/api/v1/vms/")
+
+    _forget(live_server, VM)
+    config = write_yaml_config(
+        tmp_path / "enc.yaml", url=live_server.url, token_file=token_file, cache_dir=tmp_path / "c"
+    )
+    enc = run_enc(VM, config)
+    assert enc.returncode == 0 and "could not report" not in enc.stderr, enc.stderr
+    assert _applied(live_server, VM) == current
+
+    _forget(live_server, VM)
+    site = PuppetSite(tmp_path / "puppet", live_server, token_file, puppet)
+    applied = site.run(
+        "apply", "--certname", VM, "--node_terminus", "plain", "-e", "include virtapi",
+        "--detailed-exitcodes",
+    )  # fmt: skip
+    assert applied.returncode in (0, 2), applied.stdout + applied.stderr
+    assert _applied(live_server, VM) == current
+
+    _forget(live_server, VM)
+    minion = Minion(tmp_path / "salt", salt_call, VM, live_server.url, token_file)
+    result, pillar = minion.call("pillar.items")
+    assert result.returncode == 0 and pillar["virtapi"]["vm"]["hostname"] == VM, result.stderr
+    assert _applied(live_server, VM) == current
+    assert VM not in _drift(live_server)
+
+    # The VM changes: it drifts, with the patch from what it applied to what it should be.
+    _bump_vm(live_server, 1, VM)
+    try:
+        drifted = _drift(live_server)[VM]
+        assert drifted["applied"] == current and drifted["current"] != current
+        assert {"op": "replace", "path": "/vm/cores"} in [
+            {k: p[k] for k in ("op", "path")} for p in drifted["patch"]
+        ]
+    finally:
+        _bump_vm(live_server, -1, VM)
+    assert VM not in _drift(live_server)  # back to what it applied
 
 
 def _ext_pillar_module() -> Any:

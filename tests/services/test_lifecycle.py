@@ -116,7 +116,9 @@ def test_node_heartbeat_and_staleness(session: Any) -> None:
     node = add_hypervisor(session, "hv02").node
     assert lifecycle.is_stale(node, 300) is True  # never reported
     then = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    lifecycle.report_node(session, node, "running", {"kernel": "6.1"}, now=then)
+    beat = lifecycle.report_node(session, node.fqdn, "running", {"kernel": "6.1"}, now=then)
+    assert beat == lifecycle.Heartbeat(node.id, node.fqdn, "running", "running", then)
+    session.refresh(node)
     assert (node.reported_state.name, node.facts, node.last_seen_at) == (
         "running",
         {"kernel": "6.1"},
@@ -125,8 +127,11 @@ def test_node_heartbeat_and_staleness(session: Any) -> None:
     assert node.state.name == "running"
     assert lifecycle.is_stale(node, 300, now=then + timedelta(seconds=299)) is False
     assert lifecycle.is_stale(node, 300, now=then + timedelta(seconds=301)) is True
-    # A report does not override the operator's state.
-    lifecycle.report_node(session, node, "offline", None, now=then)
+    # A report does not override the operator's state; by id and in any case it is the same.
+    for ref in (str(node.id), " HV02.test.example "):
+        beat = lifecycle.report_node(session, ref, "offline", None, now=then)
+        assert (beat.state, beat.reported_state) == ("running", "offline")
+    session.refresh(node)
     assert node.state.name == "running" and node.facts == {"kernel": "6.1"}
     assert node_by_ref(session, "hv02.test.example") is node
     assert node_by_ref(session, str(node.id)) is node
@@ -136,4 +141,7 @@ def test_node_heartbeat_and_staleness(session: Any) -> None:
     with pytest.raises(NotFound, match="no node with id 99999999999999999999"):
         node_by_ref(session, "99999999999999999999")  # beyond 64 bits: not even bound
     with pytest.raises(InvalidInput, match="unknown node_state"):
-        lifecycle.report_node(session, node, "exploded")
+        lifecycle.report_node(session, node.fqdn, "exploded")
+    for ref in ("nope.example", "99999999999999999999"):
+        with pytest.raises(NotFound):
+            lifecycle.report_node(session, ref)

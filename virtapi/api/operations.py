@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principal, require
 from ..config import current_settings
@@ -25,7 +26,7 @@ from ..db import get_session
 from ..models import Vm, VmInterface
 from ..services import drift, lifecycle, placement
 from ..services.errors import NotFound
-from ..services.lookups import node_by_ref, vm_by_uuid
+from ..services.lookups import vm_by_uuid
 from ..services.network import ipam, networks
 from .drift import current_document
 from .fields import IPAddress, NameOrId, query_int, ref_id, string
@@ -83,9 +84,20 @@ APPLIED_DOCUMENT = string(
 
 class ReportSchema(Schema):
     state = string(
-        32, required=True, metadata={"description": "VM state name", "example": "running"}
+        32,
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "VM state name; may be left out when only applied_document is sent",
+            "example": "running",
+        },
     )
     applied_document = APPLIED_DOCUMENT
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("state") is None and data.get("applied_document") is None:
+            raise ValidationError("send state, applied_document or both", "state")
 
 
 def _applied(certname: str, applied: str | None) -> None:
@@ -152,13 +164,18 @@ class VmReport(MethodView):
 
         For hypervisors (reader token). Reaching ``rebooting`` or ``installing`` turns the
         request back to ``running``; reporting ``deleted`` for a VM whose deletion was
-        requested removes it and frees its addresses and capacity.
+        requested removes it and frees its addresses and capacity. ``applied_document``
+        alone (no ``state``) is what the ENC script, the Hiera backend and the ext_pillar
+        send for a VM's certname (drift).
         """
         session = get_session()
         vm = vm_by_uuid(session, vm_uuid)
-        result = lifecycle.report_vm(session, vm, data["state"])
-        body = result if result["deleted"] else {**_state(vm), "deleted": False}
-        if not result["deleted"]:
+        deleted = False
+        if data["state"] is not None:
+            result = lifecycle.report_vm(session, vm, data["state"])
+            deleted = result["deleted"]
+        body = result if deleted else {**_state(vm), "deleted": False}
+        if not deleted:
             _applied(vm.hostname, data["applied_document"])
         session.commit()
         return body
@@ -246,17 +263,9 @@ class NodeReport(MethodView):
         that has not reported for VIRTAPI_NODE_STALE_SECONDS shows ``stale: true``.
         """
         session = get_session()
-        node = node_by_ref(session, ref)
-        lifecycle.report_node(session, node, data["state"], data["facts"])
-        _applied(node.fqdn, data["applied_document"])
-        body = {
-            "id": node.id,
-            "fqdn": node.fqdn,
-            "state": node.state.name,
-            "reported_state": node.reported_state.name if node.reported_state else None,
-            "last_seen_at": node.last_seen_at,
-            "stale": lifecycle.is_stale(node, stale_seconds()),
-        }
+        beat = lifecycle.report_node(session, ref, data["state"], data["facts"])
+        _applied(beat.fqdn, data["applied_document"])
+        body = {**asdict(beat), "stale": lifecycle.is_stale(beat, stale_seconds())}
         session.commit()
         return body
 

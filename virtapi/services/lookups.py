@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from ..models import Node, Vm
@@ -71,24 +71,34 @@ def node_by_ref(
     """
     text = str(ref).strip()
     query = select(Node) if query is None else query
-    if text.isdigit():
-        node_id = int(text)
-        row = (
-            session.scalars(query.where(Node.id == node_id)).first() if node_id <= _MAX_ID else None
-        )
-        if row is None:
-            raise NotFound(f"no {what} with id {text}", errors=_field(what))
-        return row
-    fqdn = text.lower()
-    row = session.scalars(query.where(Node.fqdn == fqdn)).first()
-    if row is None and short_name:
+    criterion = node_ref_criterion(ref)
+    row = None if criterion is None else session.scalars(query.where(criterion)).first()
+    if row is None and short_name and not text.isdigit():
+        fqdn = text.lower()
         matches = session.scalars(
             query.where(Node.fqdn.startswith(fqdn + ".", autoescape=True)).limit(2)
         ).all()
         row = matches[0] if len(matches) == 1 else None
     if row is None:
-        raise NotFound(f"no {what} {text!r}", errors=_field(what))
+        raise node_not_found(ref, what)
     return row
+
+
+def node_ref_criterion(ref: str | int) -> ColumnElement[bool] | None:
+    """The WHERE clause for node ``ref``: its id (all digits) or its fqdn (any case, spaces
+    trimmed); None for an id no row can have (beyond 64 bits: the drivers refuse to bind it)."""
+    text = str(ref).strip()
+    if text.isdigit():
+        node_id = int(text)
+        return Node.id == node_id if node_id <= _MAX_ID else None
+    return Node.fqdn == text.lower()
+
+
+def node_not_found(ref: str | int, what: str = "node") -> NotFound:
+    text = str(ref).strip()
+    if text.isdigit():
+        return NotFound(f"no {what} with id {text}", errors=_field(what))
+    return NotFound(f"no {what} {text!r}", errors=_field(what))
 
 
 def _field(what: str) -> dict[str, list[str]] | None:
