@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import values
 from ..api import crud
 from ..api.etag import etag_of
 from ..db import get_session
@@ -192,18 +192,16 @@ def integers(form: Any, name: str) -> list[Any]:
     return [integer({"v": v}, "v") for v in form.getlist(name) if v]
 
 
-def gib(form: Any, name: str) -> Any:
-    """A size typed in GiB (decimals allowed) as bytes; the raw text when it is no number."""
+def size(form: Any, name: str, unit: int = GIB, minimum: int = 0) -> Any:
+    """A size as typed ("20G", "512M", "1.5"; a bare number in ``unit``) in bytes; the raw
+    text when it is none, for the API's schema to reject next to the field."""
     value = text(form, name)
     if value is None:
         return None
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
+        return values.parse_size_text(value, unit, minimum)
+    except values.InvalidValue:
         return value
-    if not amount.is_finite() or amount > 2**40:
-        return value
-    return int(amount * GIB)
 
 
 def present(**values: Any) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def _quota(session: Session, customer: int | None) -> dict[str, Any] | None:
 def _create_body(form: Any, staff: bool) -> dict[str, Any]:
     disks = []
     for i in range(DISK_ROWS):
-        size = forms.gib(form, f"disks.{i}.size")
+        size = forms.size(form, f"disks.{i}.size")
         if size is None:
             continue
         disks.append(
@@ -107,7 +107,7 @@ def _create_body(form: Any, staff: bool) -> dict[str, Any]:
     body = forms.present(
         hostname=forms.text(form, "hostname"),
         cores=forms.integer(form, "cores"),
-        ram=forms.gib(form, "ram"),
+        ram=forms.size(form, "ram"),
         customer_id=forms.integer(form, "customer_id") if staff else None,
         requested_state="running" if form.get("start") else None,
     )
@@ -223,7 +223,7 @@ def vm_resize(vm_uuid: str) -> Any:
     login.check_csrf()
     vm = vm_by_uuid(get_session(), vm_uuid, _customer())
     body = forms.present(
-        cores=forms.integer(request.form, "cores"), ram=forms.gib(request.form, "ram")
+        cores=forms.integer(request.form, "cores"), ram=forms.size(request.form, "ram")
     )
     outcome = forms.update(VMS, vm.id, body, request.form.get("etag", ""), vm_version)
     return done(vm_uuid, outcome)
@@ -237,7 +237,7 @@ def vm_add_disk(vm_uuid: str) -> Any:
     form = request.form
     body = forms.present(
         vm_id=vm.id,
-        size=forms.gib(form, "size"),
+        size=forms.size(form, "size"),
         storage_type=forms.text(form, "storage_type"),
         cache_option=forms.text(form, "cache_option"),
     )
