@@ -19,6 +19,7 @@ LISTS = {
     "/vms": list_specs.VM_LIST,
     "/networks": list_specs.NETWORK_LIST,
     "/changes": list_specs.CHANGE_LIST,
+    "/vlans": list_specs.VLAN_LIST,
     **{f"/inventory/{path}": admin.list_spec(path) for path in admin.RESOURCES},
 }
 
@@ -152,6 +153,9 @@ def test_customers_get_only_their_filters_and_columns(signed_in: Any) -> None:
     assert "sort" in page(web, "/changes?sort=who", 400)
     assert _count(page(web, "/changes?by=system")) > 0
     assert _count(page(web, "/changes?by=you")) == 0
+    vlans = page(web, "/vlans?sort=-name")
+    assert 'name="customer_id"' not in vlans and "c1002" not in vlans and "sort=name" in vlans
+    assert "c1002" not in page(web, "/vlans?customer_id=1002")
     for path in ("/", "/networks", "/inventory/nodes"):
         assert page(web, path, 302 if path == "/" else 403)
 

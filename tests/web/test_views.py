@@ -427,6 +427,7 @@ def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
         "/inventory/ipv4-addresses?free=true&sort=-address",
     ]
     paths += ["/inventory/customer-quotas?customer_id=1001", "/inventory/images?sort=-name"]
+    paths += ["/vlans?customer_id=1001&name=a&sort=-customer"]
     page(client, "/vms")  # let the token's last-use stamp settle before counting
 
     def measure() -> dict[str, int]:

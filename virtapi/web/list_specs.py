@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..api.changes import CHANGES, OBJECT_TYPES
 from ..api.compute import VMS
-from ..api.network import NETWORKS
+from ..api.network import NETWORKS, VLANS
 from ..api.nodes import NODES, ROLES
 from ..models import (
     ApiToken,
@@ -233,4 +233,29 @@ CHANGE_LIST = ListSpec(
         Control("since", "From", lambda v: _day(v, after=False), fields.Date(), kind="date"),
         Control("until", "To", lambda v: _day(v, after=True), fields.Date(), kind="date"),
     ),
+)
+
+VLAN_LIST = ListSpec(
+    endpoint="web.vlans",
+    columns=(
+        Column("vni", "VNI", Vlan.vni, numeric=True),
+        Column("name", "Name", Vlan.name),
+        Column("customer", "Customer", Vlan.customer_id, staff_only=True),
+        Column("description", "Description", Vlan.description),
+        Column("actions", ""),
+    ),
+    default_sort="vni",
+    tiebreak=(Vlan.id,),
+    controls=(
+        Control.api("vni", "VNI", VLANS.filters["vni"]),  # the search box jumps here with ?vni=
+        Control("name", "Name contains", lambda v: Vlan.name.contains(v, autoescape=True)),
+        Control.api(
+            "customer_id",
+            "Customer",
+            VLANS.filters["customer_id"],
+            staff_only=True,
+            hint="a positive customer id",
+        ),
+    ),
+    page_size=100,
 )

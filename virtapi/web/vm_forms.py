@@ -26,7 +26,7 @@ from ..models import CacheOption, CustomerQuota, Image, Ipv4Network, StorageType
 from ..services import installs, inventory, lifecycle
 from ..services import quotas as quota_service
 from ..services.lookups import vm_by_uuid
-from . import bp, forms, login
+from . import bp, forms, list_specs, login
 
 DISK_ROWS = 2
 INTERFACE_ROWS = 2
@@ -304,15 +304,14 @@ def vlans() -> Any:
 
 def _vlan_page(session: Session, outcome: forms.Outcome) -> Any:
     customer = _customer()
-    rows = select(Vlan).order_by(Vlan.vni).limit(500)
-    vni = request.args.get("vni", "")
-    if vni.isdigit() and len(vni) < 10:  # the search box jumps here with ?vni=
-        rows = rows.where(Vlan.vni == int(vni))
+    listing = list_specs.VLAN_LIST.read(staff=customer is None)
+    rows = select(Vlan)
     if customer is not None:
         rows = rows.where(Vlan.customer_id == customer)
     return render_template(
         "vlans.html",
-        vlans=session.scalars(rows).all(),
+        vlans=listing.fetch(session, rows),
+        listing=listing,
         outcome=outcome,
         form=request.form,
     ), (200 if outcome.ok else forms.FORM_ERROR_STATUS)
