@@ -71,6 +71,8 @@ def test_sorted_lists_agree_with_the_api(signed_in: Any, client: Any, api_tokens
     vms = _api(client, "/api/v1/vms?limit=1000", op)
     by_ram = sorted(vms, key=lambda v: (-v["ram"], v["hostname"]))
     assert _column(page(web, "/vms?sort=-ram"), 0) == [v["hostname"] for v in by_ram]
+    by_host = sorted(vms, key=lambda v: (v["host"]["fqdn"], v["hostname"]))  # all placed
+    assert _column(page(web, "/vms?sort=host"), 0) == [v["hostname"] for v in by_host]
     nodes = _api(client, "/api/v1/nodes?limit=1000", op)
     hypervisors = sorted(n["fqdn"] for n in nodes if "hypervisor" in n["roles"])
     html = page(web, "/?role=hypervisor&sort=-fqdn")

@@ -22,7 +22,9 @@ from ..models import (
     Ipv4Address,
     Ipv4Network,
     Node,
+    NodeMethod,
     NodeState,
+    VirtNode,
     Vlan,
     VmInterface,
     VmState,
@@ -62,12 +64,23 @@ def _name_of(model: Any, key: Any) -> Select:
     return select(model.name).where(model.id == key).scalar_subquery()
 
 
+def _host_fqdn() -> Any:
+    """The fqdn of the VM's hypervisor, to sort by host name (unplaced VMs: NULL)."""
+    return (
+        select(Node.fqdn)
+        .join(VirtNode, VirtNode.node_id == Node.id)
+        .join(NodeMethod, NodeMethod.virt_node_id == VirtNode.id)
+        .where(NodeMethod.id == VmModel.node_method_id)
+        .scalar_subquery()
+    )
+
+
 VM_LIST = ListSpec(
     endpoint="web.vms",
     columns=(
         Column("hostname", "VM", VmModel.hostname),
         Column("customer", "Customer", VmModel.customer_id, staff_only=True),
-        Column("host", "Host", VmModel.node_method_id),
+        Column("host", "Host", _host_fqdn()),
         Column("cores", "Cores", VmModel.cores, numeric=True),
         Column("ram", "RAM", VmModel.ram, numeric=True),
         Column("disks", "Disks", numeric=True),
