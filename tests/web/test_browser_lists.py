@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.test_browser import _click, _shot, _sign_in, browser, server  # noqa: F401
-from tests.web.test_browser_flows import _api
+from tests.web.test_browser import _click, _shot, browser, server  # noqa: F401
+from tests.web.test_browser_flows import _api, operator_at_1280
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +58,7 @@ def test_operator_sorts_and_filters_the_fleet_and_the_change_log(
     browser: Any,  # noqa: F811
     demo: Any,
 ) -> None:
-    token = demo.tokens["admin"]
-    browser.set_window_size(1280, 900)
-    _sign_in(browser, server, token)
+    token = operator_at_1280(browser, server, demo)
     nodes = _api(app, token, "/api/v1/nodes?limit=1000")["results"]
 
     # Fleet: by name ascending, then a click on the sorted header turns it round.

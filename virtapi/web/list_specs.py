@@ -197,6 +197,12 @@ def _day(value: Any, *, after: bool) -> ColumnElement[bool]:
     return Change.at >= start if not after else Change.at < start + timedelta(days=1)
 
 
+def _made_by(name: str, kinds: list[tuple[str, str]], **audience: bool) -> Control:
+    """Who made a change, as a select of ``kinds`` (staff and customers get different ones)."""
+    parser = fields.String(validate=validate.OneOf([k for k, _ in kinds]))
+    return Control(name, "Made by", _actor, parser, choices=lambda _s: kinds, **audience)
+
+
 _STAFF_ACTORS = [("staff", "staff"), ("customer", "a customer"), ("system", "system")]
 _CUSTOMER_ACTORS = [("you", "you"), ("operator", "operator"), ("system", "system")]
 
@@ -227,22 +233,8 @@ CHANGE_LIST = ListSpec(
             CHANGES.filters["action"],
             choices=lambda _s: [(a, a) for a in ("create", "update", "delete")],
         ),  # fmt: skip
-        Control(
-            "actor",
-            "Made by",
-            _actor,
-            fields.String(validate=validate.OneOf([k for k, _ in _STAFF_ACTORS])),
-            choices=lambda _s: _STAFF_ACTORS,
-            staff_only=True,
-        ),
-        Control(
-            "by",
-            "Made by",
-            _actor,
-            fields.String(validate=validate.OneOf([k for k, _ in _CUSTOMER_ACTORS])),
-            choices=lambda _s: _CUSTOMER_ACTORS,
-            customer_only=True,
-        ),
+        _made_by("actor", _STAFF_ACTORS, staff_only=True),
+        _made_by("by", _CUSTOMER_ACTORS, customer_only=True),
         Control("since", "From", lambda v: _day(v, after=False), fields.Date(), kind="date"),
         Control("until", "To", lambda v: _day(v, after=True), fields.Date(), kind="date"),
     ),
