@@ -380,7 +380,7 @@ def test_sizes_are_typed_with_units_and_shown_in_binary_units(
     assert (vm["ram"], vm["disks"][0]["size"]) == (512 * 1024**2, 1536 * GiB)
     assert "512 MiB" in page(client, path) and "1.5 TiB" in page(client, path)
     resp = new_vm(client, hostname="badunit.c1001.example.net", ram="12X")
-    assert resp.status_code == 422 and field_error(resp.text, "ram")
+    assert resp.status_code == 422 and "20G, 512M" in field_error(resp.text, "ram")
     assert 'value="12X"' in resp.text  # what was typed is kept
     # Operators: a bare number stays bytes (as in the API), units are binary.
     op = signed_in("operator")
@@ -395,3 +395,4 @@ def test_sizes_are_typed_with_units_and_shown_in_binary_units(
     assert 'name="max_ram" value="64G"' in edit  # exact, so saving unchanged changes nothing
     resp = post(op, "/inventory/customer-quotas", {"customer_id": "4712", "max_ram": "lots"})
     assert resp.status_code == 422 and 'value="lots"' in resp.text
+    assert "&#39;lots&#39; is no size" in resp.text

@@ -17,7 +17,6 @@ from sqlalchemy import JSON
 from sqlalchemy.orm import ColumnProperty, Session
 from werkzeug.datastructures import MultiDict
 
-from .. import values
 from ..api import crud
 from ..api.compute import QUOTAS
 from ..api.installs import IMAGES
@@ -94,10 +93,7 @@ def form_fields(schema: type[Schema] | None) -> list[tuple[str, str, str, bool]]
 
 def _value(field: fields.Field, raw: str, kind: str) -> Any:
     if kind == "size":
-        try:
-            return values.parse_size_text(raw, 1, 0)  # the schema checks the range
-        except values.InvalidValue:
-            return raw
+        return forms.parsed_size(raw)  # bytes when bare; the schema checks the range
     if isinstance(field, fields.List):
         items = [item.strip() for item in raw.split(",") if item.strip()]
         inner = field.inner
