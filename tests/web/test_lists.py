@@ -116,6 +116,9 @@ def test_inventory_lists_filter_with_the_api_filters(
     vlans = _api(client, "/api/v1/vlans?customer_id=1001", op)
     assert f"{len(vlans)} match" in page(web, "/inventory/vlans?customer_id=1001")
     assert "customer id" in page(web, "/inventory/vlans?customer_id=-4", 400)
+    nodes = page(web, "/inventory/nodes?state=maintenance")
+    assert '<select name="state">' in nodes and '<select name="role">' in nodes
+    assert "0 match" in nodes and "<select" not in page(web, "/inventory/images").split("<table")[0]
 
 
 def test_change_log_filters_sorts_and_pages(signed_in: Any, client: Any, api_tokens: Any) -> None:

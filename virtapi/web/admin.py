@@ -26,9 +26,10 @@ from ..api.operations import MigrateSchema, overcommit
 from ..api.vocabularies import CEPH_POOLS
 from ..auth import OPERATORS
 from ..db import get_session
+from ..models import NodeState
 from ..services import placement
 from ..services.lookups import vm_by_uuid
-from . import bp, format, forms, lists, login
+from . import bp, format, forms, list_specs, lists, login
 
 RESOURCES: dict[str, crud.Resource] = {
     r.path: r
@@ -156,6 +157,15 @@ def _sort_of(model: type, name: str, field: fields.Field) -> Any:
     return None
 
 
+def _choices(path: str, name: str) -> dict[str, Any]:
+    """Selects where the values are few and known: node states and roles."""
+    if path == "nodes" and name == "state":
+        return {"choices": list_specs.names_of(NodeState)}
+    if path == "nodes" and name == "role":
+        return {"choices": list_specs.role_choices}
+    return {}
+
+
 @cache
 def list_spec(path: str) -> lists.ListSpec:
     """Columns of the resource's representation (sortable where they are a column of its
@@ -169,7 +179,8 @@ def list_spec(path: str) -> lists.ListSpec:
     )
     default = next(c.key for c in columns if c.sort is not None and c.sort.key == resource.pk.key)
     controls = tuple(
-        lists.Control.api(name, name.replace("_", " "), f) for name, f in resource.filters.items()
+        lists.Control.api(name, name.replace("_", " "), f, **_choices(path, name))
+        for name, f in resource.filters.items()
     )
     return lists.ListSpec(
         endpoint="web.inventory_list",

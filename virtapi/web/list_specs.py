@@ -36,7 +36,9 @@ from .lists import Column, Control, ListSpec
 ROLE_LABELS = {"hypervisor": "hypervisor", "ceph_osd": "Ceph OSD", "ceph_mon": "Ceph mon"}
 
 
-def _names(model: Any) -> Any:
+def names_of(model: Any) -> Any:
+    """Choices: every name of a vocabulary table (states), read when the page is drawn."""
+
     def choices(session: Session) -> list[tuple[str, str]]:
         names = session.scalars(select(model.name).order_by(model.name)).all()
         return [(n, n) for n in names]
@@ -75,6 +77,10 @@ def _host_fqdn() -> Any:
     )
 
 
+def role_choices(_session: Session) -> list[tuple[str, str]]:
+    return [(r, ROLE_LABELS[r]) for r in ROLES]
+
+
 VM_LIST = ListSpec(
     endpoint="web.vms",
     columns=(
@@ -95,7 +101,7 @@ VM_LIST = ListSpec(
             "Hostname contains",
             lambda v: VmModel.hostname.contains(v.lower(), autoescape=True),
         ),
-        Control.api("state", "State", VMS.filters["state"], choices=_names(VmState)),
+        Control.api("state", "State", VMS.filters["state"], choices=names_of(VmState)),
         Control.api(
             "customer_id",
             "Customer",
@@ -140,12 +146,12 @@ FLEET_LIST = ListSpec(
     tiebreak=(Node.id,),
     controls=(
         Control("fqdn", "Name contains", lambda v: Node.fqdn.contains(v.lower(), autoescape=True)),
-        Control.api("state", "State", NODES.filters["state"], choices=_names(NodeState)),
+        Control.api("state", "State", NODES.filters["state"], choices=names_of(NodeState)),
         Control.api(
             "role",
             "Role",
             NODES.filters["role"],
-            choices=lambda _s: [(r, ROLE_LABELS[r]) for r in ROLES],
+            choices=role_choices,
         ),
         Control.api("area", "Area", NODES.filters["area"]),
     ),
