@@ -28,7 +28,8 @@ def _column(html: str, index: int) -> list[str]:
     """The text of cell ``index`` in each body row of the page's (first) table (of its first
     link when it has one: the fleet's cells add the location under the name)."""
     body = html[html.index("<tbody>") : html.index("</tbody>")]
-    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in body.split("</tr>")]
+    rows = [row for row in body.split("</tr>") if "colspan" not in row]  # not "No … yet."
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
     out = []
     for row in cells:
         if len(row) > index:
@@ -94,8 +95,26 @@ def test_fleet_filters_by_state_role_and_area(signed_in: Any, client: Any, api_t
     assert "Role" in error and "router" in error
 
 
-def test_networks_filter_by_version_and_vlan(signed_in: Any) -> None:
+def test_networks_filter_by_version_and_vlan(signed_in: Any, client: Any, api_tokens: Any) -> None:
     web = signed_in("operator")
+    op = api_tokens.header(api_tokens.operator)
+    vlan = _api(client, "/api/v1/vlans?limit=1", op)[0]
+    for v in (4, 6):  # one network of each version on the VLAN
+        net = _api(client, f"/api/v1/ipv{v}-networks?limit=1", op)[0]
+        resp = client.patch(f"/api/v1/ipv{v}-networks/{net['id']}", json={"vlan_id": vlan["id"]},
+                            headers=op)  # fmt: skip
+        assert resp.status_code == 200, resp.json
+    found = 0
+    for vlan in _api(client, "/api/v1/vlans?limit=1000", op):
+        # Both versions, each by its own vlan_id column.
+        expected = sorted(
+            n["prefix"]
+            for v in (4, 6)
+            for n in _api(client, f"/api/v1/ipv{v}-networks?vlan_id={vlan['id']}", op)
+        )
+        assert sorted(_column(page(web, f"/networks?vlan_id={vlan['id']}"), 0)) == expected
+        found += len(expected)
+    assert found == 2
     six = _column(page(web, "/networks?version=6"), 0)
     assert six and all(":" in prefix for prefix in six)
     four = _column(page(web, "/networks?version=4&sort=-prefix"), 0)

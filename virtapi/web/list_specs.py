@@ -5,6 +5,7 @@ Where the API has the filter, the control is the API's (``Control.api``): same p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -179,7 +180,11 @@ NETWORK_LIST = ListSpec(
             fields.Integer(strict=False, validate=validate.OneOf((4, 6))),
             choices=lambda _s: [("4", "IPv4"), ("6", "IPv6")],
         ),
-        Control.api("vlan_id", "VLAN", NETWORKS[4].filters["vlan_id"], choices=_vlans),
+        # The API's parsing; the column by name, so that it is IPv4's or IPv6's in each query.
+        replace(
+            Control.api("vlan_id", "VLAN", NETWORKS[4].filters["vlan_id"], choices=_vlans),
+            condition="vlan_id",
+        ),
     ),
 )
 
