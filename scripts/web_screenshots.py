@@ -69,7 +69,8 @@ def main(out: Path) -> None:
                 "node": hv01.removeprefix(base),
                 "vms": "/vms?sort=hostname",
                 "inventory-nodes": "/inventory/nodes",
-                "changes": "/changes",
+                "changes": "/changes?object_type=vm&sort=-at",
+                "inventory-quotas": "/inventory/customer-quotas",
             }
             for name, path in pages.items():
                 driver.get(base + path)

@@ -440,6 +440,33 @@ def parse_size(value: Any) -> int:
     return parse_int(value, MIN_SIZE, MAX_SIZE, "a size in bytes")
 
 
+BINARY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
+_SIZE_TEXT_RE = re.compile(r"([0-9]{1,20}(?:\.[0-9]{1,12})?) ?([KMGTP]?)(?:I?B)?")
+
+
+def parse_size_text(value: Any, default_unit: int = 1, minimum: int = MIN_SIZE) -> int:
+    """A size as people type it, in bytes: "20G", "512M", "1.5 TiB", "20GB"; a bare number
+    counts in ``default_unit`` (bytes unless a form says otherwise). Units are binary, as in
+    qemu-img and LVM: K, KB and KiB all mean 1024. A JSON integer passes as bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return parse_int(value, minimum, MAX_SIZE, "a size in bytes")
+    text = _text_of(value, "a size", '"20G" or "512M"').strip()
+    match = _SIZE_TEXT_RE.fullmatch(text.upper())
+    if match is None:
+        raise InvalidValue(
+            f"{text[:40]!r} is no size: give a number and a unit, such as 20G, 512M or 1.5T"
+        )
+    number, unit = match.groups()
+    whole, _, fraction = number.partition(".")
+    scale = BINARY_UNITS[unit] if unit else default_unit
+    # Exact arithmetic: 1.1G is a whole number of bytes only if the fraction says so.
+    numerator = (int(whole) * 10 ** len(fraction) + int(fraction or 0)) * scale
+    size, rest = divmod(numerator, 10 ** len(fraction))
+    if rest:
+        raise InvalidValue(f"{text} is not a whole number of bytes")
+    return parse_int(size, minimum, MAX_SIZE, "a size in bytes")
+
+
 def problem(parser: Any, value: Any, *args: Any, **kwargs: Any) -> str | None:
     """The parser's complaint about ``value``, or None if it is fine."""
     try:

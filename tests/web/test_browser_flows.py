@@ -80,6 +80,14 @@ def test_customer_creates_starts_resizes_and_deletes_a_vm(
     assert _api(app, token, "/api/v1/vms?hostname=shop.c1001.example.net")["count"] == 0
 
 
+def operator_at_1280(driver: Any, base: str, demo: Any) -> str:
+    """Sign in as the demo admin in a 1,280 px wide window; the token, for the API checks."""
+    token = demo.tokens["admin"]
+    driver.set_window_size(1280, 900)
+    _sign_in(driver, base, token)
+    return token
+
+
 def test_operator_adds_a_hypervisor_and_a_network_and_migrates_a_vm(
     app: Any,
     server: str,  # noqa: F811
@@ -88,9 +96,7 @@ def test_operator_adds_a_hypervisor_and_a_network_and_migrates_a_vm(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    token = demo.tokens["admin"]
-    browser.set_window_size(1280, 900)
-    _sign_in(browser, server, token)
+    token = operator_at_1280(browser, server, demo)
     # The fleet fits 1,280 px: nothing scrolls sideways.
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= 1280, width

@@ -365,3 +365,34 @@ def test_maintenance_and_migration(app: Any, signed_in: Any, api_tokens: Any) ->
     # Customers cannot migrate.
     customer = signed_in("customer_a") if vm["customer_id"] == 1001 else signed_in("customer_b")
     assert "/migrate" not in page(customer, vm_page)
+
+
+def test_sizes_are_typed_with_units_and_shown_in_binary_units(
+    app: Any, signed_in: Any, api_tokens: Any
+) -> None:
+    client = signed_in("customer_a")
+    resp = new_vm(
+        client, hostname="units.c1001.example.net", ram="512M", **{"disks.0.size": "1.5T"}
+    )
+    assert resp.status_code == 303, resp.text[:3000]
+    path = resp.headers["Location"]
+    vm = api(app, api_tokens, f"/api/v1/vms?uuid={path.rsplit('/', 1)[1]}").json["results"][0]
+    assert (vm["ram"], vm["disks"][0]["size"]) == (512 * 1024**2, 1536 * GiB)
+    assert "512 MiB" in page(client, path) and "1.5 TiB" in page(client, path)
+    resp = new_vm(client, hostname="badunit.c1001.example.net", ram="12X")
+    assert resp.status_code == 422 and "20G, 512M" in field_error(resp.text, "ram")
+    assert 'value="12X"' in resp.text  # what was typed is kept
+    # Operators: a bare number stays bytes (as in the API), units are binary.
+    op = signed_in("operator")
+    resp = post(op, "/inventory/customer-quotas", {"customer_id": "4711", "max_ram": "64G",
+                                                   "max_disk": "0"})  # fmt: skip
+    assert resp.status_code == 303, resp.text[:3000]
+    quota = api(app, api_tokens, "/api/v1/customer-quotas?customer_id=4711").json["results"][0]
+    assert (quota["max_ram"], quota["max_disk"]) == (64 * GiB, 0)
+    html = page(op, "/inventory/customer-quotas?customer_id=4711")
+    assert "64 GiB" in html and str(64 * GiB) not in html.split("<tbody>")[1].split("title=")[0]
+    edit = page(op, "/inventory/customer-quotas/4711")
+    assert 'name="max_ram" value="64G"' in edit  # exact, so saving unchanged changes nothing
+    resp = post(op, "/inventory/customer-quotas", {"customer_id": "4712", "max_ram": "lots"})
+    assert resp.status_code == 422 and 'value="lots"' in resp.text
+    assert "&#39;lots&#39; is no size" in resp.text

@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import netaddr
 from sqlalchemy import ColumnElement, func, select
@@ -36,6 +36,46 @@ from .lookups import node_by_ref, vm_by_uuid
 from .network.networks import Network
 
 MAX_PAGE = 500
+
+
+class Window(Protocol):
+    """Which rows of a list to show: filters, order and the slice (``web.lists.Listing``).
+
+    ``where``/``order`` take the model they apply to, for lists over several tables."""
+
+    limit: int
+    offset: int
+
+    def where(self, model: Any = None) -> Sequence[ColumnElement[bool]]: ...
+
+    def order(self, model: Any = None) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True)
+class Everything:
+    """The whole list in its natural order (no page)."""
+
+    limit: int = MAX_PAGE
+    offset: int = 0
+
+    def where(self, model: Any = None) -> Sequence[ColumnElement[bool]]:
+        return ()
+
+    def order(self, model: Any = None) -> Sequence[Any]:
+        return ()
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    total: int  # matching rows over all pages
+
+
+def _count(session: Session, stmt: Any) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
 
 @dataclass(frozen=True)
@@ -95,13 +135,22 @@ def _node_roles():  # type: ignore[no-untyped-def]
     )
 
 
-def fleet(session: Session) -> list[NodeSummary]:
-    """Every node with its roles and, for hypervisors, committed resources; ordered by fqdn."""
+def fleet(
+    session: Session, window: Window = Everything()
+) -> tuple[Page[NodeSummary], list[HypervisorUsage]]:
+    """A page of nodes with their roles and, for hypervisors, committed resources (by fqdn
+    after the window's order); and the usage of every hypervisor, for fleet totals."""
+    stmt = select(Node).where(*window.where(Node))
+    total = _count(session, stmt)
     nodes = session.scalars(
-        select(Node).options(*_node_roles(), raiseload("*")).order_by(Node.fqdn)
+        stmt.options(*_node_roles(), raiseload("*"))
+        .order_by(*window.order(Node), Node.fqdn, Node.id)
+        .limit(max(1, min(window.limit, MAX_PAGE)))
+        .offset(max(0, window.offset))
     ).all()
-    usage = {u.node_id: u for u in hypervisor_usage(session)}
-    return [NodeSummary(node, usage.get(node.id)) for node in nodes]
+    everyone = hypervisor_usage(session)
+    usage = {u.node_id: u for u in everyone}
+    return Page([NodeSummary(node, usage.get(node.id)) for node in nodes], total), everyone
 
 
 def _vm_loads():  # type: ignore[no-untyped-def]
@@ -212,10 +261,22 @@ def vm_detail(session: Session, vm_uuid: uuid.UUID | str, customer_id: int | Non
     return vm_by_uuid(session, vm_uuid, customer_id, query)
 
 
-def network_usage(session: Session) -> list[NetworkUsage]:
-    """Every IPv4 then IPv6 network, ordered by address, with used and registered addresses."""
+def network_usage(
+    session: Session, window: Window = Everything(), versions: Sequence[int] = (4, 6)
+) -> Page[NetworkUsage]:
+    """IPv4 then IPv6 networks with used and registered addresses, by address after the
+    window's order; the window's slice runs over both versions as one list."""
     out: list[NetworkUsage] = []
-    for version, network_model in NETWORK_MODELS.items():
+    totals = {
+        v: _count(session, select(NETWORK_MODELS[v].id).where(*window.where(NETWORK_MODELS[v])))
+        for v in versions
+    }
+    skip, room = max(0, window.offset), max(1, min(window.limit, MAX_PAGE))
+    for version in versions:
+        network_model = NETWORK_MODELS[version]
+        if room <= 0 or skip >= totals[version]:
+            skip = max(0, skip - totals[version])
+            continue
         address_model = ADDRESS_MODELS[version]
         counts = (
             select(
@@ -233,33 +294,41 @@ def network_usage(session: Session) -> list[NetworkUsage]:
                 func.coalesce(counts.c.registered, 0),
             )
             .outerjoin(counts, counts.c.network_id == network_model.id)
+            .where(*window.where(network_model))
             .options(joinedload(network_model.vlan), raiseload("*"))
-            .order_by(network_model.network, network_model.prefixlen)
+            .order_by(
+                *window.order(network_model),
+                network_model.network,
+                network_model.prefixlen,
+                network_model.id,
+            )
+            .limit(room)
+            .offset(skip)
         )
-        out.extend(NetworkUsage(net, int(used), int(reg)) for net, used, reg in rows)
-    return out
+        found = [NetworkUsage(net, int(used), int(reg)) for net, used, reg in rows]
+        out.extend(found)
+        skip, room = 0, room - len(found)
+    return Page(out, sum(totals.values()))
 
 
 def changes(
     session: Session,
+    window: Window = Everything(),
     *,
     customer_id: int | None = None,
-    object_type: str | None = None,
-    object_id: str | None = None,
     before_id: int | None = None,
-    limit: int = 50,
-) -> list[Change]:
-    """Newest changes first (optionally older than ``before_id``); a customer's only if given."""
-    limit = max(1, min(limit, MAX_PAGE))
-    if "\x00" in (object_type or "") + (object_id or ""):
-        return []  # no object is named so, and PostgreSQL refuses NUL in text parameters
-    query = select(Change)
+) -> Page[Change]:
+    """Changes, newest first after the window's order (optionally older than ``before_id``);
+    a customer's only if given."""
+    query = select(Change).where(*window.where(Change))
     if customer_id is not None:
         query = query.where(Change.customer_id == customer_id)
-    if object_type:
-        query = query.where(Change.object_type == object_type)
-    if object_id:
-        query = query.where(Change.object_id == object_id)
     if before_id is not None:
         query = query.where(Change.id < before_id)
-    return list(session.scalars(query.order_by(Change.id.desc()).limit(limit)))
+    total = _count(session, query)
+    rows = session.scalars(
+        query.order_by(*window.order(Change), Change.id.desc())
+        .limit(max(1, min(window.limit, MAX_PAGE)))
+        .offset(max(0, window.offset))
+    )
+    return Page(list(rows), total)

@@ -8,11 +8,13 @@ accepts, with the same messages. Tokens stay API/CLI only.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
 from marshmallow import Schema, fields
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON
+from sqlalchemy.orm import ColumnProperty, Session
 from werkzeug.datastructures import MultiDict
 
 from ..api import crud
@@ -21,13 +23,13 @@ from ..api.installs import IMAGES
 from ..api.network import ADDRESSES, NETWORKS, VLANS
 from ..api.nodes import CEPH_MON_NODES, CEPH_OSD_NODES, NODES, VIRT_NODES
 from ..api.operations import MigrateSchema, overcommit
-from ..api.pagination import paginate
 from ..api.vocabularies import CEPH_POOLS
 from ..auth import OPERATORS
 from ..db import get_session
+from ..models import NodeState
 from ..services import placement
 from ..services.lookups import vm_by_uuid
-from . import bp, forms, login
+from . import bp, format, forms, list_specs, lists, login
 
 RESOURCES: dict[str, crud.Resource] = {
     r.path: r
@@ -47,6 +49,8 @@ RESOURCES: dict[str, crud.Resource] = {
     )
 }
 PAGE = 50
+# Byte counts the forms read as "256G" / "512M" (a bare number stays bytes, as in the API).
+SIZE_FIELDS = frozenset({"ram", "size", "max_ram", "max_disk"})
 
 
 def _operator() -> None:
@@ -60,7 +64,11 @@ def _resource(path: str) -> crud.Resource:
     return RESOURCES[path]
 
 
-def _kind(field: fields.Field) -> str:
+def _kind(field: fields.Field, name: str = "") -> str:
+    if isinstance(field, fields.Integer) and (
+        name in SIZE_FIELDS or field.metadata.get("description") == "bytes"
+    ):
+        return "size"
     if isinstance(field, fields.Boolean):
         return "checkbox"
     if isinstance(field, fields.List):
@@ -78,13 +86,15 @@ def form_fields(schema: type[Schema] | None) -> list[tuple[str, str, str, bool]]
         return []
     out = []
     for name, field in schema._declared_fields.items():
-        kind = _kind(field)
+        kind = _kind(field, name)
         if kind != "skip" and not field.dump_only:
             out.append((name, kind, field.metadata.get("description", ""), field.required))
     return out
 
 
-def _value(field: fields.Field, raw: str) -> Any:
+def _value(field: fields.Field, raw: str, kind: str) -> Any:
+    if kind == "size":
+        return forms.parsed_size(raw)  # bytes when bare; the schema checks the range
     if isinstance(field, fields.List):
         items = [item.strip() for item in raw.split(",") if item.strip()]
         inner = field.inner
@@ -99,7 +109,7 @@ def body_from(schema: type[Schema], form: Any, *, updating: bool) -> dict[str, A
     """The JSON body the API would get: filled fields only; checkboxes always when editing."""
     body: dict[str, Any] = {}
     for name, field in schema._declared_fields.items():
-        kind = _kind(field)
+        kind = _kind(field, name)
         if kind == "skip":
             continue
         if kind == "checkbox":
@@ -108,30 +118,83 @@ def body_from(schema: type[Schema], form: Any, *, updating: bool) -> dict[str, A
             continue
         raw = (form.get(name) or "").strip()
         if raw or (updating and kind == "list" and f"{name}" in form):
-            body[name] = _value(field, raw)
+            body[name] = _value(field, raw, kind)
     return body
 
 
 def _form_values(resource: crud.Resource, obj: Any) -> MultiDict:
     """An object's current values as form text (lists comma-separated)."""
     data = resource.schema().dump(obj)
-    values: dict[str, str] = {}
+    sizes = size_columns(resource)
+    text: dict[str, str] = {}
     for key, value in data.items():
         if isinstance(value, list):
             items = [v.get("name", v.get("id")) if isinstance(v, dict) else v for v in value]
-            values[key] = ", ".join(str(v) for v in items)
+            text[key] = ", ".join(str(v) for v in items)
         elif isinstance(value, bool):
-            values[key] = "1" if value else ""
+            text[key] = "1" if value else ""
+        elif key in sizes and isinstance(value, int):
+            text[key] = format.exact_size(value)
         elif value is not None and not isinstance(value, dict):
-            values[key] = str(value)
-    return MultiDict(values)
+            text[key] = str(value)
+    return MultiDict(text)
 
 
-def _rows(session: Session, resource: crud.Resource, page: int) -> dict[str, Any]:
+def size_columns(resource: crud.Resource) -> frozenset[str]:
+    """The fields of the resource's representation that count bytes (shown as GiB, MiB)."""
+    return frozenset(
+        name for name, f in resource.schema._declared_fields.items() if _kind(f, name) == "size"
+    )
+
+
+def _sort_of(model: type, name: str, field: fields.Field) -> Any:
+    """The model column a schema field shows, to sort by; None for nested or computed ones."""
+    attribute = getattr(model, field.attribute or name, None)
+    prop = getattr(attribute, "property", None)
+    # JSON has no order in PostgreSQL (facts, settings): shown, not sortable.
+    if isinstance(prop, ColumnProperty) and not isinstance(prop.columns[0].type, JSON):
+        return attribute
+    return None
+
+
+def _choices(path: str, name: str) -> dict[str, Any]:
+    """Selects where the values are few and known: node states and roles."""
+    if path == "nodes" and name == "state":
+        return {"choices": list_specs.names_of(NodeState)}
+    if path == "nodes" and name == "role":
+        return {"choices": list_specs.role_choices}
+    return {}
+
+
+@cache
+def list_spec(path: str) -> lists.ListSpec:
+    """Columns of the resource's representation (sortable where they are a column of its
+    table) and a control per API filter of the resource: the inventory list of ``path``."""
+    resource = RESOURCES[path]
+    model = resource.model
+    columns = tuple(
+        lists.Column(name, name.replace("_", " "), _sort_of(model, name, field))
+        for name, field in resource.schema._declared_fields.items()
+        if not field.load_only
+    )
+    default = next(c.key for c in columns if c.sort is not None and c.sort.key == resource.pk.key)
+    controls = tuple(
+        lists.Control.api(name, name.replace("_", " "), f, **_choices(path, name))
+        for name, f in resource.filters.items()
+    )
+    return lists.ListSpec(
+        endpoint="web.inventory_list",
+        columns=columns,
+        default_sort=default,
+        tiebreak=(resource.pk,),
+        controls=controls,
+        page_size=PAGE,
+    )
+
+
+def _rows(session: Session, resource: crud.Resource, listing: lists.Listing) -> list[Any]:
     stmt = crud.visible(resource, login.principal()).options(*resource.options)
-    result = paginate(session, stmt.order_by(resource.pk), PAGE, (page - 1) * PAGE)
-    result["results"] = resource.schema(many=True).dump(result["results"])
-    return result
+    return resource.schema(many=True).dump(listing.fetch(session, stmt))
 
 
 @bp.get("/inventory")
@@ -155,14 +218,13 @@ def inventory_list(path: str) -> Any:
                                                    updating=False))  # fmt: skip
         if outcome.ok:
             return redirect(url_for("web.inventory_list", path=path), code=303)
-    page = min(max(1, forms.integer(request.args, "page") or 1), 10**6) \
-        if str(request.args.get("page", "1")).isdigit() else 1  # fmt: skip
+    listing = list_spec(path).read(path=path)
     return render_template(
         "inventory_list.html",
         resource=resource,
-        listing=_rows(get_session(), resource, page),
-        page=page,
-        page_size=PAGE,
+        listing=listing,
+        rows=_rows(get_session(), resource, listing),
+        sizes=size_columns(resource),
         fields=form_fields(resource.create_schema),
         outcome=outcome,
         form=request.form,
@@ -179,6 +241,7 @@ def _edit_page(resource: crud.Resource, key: int, outcome: forms.Outcome) -> Any
         resource=resource,
         obj_id=key,
         current=resource.schema().dump(obj),
+        sizes=size_columns(resource),
         etag=forms.etag(resource, obj),
         fields=form_fields(resource.update_schema),
         outcome=outcome,

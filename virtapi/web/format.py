@@ -71,8 +71,26 @@ def gib(value: int | None) -> str:
     return "" if value is None else f"{value / 1024**3:.10g}"
 
 
+def exact_size(value: int | None) -> str:
+    """Bytes as form text that reads back to the same number: 274877906944 → '256G',
+    1.5 GiB → '1536M', 1000 → '1000' (``values.parse_size_text`` reads all three)."""
+    if value is None:
+        return ""
+    for letter, unit in (
+        ("P", 1024**5),
+        ("T", 1024**4),
+        ("G", 1024**3),
+        ("M", 1024**2),
+        ("K", 1024),
+    ):
+        if value and value % unit == 0:
+            return f"{value // unit}{letter}"
+    return str(value)
+
+
 FILTERS = {
     "gib": gib,
+    "exact_size": exact_size,
     "bytes": human_bytes,
     "rate": human_rate,
     "count": human_count,

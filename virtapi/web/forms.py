@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import values
 from ..api import crud
 from ..api.etag import etag_of
 from ..db import get_session
@@ -68,7 +68,11 @@ def run(work: Callable[[Session], Any]) -> Outcome:
         return Outcome(obj=obj)
     except ValidationError as exc:
         session.rollback()
-        return Outcome(message="Please correct the marked fields.", errors=flatten(exc.messages))
+        errors = flatten(exc.messages)
+        for key, value in _inputs(exc.data).items():
+            if isinstance(value, Unparsed) and key in errors:
+                errors[key] = [value.problem]  # "no size: …" says more than "not an integer"
+        return Outcome(message="Please correct the marked fields.", errors=errors)
     except DomainError as exc:
         session.rollback()
         return Outcome(message=exc.message, errors=flatten(exc.errors))
@@ -192,18 +196,44 @@ def integers(form: Any, name: str) -> list[Any]:
     return [integer({"v": v}, "v") for v in form.getlist(name) if v]
 
 
-def gib(form: Any, name: str) -> Any:
-    """A size typed in GiB (decimals allowed) as bytes; the raw text when it is no number."""
+class Unparsed(str):
+    """Form text a form-side parser refused: passed on as typed, so the API's schema rejects
+    it next to the field, where ``run`` shows the parser's message instead of the schema's."""
+
+    problem: str
+
+    def __new__(cls, value: str, problem: str) -> Unparsed:
+        obj = super().__new__(cls, value)
+        obj.problem = problem
+        return obj
+
+
+def _inputs(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A body as ``{"disks.0.size": value}``, the keys ``flatten`` gives its errors."""
+    if isinstance(data, dict):
+        items: Any = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in items:
+        out.update(_inputs(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def size(form: Any, name: str, unit: int = GIB, minimum: int = 0) -> Any:
+    """A size as typed ("20G", "512M", "1.5"; a bare number in ``unit``) in bytes; the text
+    as ``Unparsed`` when it is none."""
     value = text(form, name)
-    if value is None:
-        return None
+    return None if value is None else parsed_size(value, unit, minimum)
+
+
+def parsed_size(value: str, unit: int = 1, minimum: int = 0) -> Any:
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return value
-    if not amount.is_finite() or amount > 2**40:
-        return value
-    return int(amount * GIB)
+        return values.parse_size_text(value, unit, minimum)
+    except values.InvalidValue as exc:
+        return Unparsed(value, str(exc))
 
 
 def present(**values: Any) -> dict[str, Any]:

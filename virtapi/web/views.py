@@ -14,12 +14,9 @@ from ..config import current_settings
 from ..db import get_session
 from ..services import inventory
 from ..services.errors import DomainError, NotFound
-from . import admin, bp, changelog, format, lists, login, vm_forms  # noqa: F401 - routes
+from . import admin, bp, changelog, format, list_specs, login, search, vm_forms  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-PAGE_SIZE = 100
-CHANGES_PAGE = 50
 
 for _name, _filter in format.FILTERS.items():
     bp.add_app_template_filter(_filter, _name)
@@ -115,9 +112,11 @@ bp.add_url_rule("/logout", "logout", login.logout, methods=["POST"])
 def fleet() -> Any:
     if login.principal().is_customer:
         return redirect(url_for("web.vms"))
-    nodes = inventory.fleet(get_session())
-    hypervisors = [n.usage for n in nodes if n.usage is not None]
+    listing = list_specs.FLEET_LIST.read()
+    page, hypervisors = inventory.fleet(get_session(), listing)
+    listing.total = page.total
     totals = {
+        "hypervisors": len(hypervisors),
         "cores": sum(u.cores for u in hypervisors),
         "used_cores": sum(u.used_cores for u in hypervisors),
         "ram": sum(u.ram for u in hypervisors),
@@ -128,7 +127,8 @@ def fleet() -> Any:
     }
     return render_template(
         "fleet.html",
-        nodes=nodes,
+        nodes=page.rows,
+        listing=listing,
         totals=totals,
         cpu_overcommit=current_settings().cpu_overcommit,
         ram_overcommit=current_settings().ram_overcommit,
@@ -151,28 +151,22 @@ def node(node_id: str) -> Any:
 def vms() -> Any:
     me = login.principal()
     staff = not me.is_customer
-    chosen, conditions = lists.vm_filters(staff)
-    sort, order = lists.sort_order()
-    page = min(_id(request.args.get("page")) or 1, 10**6)
-    listing = inventory.list_vms(
+    listing = list_specs.VM_LIST.read(staff=staff)
+    result = inventory.list_vms(
         get_session(),
         customer_id=None if staff else me.customer_id,
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
-        conditions=conditions,
-        order_by=order,
+        limit=listing.limit,
+        offset=listing.offset,
+        conditions=listing.where(),
+        order_by=listing.order(),
     )
-    pages = max(1, -(-listing.total // PAGE_SIZE))
+    listing.total = result.total
     return render_template(
         "vms.html",
         listing=listing,
-        customer=chosen.get("customer_id") if staff else None,
-        chosen=chosen,
-        sort=sort,
-        page=page,
-        pages=pages,
+        result=result,
+        customer=listing.chosen.get("customer_id") if staff else None,
         notfound=bool(request.args.get("notfound")),
-        **lists.filter_choices(staff),
     )
 
 
@@ -186,29 +180,25 @@ def vm(vm_uuid: str) -> Any:
 @login.signed_in
 def networks() -> Any:
     _staff_only()
-    return render_template("networks.html", networks=inventory.network_usage(get_session()))
+    listing = list_specs.NETWORK_LIST.read()
+    version = listing.values.get("version")
+    page = inventory.network_usage(get_session(), listing, (version,) if version else (4, 6))
+    listing.total = page.total
+    return render_template("networks.html", networks=page.rows, listing=listing)
 
 
 @bp.get("/changes")
 @login.signed_in
 def changes() -> Any:
     me = login.principal()
-    object_type = (request.args.get("object_type") or "").strip()[:64] or None
-    object_id = (request.args.get("object_id") or "").strip()[:64] or None
-    before = _id(request.args.get("before"))
-    rows = inventory.changes(
+    listing = list_specs.CHANGE_LIST.read(staff=not me.is_customer)
+    page = inventory.changes(
         get_session(),
+        listing,
         customer_id=me.customer_id if me.is_customer else None,
-        object_type=object_type,
-        object_id=object_id,
-        before_id=before,
-        limit=CHANGES_PAGE,
+        before_id=_id(request.args.get("before")),  # links of older versions of this page
     )
-    older = rows[-1].id if len(rows) == CHANGES_PAGE else None
+    listing.total = page.total
     return render_template(
-        "changes.html",
-        rows=changelog.present(get_session(), rows, me),
-        object_type=object_type,
-        object_id=object_id,
-        older=older,
+        "changes.html", rows=changelog.present(get_session(), page.rows, me), listing=listing
     )

@@ -26,7 +26,7 @@ from ..models import CacheOption, CustomerQuota, Image, Ipv4Network, StorageType
 from ..services import installs, inventory, lifecycle
 from ..services import quotas as quota_service
 from ..services.lookups import vm_by_uuid
-from . import bp, forms, login
+from . import bp, forms, list_specs, login
 
 DISK_ROWS = 2
 INTERFACE_ROWS = 2
@@ -85,7 +85,7 @@ def _quota(session: Session, customer: int | None) -> dict[str, Any] | None:
 def _create_body(form: Any, staff: bool) -> dict[str, Any]:
     disks = []
     for i in range(DISK_ROWS):
-        size = forms.gib(form, f"disks.{i}.size")
+        size = forms.size(form, f"disks.{i}.size")
         if size is None:
             continue
         disks.append(
@@ -107,7 +107,7 @@ def _create_body(form: Any, staff: bool) -> dict[str, Any]:
     body = forms.present(
         hostname=forms.text(form, "hostname"),
         cores=forms.integer(form, "cores"),
-        ram=forms.gib(form, "ram"),
+        ram=forms.size(form, "ram"),
         customer_id=forms.integer(form, "customer_id") if staff else None,
         requested_state="running" if form.get("start") else None,
     )
@@ -223,7 +223,7 @@ def vm_resize(vm_uuid: str) -> Any:
     login.check_csrf()
     vm = vm_by_uuid(get_session(), vm_uuid, _customer())
     body = forms.present(
-        cores=forms.integer(request.form, "cores"), ram=forms.gib(request.form, "ram")
+        cores=forms.integer(request.form, "cores"), ram=forms.size(request.form, "ram")
     )
     outcome = forms.update(VMS, vm.id, body, request.form.get("etag", ""), vm_version)
     return done(vm_uuid, outcome)
@@ -237,7 +237,7 @@ def vm_add_disk(vm_uuid: str) -> Any:
     form = request.form
     body = forms.present(
         vm_id=vm.id,
-        size=forms.gib(form, "size"),
+        size=forms.size(form, "size"),
         storage_type=forms.text(form, "storage_type"),
         cache_option=forms.text(form, "cache_option"),
     )
@@ -304,15 +304,14 @@ def vlans() -> Any:
 
 def _vlan_page(session: Session, outcome: forms.Outcome) -> Any:
     customer = _customer()
-    rows = select(Vlan).order_by(Vlan.vni).limit(500)
-    vni = request.args.get("vni", "")
-    if vni.isdigit() and len(vni) < 10:  # the search box jumps here with ?vni=
-        rows = rows.where(Vlan.vni == int(vni))
+    listing = list_specs.VLAN_LIST.read(staff=customer is None)
+    rows = select(Vlan)
     if customer is not None:
         rows = rows.where(Vlan.customer_id == customer)
     return render_template(
         "vlans.html",
-        vlans=session.scalars(rows).all(),
+        vlans=listing.fetch(session, rows),
+        listing=listing,
         outcome=outcome,
         form=request.form,
     ), (200 if outcome.ok else forms.FORM_ERROR_STATUS)
