@@ -55,9 +55,14 @@ def create_token(
     return row, plaintext
 
 
+def could_be_token(plaintext: str) -> bool:
+    """Whether ``plaintext`` has the shape of a token at all; one that does not can match none."""
+    return plaintext.startswith(TOKEN_PREFIX) and len(plaintext) <= 128
+
+
 def authenticate(session: Session, plaintext: str, now: datetime | None = None) -> ApiToken | None:
     """The live token matching ``plaintext``, or None for unknown, revoked or expired ones."""
-    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 128:
+    if not could_be_token(plaintext):
         return None
     digest = hash_token(plaintext)
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
