@@ -39,7 +39,10 @@ def create_token(
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     if (role == "customer") != (customer_id is not None):
-        raise InvalidInput("a customer token needs --customer-id, and only a customer token")
+        raise InvalidInput(
+            "a customer token needs a customer id, and only a customer token has one",
+            errors={"customer_id": ["required for role customer, and only for it"]},
+        )
     if customer_id is not None and customer_id <= 0:
         raise InvalidInput("customer id must be a positive integer")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
