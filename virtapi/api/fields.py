@@ -69,10 +69,18 @@ def name_field(max_length: int = values.NAME_MAX, **kwargs: Any) -> fields.Field
     return field
 
 
+class _JsonBoolean(fields.Boolean):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        # A type test, not membership: 0 == False and 1 == True in Python.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def boolean(**kwargs: Any) -> fields.Boolean:
     """A JSON true or false in a body: marshmallow alone also takes 1, "yes" or "on", which the
     document (type boolean) does not allow. Query strings keep fields.Boolean (text)."""
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+    return _JsonBoolean(**kwargs)
 
 
 def int32(minimum: int = -(2**31), maximum: int = INT32_MAX, **kwargs: Any) -> fields.Integer:
