@@ -87,6 +87,22 @@ def test_failures_are_throttled_per_source_but_valid_tokens_always_served(
     assert resp.status_code == 401
 
 
+def test_values_that_cannot_be_tokens_are_refused_but_not_counted(app: Any) -> None:
+    override(app, auth_max_failures=3)
+    client = app.test_client()
+    source = {"REMOTE_ADDR": "198.51.100.67"}
+    for credential in ["SCHEMATHESIS-INVALID-VALUE", "x" * 10, "va_" + "x" * 200] * 5:
+        resp = client.get(
+            "/api/v1/whoami", headers={"Authorization": f"Bearer {credential}"}, environ_base=source
+        )
+        assert resp.status_code == 401
+    # Guesses shaped like tokens still count from the first one.
+    guess = {"Authorization": "Bearer va_guess"}
+    codes = [client.get("/api/v1/whoami", headers=guess, environ_base=source).status_code
+             for _ in range(4)]  # fmt: skip
+    assert codes == [401, 401, 401, 429]
+
+
 def test_fifty_bad_tokens_then_the_reader_gets_its_enc(
     app: Any, client: Any, api_tokens: Any, demo: Any
 ) -> None:

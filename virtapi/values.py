@@ -40,11 +40,22 @@ _MAX_MAC_TEXT = 32
 _HEX2 = "[0-9A-Fa-f]{2}"
 _HEX4 = "[0-9A-Fa-f]{4}"
 _HEX6 = "[0-9A-Fa-f]{6}"
+
+
+def _mac_spellings(first: str) -> str:
+    """The usual spellings of a MAC whose first two hex digits match ``first``."""
+    rest4, rest6, rest12 = f"{first}{_HEX2}", f"{first}{_HEX4}", f"{first}[0-9A-Fa-f]{{10}}"
+    return (
+        f"{first}(?::{_HEX2}){{5}}|{first}(?:-{_HEX2}){{5}}"
+        f"|{rest4}\\.{_HEX4}\\.{_HEX4}|{rest6}[:-]{_HEX6}|{rest12}"
+    )
+
+
 # The usual spellings only: netaddr alone also takes '1' or '52-54-00-00-00-0' as a MAC.
-MAC_PATTERN = (
-    f"^(?:{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}"
-    f"|{_HEX4}\\.{_HEX4}\\.{_HEX4}|{_HEX6}[:-]{_HEX6}|[0-9A-Fa-f]{{12}})$"
-)
+MAC_PATTERN = f"^(?:{_mac_spellings(_HEX2)})$"
+# What an interface may have (parse_mac): unicast (the lowest bit of the first octet clear)
+# and not all zeros. Published for interface fields, so generated clients know it too.
+INTERFACE_MAC_PATTERN = f"^(?![0:.-]+$)(?:{_mac_spellings('[0-9A-Fa-f][02468AaCcEe]')})$"
 _LABEL = "(?!-)[a-z0-9-]{1,63}(?<!-)"
 _LABEL_RE = re.compile(_LABEL)
 # RFC 1123 labels in lower case; the last one not all digits (that would be an address).
@@ -53,16 +64,21 @@ NAME_PATTERN = f"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}$"
 _MAC_RE = re.compile(MAC_PATTERN)
 _NAME_RE = re.compile(NAME_PATTERN)
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
-_SSH_KEY = re.compile(
+SSH_KEY_PATTERN = (
     r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
     r" [A-Za-z0-9+/]+={0,3}( [\x21-\x7e][\x20-\x7e]{0,254})?$"
 )
+_SSH_KEY = re.compile(SSH_KEY_PATTERN)
 # Characters that change how text is read without being seen: C0 controls (other than tab and
 # line breaks), DEL, C1 controls, Unicode line/paragraph separators and bidirectional overrides.
-_INVISIBLE = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+# Kept as regex text (escapes, not the characters) so the same class is published in the
+# OpenAPI document, where JSON Schema (ECMA 262) reads these escapes alike.
+_INVISIBLE_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CLASS}]")
 _LINE_BREAK = re.compile(r"[\r\n]")
+# check_text's rule as patterns: free text (tab and line breaks allowed) and one line.
+TEXT_PATTERN = f"^[^{_INVISIBLE_CLASS}]*$"
+LINE_PATTERN = f"^[^{_INVISIBLE_CLASS}\\r\\n]*$"
 
 
 class InvalidValue(ValueError):
@@ -520,3 +536,18 @@ def parse_cephx_key(value: Any) -> str:
     if kind != 1 or length != 16 or len(raw) != _CEPHX_HEADER_LEN + 16:
         raise InvalidValue(f"not a cephx key (expected an AES key of 16 bytes): {hint}")
     return value
+
+
+# Each parser's accepted spelling as a pattern, for fields built on the parser to publish
+# (services/value_fields.Parsed looks its parser up here): one definition, stated in both places.
+PATTERNS: dict[Any, str] = {
+    mac_text: MAC_PATTERN,
+    parse_mac: INTERFACE_MAC_PATTERN,
+    parse_hostname: HOSTNAME_PATTERN,
+    parse_name: NAME_PATTERN,
+    parse_snapshot_name: SNAPSHOT_NAME_PATTERN,
+    parse_backup_path: BACKUP_PATH_PATTERN,
+    parse_ssh_key: SSH_KEY_PATTERN,
+    parse_ceph_client_name: CEPH_CLIENT_PATTERN,
+    parse_cephx_key: CEPHX_KEY_PATTERN,
+}

@@ -27,7 +27,9 @@ def test_stores_are_for_operators_and_validated(
     )
     assert bad.status_code == 422 and "target" in bad.json["errors"]
     kind = client.post("/api/v1/backup-stores", json={**store, "kind": "tape"}, headers=op)
-    assert kind.status_code == 422 and kind.json["errors"] == {"kind": ["unknown"]}
+    assert kind.status_code == 422 and kind.json["errors"] == {
+        "kind": ["Must be one of: rbd, path."]
+    }
     assert client.post("/api/v1/backup-stores", json=store, headers=op).status_code == 201
     rbd = {"name": "rbd-backup", "kind": "rbd", "target": "backups"}
     assert client.post("/api/v1/backup-stores", json=rbd, headers=op).status_code == 201

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
 
 from . import errors, guards
-from .fields import IdConverter
+from .fields import RULE, IdConverter
 
 
 class VirtApi(Api):
@@ -37,6 +38,7 @@ def init_app(app: Flask) -> Api:
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     _document_server_limits(api)
+    _document_refusals(api)
     _link_created_to_item_operations(api)
     return api
 
@@ -89,6 +91,62 @@ def _document_server_limits(api: Api) -> None:
         for method, operation in operations.items():
             if method in ("get", "post", "put", "patch", "delete", "head", "options"):
                 operation.setdefault("responses", {}).setdefault("414", too_long)
+
+
+REFUSALS = "x-virtapi-refusals"
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _rules(spec: dict, schema: Any, seen: set[str]) -> list[str]:
+    """The ``x-virtapi-rule`` texts anywhere in ``schema``, following $refs once each."""
+    if isinstance(schema, list):
+        return [rule for item in schema for rule in _rules(spec, item, seen)]
+    if not isinstance(schema, dict):
+        return []
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return _rules(spec, spec["components"]["schemas"].get(name, {}), seen)
+    found = [schema[RULE]] if RULE in schema else []
+    for key, value in schema.items():
+        if key in ("properties", "items", "allOf", "oneOf", "anyOf", "schema", "content"):
+            values = value.values() if key in ("properties", "content") else [value]
+            for item in values:
+                found += _rules(spec, item, seen)
+    return found
+
+
+def _document_refusals(api: Api) -> None:
+    """Each operation lists the refusals of well-formed requests its schemas cannot express.
+
+    A field states such a rule with ``fields.with_rule`` (NameOrId and ref_id do it
+    themselves); here they are gathered into ``x-virtapi-refusals`` (status and rule) and the
+    422 description, and an If-Match parameter adds its 412. New endpoints get this for free.
+    """
+    spec = api.spec.to_dict()
+    for operations in api.spec._paths.values():
+        for method, operation in operations.items():
+            if method not in _METHODS:
+                continue
+            rules = _rules(spec, operation.get("parameters", []), set())
+            rules += _rules(spec, operation.get("requestBody", {}), set())
+            refusals = [{"status": 422, "rule": rule} for rule in dict.fromkeys(rules)]
+            if any(p.get("name") == "If-Match" for p in operation.get("parameters", [])):
+                refusals.append({"status": 412, "rule": "If-Match must hold the current ETag"})
+            if not refusals:
+                continue
+            operation[REFUSALS] = refusals
+            invalid = operation.get("responses", {}).get("422")
+            if isinstance(invalid, dict) and rules:
+                if "$ref" in invalid:
+                    invalid = spec["components"]["responses"][invalid["$ref"].rsplit("/", 1)[1]]
+                invalid = operation["responses"]["422"] = dict(invalid)
+                stated = "; ".join(dict.fromkeys(rules))
+                invalid["description"] = (
+                    f"{invalid.get('description', 'Unprocessable Entity')}. Also refused: {stated}"
+                )
 
 
 def blueprints() -> list:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from ..services import backups as service
 from ..services import value_fields
 from ..services.vocabulary import resolve
 from . import crud
-from .fields import NameOrId, int32, int64, ref_id, string
+from .fields import NameOrId, int32, int64, ref_id, string, with_rule
 from .filters import Filter
 from .storage import DiskSchema
 
@@ -46,8 +46,11 @@ class StoreSchema(Schema):
 
 class StoreCreateSchema(Schema):
     name = value_fields.name(required=True)
-    kind = string(16, required=True, metadata={"description": ", ".join(BACKUP_STORE_KINDS)})
-    target = string(1024, required=True, metadata={"example": "backup01:/srv/backups"})
+    kind = fields.String(required=True, validate=validate.OneOf(BACKUP_STORE_KINDS))
+    target = with_rule(
+        string(1024, required=True, metadata={"example": "backup01:/srv/backups"}),
+        "target is a pool name for kind rbd, a backup path for kind path",
+    )
     description = string(None, load_default="")
 
 

@@ -35,6 +35,7 @@ from .fields import (
     IPAddress,
     MACAddress,
     NameOrId,
+    boolean,
     hostname_field,
     int32,
     int64,
@@ -119,7 +120,7 @@ class VmDiskRequestSchema(Schema):
     storage_type = NameOrId(required=True, metadata={"description": "lvm, qcow2, raw, ceph"})
     cache_option = NameOrId(load_default="default", metadata={"description": "libvirt cache mode"})
     ceph_pool = NameOrId(load_default=None, metadata={"description": "required for ceph disks"})
-    discard = fields.Boolean(load_default=None, metadata={"description": "ceph disks (true)"})
+    discard = boolean(load_default=None, metadata={"description": "ceph disks (true)"})
     read_iops_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
     write_iops_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
     read_bps_limit = int64(1, allow_none=True, metadata={"description": "operators only"})
@@ -241,7 +242,7 @@ VMS = crud.register(
             "vni": Filter(
                 int32(1), lambda v: Vm.interfaces.any(VmInterface.vlans.any(Vlan.vni == v))
             ),
-            "address": Filter(string(64), _vm_filter_address),
+            "address": Filter(IPAddress(None), _vm_filter_address),
         },
         read_roles=EVERYONE,
         write_roles=CUSTOMERS_AND_OPERATORS,

@@ -43,8 +43,11 @@ def string(max_length: int | None = None, **kwargs: Any) -> fields.String:
     characters other than tab and line breaks.
     """
     checks: list[Any] = [_no_nul, _printable]
-    if not kwargs.pop("multiline", max_length is None):
+    one_line = not kwargs.pop("multiline", max_length is None)
+    if one_line:
         checks.append(_one_line)
+    metadata = kwargs.setdefault("metadata", {})
+    metadata.setdefault("pattern", values.LINE_PATTERN if one_line else values.TEXT_PATTERN)
     if max_length is not None:
         checks.append(validate.Length(max=max_length))
     if kwargs.pop("non_empty", False):
@@ -66,6 +69,20 @@ def name_field(max_length: int = values.NAME_MAX, **kwargs: Any) -> fields.Field
     return field
 
 
+class _JsonBoolean(fields.Boolean):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        # A type test, not membership: 0 == False and 1 == True in Python.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def boolean(**kwargs: Any) -> fields.Boolean:
+    """A JSON true or false in a body: marshmallow alone also takes 1, "yes" or "on", which the
+    document (type boolean) does not allow. Query strings keep fields.Boolean (text)."""
+    return _JsonBoolean(**kwargs)
+
+
 def int32(minimum: int = -(2**31), maximum: int = INT32_MAX, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(minimum, maximum), **kwargs)
 
@@ -82,9 +99,22 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max)
 
 
+RULE = value_fields.RULE
+
+
+def with_rule(field: fields.Field, rule: str) -> fields.Field:
+    """``field``, documenting a rule the server enforces beyond its JSON Schema."""
+    field.metadata[RULE] = rule
+    return field
+
+
+# The rule of a field that names another object; a list filter drops it (api/filters.py).
+EXISTS = "the id must be that of an existing object"
+
+
 def ref_id(**kwargs: Any) -> fields.Integer:
-    """The id of a related object."""
-    return int64(1, **kwargs)
+    """The id of a related object (which must exist)."""
+    return with_rule(int64(1, **kwargs), EXISTS)  # type: ignore[return-value]
 
 
 def query_int(minimum: int = 1, maximum: int = INT64_MAX, **kwargs: Any) -> fields.Integer:
@@ -92,8 +122,8 @@ def query_int(minimum: int = 1, maximum: int = INT64_MAX, **kwargs: Any) -> fiel
     return fields.Integer(validate=validate.Range(minimum, maximum), **kwargs)
 
 
-def IPAddress(version: int, **kwargs: Any) -> fields.Field:  # noqa: N802 - used like a class
-    """An IPv4 or IPv6 address as text in standard notation, returned compressed."""
+def IPAddress(version: int | None, **kwargs: Any) -> fields.Field:  # noqa: N802 - used like a class
+    """An IPv4 or IPv6 address (either: None) as text in standard notation, returned compressed."""
     return value_fields.ip(version, **kwargs)
 
 
@@ -118,11 +148,19 @@ def size_field(**kwargs: Any) -> fields.Integer:
 
 
 class NameOrId(fields.Field):
-    """A vocabulary entry (state, method, storage type …) by name or by id."""
+    """A vocabulary entry (state, method, storage type …) by name or by id.
 
-    def __init__(self, **kwargs: Any) -> None:
+    Names are spelled as ``parser`` (default: values.parse_name) accepts, and the document
+    says so with the parser's pattern; that the entry exists is a stated rule.
+    """
+
+    def __init__(self, parser: Any = values.parse_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.metadata.setdefault("oneOf", [{"type": "string"}, {"type": "integer"}])
+        self.parser = parser
+        name = {"type": "string", "pattern": values.PATTERNS[parser]}
+        number = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
+        self.metadata.setdefault("oneOf", [name, number])
+        self.metadata.setdefault(RULE, "a name or id must be that of an existing entry")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value
@@ -132,8 +170,8 @@ class NameOrId(fields.Field):
             raise ValidationError("give a name or an id")
         if isinstance(value, int) and not 0 < value <= INT64_MAX:
             raise ValidationError("not a valid id")
-        if isinstance(value, str) and ("\x00" in value or not value or len(value) > 128):
-            raise ValidationError("not a valid name")
+        if isinstance(value, str) and (problem := values.problem(self.parser, value)):
+            raise ValidationError(problem)
         return value
 
 

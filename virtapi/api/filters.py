@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from .fields import EXISTS, RULE
 from .pagination import PageArgs
 
 Condition = Callable[[Any], ColumnElement[bool]]
@@ -22,6 +23,11 @@ class Filter:
 
     field: fields.Field
     condition: Condition | InstrumentedAttribute[Any]
+
+    def __post_init__(self) -> None:
+        # A filter naming a missing object matches nothing: existence is no refusal here.
+        if self.field.metadata.get(RULE) == EXISTS:
+            del self.field.metadata[RULE]
 
     def clause(self, value: Any) -> ColumnElement[bool]:
         if isinstance(self.condition, InstrumentedAttribute):

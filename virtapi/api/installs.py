@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
+from .. import values
 from ..auth import (
     CUSTOMERS_AND_OPERATORS,
     EVERYONE,
@@ -34,7 +35,7 @@ from ..services.errors import NotFound
 from ..services.lookups import node_by_ref, vm_by_uuid
 from . import crud
 from .crud import document_errors, json_response
-from .fields import INT64_MAX, string, updating
+from .fields import INT64_MAX, hostname_field, name_field, string, updating, with_rule
 from .filters import Filter
 
 blp = Blueprint(
@@ -57,17 +58,24 @@ class ImageSchema(Schema):
     )
 
 
+# Rules the PART/LV grammar and key check state beyond a pattern (install_fields).
+PARTITIONING_RULE = "partitioning holds installimage PART and LV lines (see docs/pxe.md)"
+
+
 class ImageCreateSchema(Schema):
-    name = string(64, required=True, non_empty=True)
-    os = string(64, required=True, non_empty=True)
-    version = string(64, required=True, non_empty=True)
-    url = string(1024, required=True, non_empty=True)
-    checksum = string(160, load_default="")
-    partitioning = string(
-        8192,
-        required=True,
-        multiline=True,
-        metadata={"example": "PART /boot ext3 1G\nPART / ext4 all"},
+    name = name_field(required=True)
+    os = name_field(required=True)
+    version = name_field(required=True)
+    url = string(1024, required=True, non_empty=True, metadata={"pattern": checks.URL_PATTERN})
+    checksum = string(160, load_default="", metadata={"pattern": checks.CHECKSUM_PATTERN})
+    partitioning = with_rule(
+        string(
+            8192,
+            required=True,
+            multiline=True,
+            metadata={"example": "PART /boot ext3 1G\nPART / ext4 all"},
+        ),
+        PARTITIONING_RULE,
     )
 
 
@@ -126,16 +134,28 @@ IMAGES = crud.register(
 
 
 class InstallRequestSchema(Schema):
-    image = string(64, required=True, non_empty=True, metadata={"description": "image name"})
-    hostname = string(
-        253, metadata={"description": "defaults to the VM's hostname (a node's FQDN)"}
+    image = with_rule(
+        name_field(required=True, metadata={"description": "image name"}),
+        "image must name an image of the catalog (GET /api/v1/images)",
     )
-    partitioning = string(
-        8192,
-        multiline=True,
-        metadata={"description": "installimage PART/LV lines; the image's by default"},
+    hostname = hostname_field(
+        metadata={"description": "defaults to the VM's hostname (a node's FQDN)"}
     )
-    ssh_keys = fields.List(string(16384), load_default=list)
+    partitioning = with_rule(
+        string(
+            8192,
+            multiline=True,
+            metadata={"description": "installimage PART/LV lines; the image's by default"},
+        ),
+        PARTITIONING_RULE,
+    )
+    ssh_keys = fields.List(
+        with_rule(
+            string(16384, metadata={"pattern": values.SSH_KEY_PATTERN}),
+            "each key's base64 blob must decode to a key of its type",
+        ),
+        load_default=list,
+    )
     root_password = string(
         256, load_only=True, metadata={"description": "stored only as a SHA-512 crypt hash"}
     )

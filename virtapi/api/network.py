@@ -18,7 +18,17 @@ from ..services.caller import operators_only
 from ..services.errors import InvalidInput
 from ..services.network import interfaces, ipam, networks, vlans
 from . import crud
-from .fields import IPAddress, MACAddress, Network, int32, name_field, ref_id, string, vni_field
+from .fields import (
+    IPAddress,
+    MACAddress,
+    Network,
+    int32,
+    name_field,
+    ref_id,
+    string,
+    vni_field,
+    with_rule,
+)
 from .filters import Filter
 
 blp = Blueprint(
@@ -33,6 +43,11 @@ def _ids(**kwargs: Any) -> fields.List:
 
 
 # --- interfaces ---------------------------------------------------------------------------------
+
+
+# Rules of addresses that depend on stored data, stated for the OpenAPI document.
+INSIDE_PREFIX = "a gateway must lie inside the network's prefix"
+INSIDE_NETWORK = "an address must lie inside its network and be free"
 
 
 def address_list(version: int) -> fields.Pluck:
@@ -61,17 +76,24 @@ class InterfaceSchema(Schema):
     ipv6_addresses = address_list(6)
 
 
+# Cross-field rules of interfaces, stated for the OpenAPI document.
+ONE_OWNER = "exactly one of vm_id and node_id"
+NODE_IFNAME_ONLY = "node_ifname only for a node's interface (a VM interface's name is derived)"
+
+
 class InterfaceCreateSchema(Schema):
-    vm_id = ref_id(metadata={"description": "exactly one of vm_id and node_id"})
-    node_id = ref_id(metadata={"description": "operators only"})
-    node_ifname = string(15, metadata={"description": "NIC name on a node (eno1)"})
+    vm_id = with_rule(ref_id(metadata={"description": ONE_OWNER}), ONE_OWNER)
+    node_id = with_rule(ref_id(metadata={"description": "operators only"}), ONE_OWNER)
+    node_ifname = with_rule(
+        string(15, metadata={"description": "NIC name on a node (eno1)"}), NODE_IFNAME_ONLY
+    )
     mac = MACAddress(metadata={"description": "operators only; generated if omitted"})
     vlans = _ids(metadata={"description": "VLAN ids this interface is a member of"})
 
 
 class InterfaceUpdateSchema(Schema):
     mac = MACAddress(metadata={"description": "operators only"})
-    node_ifname = string(15)
+    node_ifname = with_rule(string(15), NODE_IFNAME_ONLY)
     vlans = _ids()
 
 
@@ -265,7 +287,9 @@ def _network_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
     create = Schema.from_dict(
         {
             "prefix": Network(version, required=True),
-            "gateway": IPAddress(version, allow_none=True, load_default=None),
+            "gateway": with_rule(
+                IPAddress(version, allow_none=True, load_default=None), INSIDE_PREFIX
+            ),
             "vlan_id": ref_id(allow_none=True, load_default=None),
             "description": string(None, load_default=""),
         },
@@ -273,7 +297,7 @@ def _network_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
     )
     update = Schema.from_dict(
         {
-            "gateway": IPAddress(version, allow_none=True),
+            "gateway": with_rule(IPAddress(version, allow_none=True), INSIDE_PREFIX),
             "vlan_id": ref_id(allow_none=True),
             "description": string(None),
         },
@@ -361,12 +385,15 @@ def _address_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
     )
     create = Schema.from_dict(
         {
-            "address": IPAddress(
-                version,
-                metadata={
-                    "description": "omitted: the next free address of network_id is allocated "
-                    "to vm_interface_id (never network, broadcast or gateway)"
-                },
+            "address": with_rule(
+                IPAddress(
+                    version,
+                    metadata={
+                        "description": "omitted: the next free address of network_id is "
+                        "allocated to vm_interface_id (never network, broadcast or gateway)"
+                    },
+                ),
+                INSIDE_NETWORK,
             ),
             "network_id": ref_id(metadata={"description": "found from the address if omitted"}),
             "vm_interface_id": ref_id(allow_none=True, load_default=None),

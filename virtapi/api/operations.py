@@ -20,6 +20,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from .. import values
 from ..auth import CUSTOMERS_AND_OPERATORS, OPERATORS, READERS, current_principal, require
 from ..config import current_settings
 from ..db import get_session
@@ -29,7 +30,8 @@ from ..services.errors import NotFound
 from ..services.lookups import vm_by_uuid
 from ..services.network import ipam, networks
 from .drift import current_document
-from .fields import IPAddress, NameOrId, query_int, ref_id, string
+from .fields import IPAddress, NameOrId, query_int, ref_id, string, with_rule
+from .network import INSIDE_NETWORK
 
 blp = Blueprint(
     "operations",
@@ -78,7 +80,10 @@ APPLIED_DOCUMENT = string(
     64,
     load_default=None,
     allow_none=True,
-    metadata={"description": "X-Virtapi-Document of the ENC/Hiera/pillar answer applied"},
+    metadata={
+        "description": "X-Virtapi-Document of the ENC/Hiera/pillar answer applied",
+        "pattern": drift.HASH_PATTERN,
+    },
 )
 
 
@@ -183,6 +188,7 @@ class VmReport(MethodView):
 
 class MigrateSchema(Schema):
     hypervisor = NameOrId(
+        values.parse_hostname,
         allow_none=True,
         load_default=None,
         metadata={"description": "fqdn, short name or node id; omitted: the best other host"},
@@ -201,7 +207,8 @@ class PlacementSchema(Schema):
 @blp.route("/vms/<uuid:vm_uuid>/migrate")
 class VmMigrate(MethodView):
     @require(OPERATORS)
-    @blp.arguments(MigrateSchema)
+    # Every field is optional, the body too: no body picks the best other host.
+    @blp.arguments(MigrateSchema, required=False)
     @blp.response(200, PlacementSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -299,11 +306,14 @@ def _allocate_schemas(version: int) -> tuple[type[Schema], type[Schema]]:
     request = Schema.from_dict(
         {
             "interface_id": ref_id(required=True),
-            "address": IPAddress(
-                version,
-                allow_none=True,
-                load_default=None,
-                metadata={"description": "a specific free address; omitted: the next free one"},
+            "address": with_rule(
+                IPAddress(
+                    version,
+                    allow_none=True,
+                    load_default=None,
+                    metadata={"description": "a specific free address; omitted: the next free one"},
+                ),
+                INSIDE_NETWORK,
             ),
         },
         name=f"Ipv{version}AllocateSchema",

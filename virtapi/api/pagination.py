@@ -17,7 +17,6 @@ from marshmallow import Schema, fields
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from ..services.errors import InvalidInput
 from .fields import query_int
 
 DEFAULT_LIMIT = 50
@@ -35,7 +34,7 @@ class PageArgs(Schema):
         metadata={
             "description": "keyset pagination: only objects with an id greater than this; "
             "pass the last id of the previous page (the `next` link does). Costs the same "
-            "on every page, unlike offset; not combinable with offset"
+            "on every page, unlike offset; with offset too, that many rows past it are skipped"
         },
     )
 
@@ -75,13 +74,11 @@ def paginate(
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     count = int(count or 0)
     if after is not None:
-        if offset:
-            raise InvalidInput(
-                "use either after (keyset) or offset, not both",
-                errors={"offset": ["not combinable with after"]},
-            )
+        # Both given: skip ``offset`` rows past the key (a client jumping ahead within its
+        # walk); the next link continues by key alone.
         # One row more than the page tells whether a next page exists, without a count.
-        rows = list(session.scalars(stmt.where(key > after).limit(limit + 1)).unique())
+        page = stmt.where(key > after).limit(limit + 1).offset(offset)
+        rows = list(session.scalars(page).unique())
         more = len(rows) > limit
         rows = rows[:limit]
         last = getattr(rows[-1], key.key) if rows else None

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session, joinedload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, READERS, Principal, current_principal, require
@@ -25,7 +25,7 @@ from ..services import snapshots as snapshot_service
 from ..services import value_fields
 from . import crud
 from .etag import etag_of
-from .fields import ref_id
+from .fields import boolean, ref_id
 from .filters import Filter
 
 blp = Blueprint("snapshots", __name__, url_prefix="/api/v1", description="Snapshots of disks")
@@ -62,8 +62,10 @@ class SnapshotCreateSchema(Schema):
 
 
 class SnapshotReportSchema(Schema):
-    state = fields.String(required=True, metadata={"description": "present, failed or deleted"})
-    rolled_back = fields.Boolean(
+    state = fields.String(
+        required=True, validate=validate.OneOf(snapshot_service.REPORTABLE_STATES)
+    )
+    rolled_back = boolean(
         load_default=False, metadata={"description": "the requested rollback is done"}
     )
 

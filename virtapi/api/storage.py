@@ -12,7 +12,7 @@ from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import CephPool, Storage, StorageCeph, StorageType, Vm
 from ..services import storage as storage_service
 from . import crud
-from .fields import NameOrId, int64, ref_id, string
+from .fields import NameOrId, boolean, int64, ref_id, string
 from .filters import Filter
 
 blp = Blueprint("storage", __name__, url_prefix="/api/v1", description="Disks")
@@ -58,7 +58,7 @@ class DiskCreateSchema(Schema):
     storage_type = NameOrId(required=True, metadata={"description": "lvm, qcow2, raw, ceph"})
     cache_option = NameOrId(metadata={"description": "default if omitted"})
     ceph_pool = NameOrId(metadata={"description": "required for ceph disks"})
-    discard = fields.Boolean(metadata={"description": "ceph disks only (default true)"})
+    discard = boolean(metadata={"description": "ceph disks only (default true)"})
     base_image = NameOrId(
         metadata={"description": "create as a copy-on-write clone of this golden image"}
     )
@@ -72,7 +72,7 @@ class DiskUpdateSchema(Schema):
     size = int64(1, metadata={"description": "bytes"})
     cache_option = NameOrId()
     ceph_pool = NameOrId()
-    discard = fields.Boolean()
+    discard = boolean()
     read_iops_limit = _limit()
     write_iops_limit = _limit()
     read_bps_limit = _limit()

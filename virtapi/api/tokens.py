@@ -17,7 +17,7 @@ from ..models.base import utcnow
 from ..services import tokens as token_service
 from ..services.errors import InvalidInput
 from . import crud
-from .fields import ref_id, string
+from .fields import int64, ref_id, string, with_rule
 from .filters import Filter
 
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1", description="API tokens (admins)")
@@ -45,12 +45,20 @@ class TokenCreatedSchema(TokenSchema):
 
 class TokenCreateSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    customer_id = ref_id(allow_none=True, load_default=None, metadata={"description": "customers"})
+    customer_id = with_rule(
+        int64(1, allow_none=True, load_default=None, metadata={"description": "customers"}),
+        "customer_id is required for role customer, and only for it",
+    )
     name = string(128, load_default="")
-    expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
-    secrets = fields.Boolean(
-        load_default=False,
-        metadata={"description": "secrets scope (not for customers): Ceph keys in node documents"},
+    expires_at = with_rule(
+        fields.AwareDateTime(allow_none=True, load_default=None), "expires_at is in the future"
+    )
+    secrets = with_rule(
+        fields.Boolean(
+            load_default=False,
+            metadata={"description": "secrets scope: Ceph keys in node documents"},
+        ),
+        "secrets is refused for role customer",
     )
 
 

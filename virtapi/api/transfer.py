@@ -11,6 +11,7 @@ from ..auth import OPERATORS, READERS, require
 from ..db import get_read_session, get_session
 from ..services import transfer
 from ..services.errors import InvalidInput
+from .fields import RULE
 
 blp = Blueprint("transfer", __name__, url_prefix="/api/v1", description="Bulk import and export")
 
@@ -29,7 +30,13 @@ def _body_format() -> str:
     )
 
 
-_DOCUMENT = {"type": "object", "description": "an inventory document, version 1 (docs/scale.md)"}
+_DOCUMENT = {
+    "type": "object",
+    "description": "an inventory document, version 1 (docs/scale.md)",
+    "required": ["version"],
+    "properties": {"version": {"type": "integer", "enum": [transfer.FORMAT_VERSION]}},
+    RULE: "the document's objects must be valid and their references resolve (docs/scale.md)",
+}
 
 _IMPORT_DOC = {
     "requestBody": {

@@ -9,6 +9,7 @@ one virtapi serves right then, so that drift can show the patch from applied to 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,10 +24,13 @@ from .errors import InvalidInput
 from .node_document import document_hash
 
 HASH_LENGTH = 64
+# The same rule as a pattern, which the REST schema publishes.
+HASH_PATTERN = f"^[0-9a-f]{{{HASH_LENGTH}}}$"
+_HASH_RE = re.compile(HASH_PATTERN)
 
 
 def check_hash(value: str) -> str:
-    if len(value) != HASH_LENGTH or any(c not in "0123456789abcdef" for c in value):
+    if not _HASH_RE.fullmatch(value):
         raise InvalidInput(
             "applied_document must be the X-Virtapi-Document header of the ENC, Hiera or "
             "pillar answer the host applied (64 lowercase hex digits)",

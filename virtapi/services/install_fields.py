@@ -19,10 +19,14 @@ from .errors import InvalidInput
 HOSTNAME_RE = re.compile(values.HOSTNAME_PATTERN)
 # Scheme, host (name, IPv4 or [IPv6]), optional port and a path of inert characters; no
 # query strings: '&', '?', '$', ';', quotes and spaces all mean something to a shell or iPXE.
-URL_RE = re.compile(
-    r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+=,@:-]*)?"
+# As patterns too, which the REST schemas publish (api/installs.py).
+URL_PATTERN = (
+    r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+=,@:-]*)?$"
 )
-CHECKSUM_RE = re.compile(r"(?:(?:md5|sha1|sha256|sha512):)?[0-9A-Fa-f]{32,128}")
+URL_RE = re.compile(URL_PATTERN)
+_CHECKSUM = r"(?:(?:md5|sha1|sha256|sha512):)?[0-9A-Fa-f]{32,128}"
+CHECKSUM_PATTERN = f"^(?:{_CHECKSUM})?$"  # empty: no checksum
+CHECKSUM_RE = re.compile(_CHECKSUM)
 _TOKEN_RE = re.compile(r"[A-Za-z0-9/._-]+")
 _SIZE_RE = re.compile(r"(?:[0-9]+[MGT]?|all)")
 PHASE_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")

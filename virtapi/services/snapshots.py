@@ -29,6 +29,9 @@ from .errors import Conflict, InvalidInput
 from .quotas import check_snapshot_quota
 from .validation import checked
 
+# What a host may report a snapshot to be ('pending' is virtapi's own state before that).
+REPORTABLE_STATES = tuple(s for s in SNAPSHOT_STATES if s != "pending")
+
 # How each storage type snapshots; a type missing here cannot be snapshotted.
 METHODS = {"lvm": "lvm-thin", "qcow2": "qcow2-internal", "ceph": "rbd"}
 
@@ -110,8 +113,8 @@ def report_snapshot(
 ) -> bool:
     """A host reports what the snapshot is (and whether a requested rollback is done).
     Returns True when the report confirmed a requested deletion and the row is gone."""
-    if state not in SNAPSHOT_STATES or state == "pending":
-        allowed = ", ".join(s for s in SNAPSHOT_STATES if s != "pending")
+    if state not in REPORTABLE_STATES:
+        allowed = ", ".join(REPORTABLE_STATES)
         raise InvalidInput(
             f"{state!r} cannot be reported; report one of: {allowed}",
             errors={"state": ["not reportable"]},

@@ -49,7 +49,10 @@ def create_token(
             errors={"secrets": ["not for customer tokens"]},
         )
     if (role == "customer") != (customer_id is not None):
-        raise InvalidInput("a customer token needs --customer-id, and only a customer token")
+        raise InvalidInput(
+            "a customer token needs a customer id, and only a customer token has one",
+            errors={"customer_id": ["required for role customer, and only for it"]},
+        )
     if customer_id is not None and customer_id <= 0:
         raise InvalidInput("customer id must be a positive integer")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -66,9 +69,14 @@ def create_token(
     return row, plaintext
 
 
+def could_be_token(plaintext: str) -> bool:
+    """Whether ``plaintext`` has the shape of a token at all; one that does not can match none."""
+    return plaintext.startswith(TOKEN_PREFIX) and len(plaintext) <= 128
+
+
 def authenticate(session: Session, plaintext: str, now: datetime | None = None) -> ApiToken | None:
     """The live token matching ``plaintext``, or None for unknown, revoked or expired ones."""
-    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 128:
+    if not could_be_token(plaintext):
         return None
     digest = hash_token(plaintext)
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))

@@ -15,6 +15,12 @@ from marshmallow import ValidationError, fields
 
 from .. import values
 
+# The key under which a field states a rule JSON Schema cannot express (the object it names
+# must exist, an address must lie in its network, host bits must be zero …). api/__init__
+# gathers them per operation into ``x-virtapi-refusals`` and the 422 description; the fuzz
+# test tolerates exactly those refusals of schema-valid requests.
+RULE = "x-virtapi-rule"
+
 
 class Parsed(fields.Field):
     """A value loaded through ``parser`` (an InvalidValue becomes a ValidationError) and dumped
@@ -30,6 +36,10 @@ class Parsed(fields.Field):
         self.parser = parser
         self.dump = dump
         self.metadata.setdefault("type", "string")
+        # The parser's own spelling, published: a field built on a values parser states what
+        # it accepts without anyone writing the pattern again.
+        if (pattern := values.PATTERNS.get(parser)) is not None:
+            self.metadata.setdefault("pattern", pattern)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else self.dump(value)
@@ -63,14 +73,16 @@ class ParsedInt(fields.Integer):
 def mac(**kwargs: Any) -> Parsed:
     """An interface MAC in a usual spelling, loaded as ``netaddr.EUI`` (aa:bb:cc:dd:ee:ff)."""
     kwargs.setdefault("metadata", {}).setdefault("example", "52:54:00:12:34:56")
-    kwargs["metadata"].setdefault("pattern", values.MAC_PATTERN)
     return Parsed(values.parse_mac, values.mac_text, **kwargs)
 
 
 def ip(version: int | None = None, **kwargs: Any) -> Parsed:
     """An IP address (of ``version`` if given), loaded as ``netaddr.IPAddress``."""
+    meta = kwargs.setdefault("metadata", {})
     if version:
-        kwargs.setdefault("metadata", {}).setdefault("format", f"ipv{version}")
+        meta.setdefault("format", f"ipv{version}")
+    else:
+        meta.setdefault("anyOf", [{"format": "ipv4"}, {"format": "ipv6"}])
     return Parsed(
         lambda v: values.parse_ip(v, version), lambda v: str(netaddr.IPAddress(v)), **kwargs
     )
@@ -79,7 +91,9 @@ def ip(version: int | None = None, **kwargs: Any) -> Parsed:
 def cidr(version: int | None = None, **kwargs: Any) -> Parsed:
     """A network prefix in CIDR notation, host bits zero, loaded as ``netaddr.IPNetwork``."""
     example = "2001:db8::/64" if version == 6 else "192.0.2.0/24"
-    kwargs.setdefault("metadata", {}).setdefault("example", example)
+    meta = kwargs.setdefault("metadata", {})
+    meta.setdefault("example", example)
+    meta.setdefault(RULE, f"a prefix in CIDR notation with its host bits zero ({example})")
     return Parsed(lambda v: values.parse_cidr(v, version), **kwargs)
 
 
@@ -87,7 +101,6 @@ def hostname(**kwargs: Any) -> Parsed:
     """A lower-case RFC 1123 hostname or FQDN: it becomes a certname, a minion id, a file name."""
     meta = kwargs.setdefault("metadata", {})
     meta.setdefault("example", "web1.example.net")
-    meta.setdefault("pattern", values.HOSTNAME_PATTERN)
     meta.setdefault("maxLength", values.HOSTNAME_MAX)
     return Parsed(values.parse_hostname, **kwargs)
 
@@ -95,7 +108,6 @@ def hostname(**kwargs: Any) -> Parsed:
 def name(**kwargs: Any) -> Parsed:
     """A short name (pool, VLAN, state, area): letters, digits, '.', '_', '-', at most 64."""
     meta = kwargs.setdefault("metadata", {})
-    meta.setdefault("pattern", values.NAME_PATTERN)
     meta.setdefault("maxLength", values.NAME_MAX)
     return Parsed(values.parse_name, **kwargs)
 
@@ -113,7 +125,6 @@ def size(**kwargs: Any) -> ParsedInt:
 def snapshot_name(**kwargs: Any) -> Parsed:
     """A snapshot's name: a-z, 0-9, '_', '-', at most 64 (part of LV/RBD/qcow2 names)."""
     meta = kwargs.setdefault("metadata", {})
-    meta.setdefault("pattern", values.SNAPSHOT_NAME_PATTERN)
     meta.setdefault("maxLength", values.SNAPSHOT_NAME_MAX)
     return Parsed(values.parse_snapshot_name, **kwargs)
 
