@@ -97,11 +97,7 @@ VM_LIST = ListSpec(
     default_sort="hostname",
     tiebreak=(VmModel.id,),
     controls=(
-        Control(
-            "hostname",
-            "Hostname contains",
-            lambda v: VmModel.hostname.contains(v.lower(), autoescape=True),
-        ),
+        Control.contains("hostname", "Hostname contains", VmModel.hostname, lower=True),
         Control.api("state", "State", VMS.filters["state"], choices=names_of(VmState)),
         Control.api(
             "customer_id",
@@ -146,14 +142,9 @@ FLEET_LIST = ListSpec(
     default_sort="fqdn",
     tiebreak=(Node.id,),
     controls=(
-        Control("fqdn", "Name contains", lambda v: Node.fqdn.contains(v.lower(), autoescape=True)),
+        Control.contains("fqdn", "Name contains", Node.fqdn, lower=True),
         Control.api("state", "State", NODES.filters["state"], choices=names_of(NodeState)),
-        Control.api(
-            "role",
-            "Role",
-            NODES.filters["role"],
-            choices=role_choices,
-        ),
+        Control.api("role", "Role", NODES.filters["role"], choices=role_choices),
         Control.api("area", "Area", NODES.filters["area"]),
     ),
     page_size=100,
@@ -264,7 +255,7 @@ VLAN_LIST = ListSpec(
     tiebreak=(Vlan.id,),
     controls=(
         Control.api("vni", "VNI", VLANS.filters["vni"]),  # the search box jumps here with ?vni=
-        Control("name", "Name contains", lambda v: Vlan.name.contains(v, autoescape=True)),
+        Control.contains("name", "Name contains", Vlan.name),
         Control.api(
             "customer_id",
             "Customer",

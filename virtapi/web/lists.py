@@ -9,7 +9,7 @@ A page declares a ``ListSpec`` once, at import time::
             lists.Column("members", "Members"),            # shown, not sortable
         ),
         controls=(
-            lists.Control("name", "Name contains", lambda v: HostGroup.name.contains(v)),
+            lists.Control.contains("name", "Name contains", HostGroup.name),
             lists.Control.api("customer_id", "Customer", GROUPS.filters["customer_id"],
                               staff_only=True),            # the API's own parsing and SQL
             lists.Control("state", "State", HostGroup.state, choices=state_choices),
@@ -108,6 +108,16 @@ class Control:
         if isinstance(parser, fields.Integer):
             kwargs.setdefault("kind", "number")
         return cls(name, label, api_filter.clause, parser, **kwargs)
+
+    @classmethod
+    def contains(cls, name: str, label: str, column: Any, *, lower: bool = False) -> Control:
+        """A text control matching part of ``column`` (``lower``: the column holds lowercase
+        names, hostnames and fqdns, so what is typed is lowered first)."""
+
+        def condition(value: str) -> ColumnElement[bool]:
+            return column.contains(value.lower() if lower else value, autoescape=True)
+
+        return cls(name, label, condition)
 
     def clause(self, value: Any, model: Any = None) -> ColumnElement[bool]:
         if isinstance(self.condition, str):
