@@ -276,3 +276,21 @@ def test_monitors_and_pools_name_their_cluster(
     # A cluster still named by monitors and pools is not deleted: 409 naming them.
     resp = client.delete(f"/api/v1/ceph-clusters/{cluster['id']}", headers=H(op))
     assert resp.status_code == 409 and "ceph_mon_node" in resp.get_json()["message"]
+
+
+def test_a_lost_key_file_serves_the_document_without_the_key(
+    app: Any, client: Any, api_tokens: Any, secrets_token: str, tmp_path: Path, demo: Any
+) -> None:
+    """A host must never read a key problem as "unknown node" (404) or get a 500."""
+    from virtapi.config import override
+
+    with_secret_key(app, tmp_path / "first")
+    _cluster(client, api_tokens.operator)
+    assert _client(client, secrets_token, key=cephx_key()).status_code == 201
+    _use_cluster(client, api_tokens.operator, "hv01.dc1.example.com", ceph_cluster="main")
+    for key_file in (str(with_secret_key(app, tmp_path / "other")), None):
+        override(app, secret_key_file=key_file)
+        resp = client.get("/pillar/hv01.dc1.example.com", headers=H(secrets_token))
+        assert resp.status_code == 200
+        ceph_client = resp.get_json()["virtapi"]["hypervisor"]["ceph_client"]
+        assert ceph_client["key_secret_present"] is True and "key" not in ceph_client

@@ -8,6 +8,7 @@ document served to a token with the secrets scope (`client_keys`).
 
 from __future__ import annotations
 
+import logging
 import uuid as uuidlib
 from collections.abc import Iterable
 from typing import Any
@@ -17,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from ..models import CephClient, CephCluster, CephMonNode, CephPool, Node
 from ..values import parse_ceph_client_name, problem
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput
 from .references import ensure_deletable
 from .secretbox import SecretBox, require_box
 
+log = logging.getLogger(__name__)
 CLUSTER_FIELDS = ("name", "fsid", "public_network", "cluster_network", "description")
 
 
@@ -251,9 +253,16 @@ def client_keys(
             CephClient.secret_uuid.in_(wanted), CephClient.key_encrypted.is_not(None)
         )
     ).all()
-    if rows and box is None:
-        raise NotFound(
-            "virtapi holds Ceph keys but has no key file to decrypt them (VIRTAPI_SECRET_KEY_FILE)",
-            code="no_secret_key",
-        )
-    return {str(u): box.decrypt(enc, str(u)) for u, enc in rows}  # type: ignore[union-attr]
+    keys: dict[str, str] = {}
+    for secret_uuid, encrypted in rows:
+        # A missing or wrong key file must not turn a node document into an error (a host
+        # would read a 404 as "unknown node"): served without the key, the host warns that
+        # virtapi holds one it did not serve, and the log here says why.
+        if box is None:
+            log.error("cannot serve Ceph key %s: VIRTAPI_SECRET_KEY_FILE is not set", secret_uuid)
+            continue
+        try:
+            keys[str(secret_uuid)] = box.decrypt(encrypted, str(secret_uuid))
+        except ValueError as exc:
+            log.error("cannot serve Ceph key %s: %s", secret_uuid, exc)
+    return keys
