@@ -665,5 +665,15 @@ CREATE TABLE applied_document (
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0012
+
+ALTER TABLE vm_interface ADD COLUMN purpose VARCHAR(16);
+
+ALTER TABLE ipv4_network ADD COLUMN purpose VARCHAR(16);
+
+ALTER TABLE ipv6_network ADD COLUMN purpose VARCHAR(16);
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0008';
+
 COMMIT;
 

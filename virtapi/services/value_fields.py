@@ -116,3 +116,9 @@ def snapshot_name(**kwargs: Any) -> Parsed:
     meta.setdefault("pattern", values.SNAPSHOT_NAME_PATTERN)
     meta.setdefault("maxLength", values.SNAPSHOT_NAME_MAX)
     return Parsed(values.parse_snapshot_name, **kwargs)
+
+
+def purpose(**kwargs: Any) -> Parsed:
+    """A node network purpose (management, storage, backup, underlay); OpenAPI lists the enum."""
+    kwargs.setdefault("metadata", {}).setdefault("enum", list(values.PURPOSES))
+    return Parsed(values.parse_purpose, **kwargs)
