@@ -77,12 +77,12 @@ PACKAGES = {
         "ceph-common",
         "systemd",
     },
-    CEPH01: {"ceph-common", "ceph-mon", "ceph-osd"},
+    CEPH01: {"ceph-common", "ceph-mon", "ceph-osd", "systemd"},
     WEB1: {"systemd"},
 }
 SERVICES = {
     HV01: {"libvirtd", "systemd-networkd"},
-    CEPH01: {"ceph-mon.target", "ceph-osd.target"},
+    CEPH01: {"ceph-mon.target", "ceph-osd.target", "systemd-networkd"},
     WEB1: {"systemd-networkd"},
 }
 
@@ -100,6 +100,13 @@ def check_host_files(root: Path, certname: str, keys: dict[str, dict[str, Any]])
     if certname == WEB1:
         assert list((root / "etc/systemd/network").glob("20-virtapi-*.network"))
         return
+
+    # The node's own management NIC (demo: eno1), matched by MAC, with its gateways.
+    index = 1 if certname == HV01 else 11
+    eno1 = (root / "etc/systemd/network/10-virtapi-eno1.network").read_text()
+    assert f"\n[Match]\nMACAddress=0c:c4:7a:00:00:{index:02x}\n" in eno1
+    assert f"Address=10.20.0.{10 + index}/24\nAddress=fd00:20::{10 + index:x}/64\n" in eno1
+    assert eno1.endswith("Gateway=10.20.0.1\nGateway=fd00:20::1\n")
 
     conf = root / "etc/ceph/ceph.conf"
     assert validate.ceph_conf(conf, "mon_host") == CLUSTER["mon_host"]

@@ -193,7 +193,10 @@ class PuppetSite:
         # Everything but $root comes from virtapi (ENC or Hiera); $root points into base.
         (env_dir / "data" / "common.yaml").write_text(
             yaml.safe_dump(
-                {f"virtapi::{cls}::root": str(self.root) for cls in ("hypervisor", "ceph", "guest")}
+                {
+                    f"virtapi::{cls}::root": str(self.root)
+                    for cls in ("hypervisor", "ceph", "guest", "node_network")
+                }
             )
         )
         self.env_dir = env_dir

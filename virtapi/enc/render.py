@@ -25,8 +25,10 @@ CLASS_PARAMETERS: dict[str, tuple[str, ...]] = {
         "vms",
         "vxlans",
         "backup_timers",  # issue 17
+        "ceph_cluster",  # issue 16: public/cluster network from storage networks
     ),
-    "virtapi::ceph": ("monitors", "mon_host"),
+    "virtapi::node_network": ("interfaces",),
+    "virtapi::ceph": ("monitors", "mon_host", "cluster"),
     "virtapi::ceph::mon": ("port",),
     "virtapi::ceph::osd": (),
     "virtapi::guest": ("uuid", "hostname", "interfaces"),
@@ -46,6 +48,10 @@ def node_classes(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """
     roles = document.get("roles", [])
     classes: dict[str, dict[str, Any]] = {}
+    if document.get("kind") == "node" and roles:
+        classes["virtapi::node_network"] = _pick(
+            document["node"], CLASS_PARAMETERS["virtapi::node_network"]
+        )
     if "hypervisor" in roles and "hypervisor" in document:
         classes["virtapi::hypervisor"] = _pick(
             document["hypervisor"], CLASS_PARAMETERS["virtapi::hypervisor"]
