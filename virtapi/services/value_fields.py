@@ -120,5 +120,7 @@ def snapshot_name(**kwargs: Any) -> Parsed:
 
 def purpose(**kwargs: Any) -> Parsed:
     """A node network purpose (management, storage, backup, underlay); OpenAPI lists the enum."""
-    kwargs.setdefault("metadata", {}).setdefault("enum", list(values.PURPOSES))
+    # OpenAPI 3.0: a nullable enum lists null among its values.
+    enum = [*values.PURPOSES, None] if kwargs.get("allow_none") else list(values.PURPOSES)
+    kwargs.setdefault("metadata", {}).setdefault("enum", enum)
     return Parsed(values.parse_purpose, **kwargs)

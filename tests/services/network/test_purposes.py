@@ -105,7 +105,8 @@ def test_purposes_are_validated_and_must_agree(
         if "purpose" in schema.get("properties", {})
     }
     assert {"Ipv4Network", "Ipv6NetworkCreate", "InterfaceCreate", "InterfaceUpdate"} <= set(enums)
-    assert all(e == ["management", "storage", "backup", "underlay"] for e in enums.values())
+    purposes = ["management", "storage", "backup", "underlay"]
+    assert all(e in (purposes, [*purposes, None]) for e in enums.values())
 
 
 def test_node_document_interfaces_underlay_and_ceph_networks(
