@@ -365,3 +365,13 @@ def test_maintenance_and_migration(app: Any, signed_in: Any, api_tokens: Any) ->
     # Customers cannot migrate.
     customer = signed_in("customer_a") if vm["customer_id"] == 1001 else signed_in("customer_b")
     assert "/migrate" not in page(customer, vm_page)
+
+
+def test_node_and_network_pages_show_purposes(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("operator")
+    hv1 = api(app, api_tokens, "/api/v1/nodes?fqdn=hv01.dc1.example.com").json["results"][0]
+    html = page(client, f"/nodes/{hv1['id']}")
+    assert re.search(r"<td>eno1</td><td>management</td>", html), html[-3000:]
+    networks = page(client, "/networks")
+    assert re.search(r"10\.20\.0\.0/24</td>\s*<td>management</td>", networks)
+    assert re.search(r"198\.51\.100\.0/24</td>\s*<td>VMs</td>", networks)
