@@ -25,13 +25,21 @@ CLASS_PARAMETERS: dict[str, tuple[str, ...]] = {
         "vms",
         "vxlans",
         "backup_timers",  # issue 17
-        "ceph_cluster",  # issue 16: public/cluster network from storage networks
     ),
     "virtapi::node_network": ("interfaces",),
-    "virtapi::ceph": ("monitors", "mon_host", "cluster"),
+    "virtapi::ceph": ("monitors", "mon_host"),
     "virtapi::ceph::mon": ("port",),
     "virtapi::ceph::osd": (),
     "virtapi::guest": ("uuid", "hostname", "interfaces"),
+}
+
+
+# Served through Hiera only, never as ENC class parameters: an ENC parameter would override
+# what an operator sets in a Hiera level before virtapi's (e.g. the Ceph fsid, until virtapi
+# serves it), while automatic parameter lookup finds the operator's value first.
+HIERA_ONLY_PARAMETERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "virtapi::hypervisor": ("hypervisor", ("ceph_cluster",)),  # issue 16: storage networks
+    "virtapi::ceph": ("ceph", ("cluster",)),
 }
 
 
@@ -123,5 +131,8 @@ def hiera_view(document: dict[str, Any]) -> dict[str, Any]:
         data["virtapi::vm"] = document["vm"]
     for class_name, params in node_classes(document).items():
         for param, value in params.items():
+            data[f"{class_name}::{param}"] = value
+        section, names = HIERA_ONLY_PARAMETERS.get(class_name, ("", ()))
+        for param, value in _pick(document.get(section) or {}, names).items():
             data[f"{class_name}::{param}"] = value
     return hiera_escape(data)

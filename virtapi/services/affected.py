@@ -96,6 +96,8 @@ def touches(
     elif table == "vm_interface":
         t.vms |= _values("vm_id", before, after)
         t.underlay |= _values("node_id", before, after)
+        if not whole:  # an update names only the changed fields (mac, name, purpose …)
+            t.interfaces.add(int(object_id))
         old, new = set((before or {}).get("vlans") or ()), set((after or {}).get("vlans") or ())
         t.peer_vlans |= {int(v) for v in old ^ new}
     elif table in ("ipv4", "ipv6"):

@@ -89,6 +89,16 @@ def test_purposes_are_validated_and_must_agree(
     )
     assert customer.status_code == 403
 
+    # Renaming a node NIC changes that node's document: the update names it (dry run).
+    rename = client.patch(
+        f"/api/v1/vm-interfaces/{eno2}?dry_run=true", json={"node_ifname": "stor0"}, headers=op
+    )
+    # (a stated superset: a node NIC's change names its VXLAN peers too)
+    assert rename.status_code == 200 and HV01 in rename.json["affected"], rename.json
+    patches = rename.json["documents"]
+    assert [name for name, patch in patches.items() if patch] == [HV01]
+    assert any(op["value"] == "stor0" for op in rename.json["documents"][HV01])
+
     # The change log has the purpose, and the change names the node.
     with db_of(app).session() as s:
         row = s.scalars(
@@ -167,3 +177,13 @@ def test_node_document_interfaces_underlay_and_ceph_networks(
     assert "10.30.0.21:6789" in after[CEPH01]["ceph"]["mon_host"]
     # A hypervisor without a storage NIC reaches Ceph on the monitors' storage network.
     assert before[HV02]["hypervisor"]["ceph_cluster"]["public_network"] == "10.30.0.0/24"
+
+    # Hiera serves the storage networks; the ENC leaves them to Hiera's lookup order (an
+    # operator's own Hiera level, e.g. with the fsid, comes first).
+    reader = H(api_tokens.reader)
+    key = "virtapi::hypervisor::ceph_cluster"
+    hiera = client.get(f"/hiera/{HV01}/{key}", headers=reader)
+    assert hiera.status_code == 200 and hiera.json[key]["public_network"] == "10.30.0.0/24"
+    enc = client.get(f"/enc/{HV01}", headers=reader).data.decode()
+    assert "ceph_cluster" not in enc and "node_network" in enc
+    assert client.get(f"/hiera/{CEPH01}/virtapi::ceph::cluster", headers=reader).status_code == 200
