@@ -44,8 +44,22 @@ def generate(
         "version": 1,
         "nodes": [],
         "networks": {
-            "ipv4": [{"cidr": str(mgmt4), "gateway": "10.0.0.1", "description": "management"}],
-            "ipv6": [{"cidr": str(mgmt6), "gateway": "fd00:10::1", "description": "management"}],
+            "ipv4": [
+                {
+                    "cidr": str(mgmt4),
+                    "gateway": "10.0.0.1",
+                    "description": "management",
+                    "purpose": "management",
+                }  # fmt: skip
+            ],
+            "ipv6": [
+                {
+                    "cidr": str(mgmt6),
+                    "gateway": "fd00:10::1",
+                    "description": "management",
+                    "purpose": "management",
+                }  # fmt: skip
+            ],
         },
         "vlans": [],
         "ceph_pools": [{"name": "rbd"}, {"name": "vms-ssd", "description": "SSD-backed"}],
@@ -73,6 +87,7 @@ def generate(
         return {
             "name": "eno1",
             "mac": _mac(0x0CC47A, node_no),
+            "purpose": "management",
             "addresses": [str(mgmt4[10 + node_no]), str(mgmt6[10 + node_no])],
         }
 

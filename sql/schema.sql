@@ -733,5 +733,15 @@ UPDATE node SET ceph_cluster_id = (SELECT id FROM ceph_cluster WHERE name = 'def
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0008';
 
+-- Running upgrade 0011 -> 0012
+
+ALTER TABLE vm_interface ADD COLUMN purpose VARCHAR(16);
+
+ALTER TABLE ipv4_network ADD COLUMN purpose VARCHAR(16);
+
+ALTER TABLE ipv6_network ADD COLUMN purpose VARCHAR(16);
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+
 COMMIT;
 

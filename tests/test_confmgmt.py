@@ -28,7 +28,9 @@ def test_enc_hypervisor(client: Any, reader: dict[str, str]) -> None:
     assert resp.mimetype == "application/yaml"
     enc = yaml.safe_load(resp.data)
     assert enc["environment"] == "production"
-    assert list(enc["classes"]) == ["virtapi::hypervisor"]
+    assert list(enc["classes"]) == ["virtapi::node_network", "virtapi::hypervisor"]
+    (eno1,) = enc["classes"]["virtapi::node_network"]["interfaces"]["management"]
+    assert (eno1["name"], eno1["ipv4"][0]["gateway"]) == ("eno1", "10.20.0.1")
     params = enc["classes"]["virtapi::hypervisor"]
     assert {vm["hostname"] for vm in params["vms"]} == {VM, "db1.c1001.example.net"}
     assert params["vxlans"][0]["remotes_ipv4"] == ["10.20.0.12"]
@@ -39,7 +41,12 @@ def test_enc_hypervisor(client: Any, reader: dict[str, str]) -> None:
 
 def test_enc_ceph_and_vm(client: Any, reader: dict[str, str]) -> None:
     ceph = yaml.safe_load(client.get(f"/enc/{CEPH}", headers=reader).data)
-    assert list(ceph["classes"]) == ["virtapi::ceph", "virtapi::ceph::mon", "virtapi::ceph::osd"]
+    assert list(ceph["classes"]) == [
+        "virtapi::node_network",
+        "virtapi::ceph",
+        "virtapi::ceph::mon",
+        "virtapi::ceph::osd",
+    ]
     assert ceph["classes"]["virtapi::ceph"]["mon_host"].count(":6789") == 3
     assert ceph["classes"]["virtapi::ceph::mon"] == {"port": 6789}
     guest = yaml.safe_load(client.get(f"/enc/{VM}", headers=reader).data)

@@ -1,4 +1,5 @@
-"""The one parser per value kind: MAC, IP address, CIDR prefix, hostname, name, text, VNI, size.
+"""The one parser per value kind: MAC, IP address, CIDR prefix, hostname, name, text, VNI, size,
+node network purpose.
 
 REST fields (``api/fields.py``), the import document (``services/transfer``), the install and
 PXE checks and the column types all call these functions, so a value the API refuses is refused
@@ -435,6 +436,20 @@ def parse_backup_path(value: Any) -> str:
 
 
 # --- numbers ------------------------------------------------------------------------------
+
+
+# --- node network purposes ----------------------------------------------------------------
+
+# What a node's interface, and the network its addresses come from, is for. VM interfaces and
+# VM networks have none.
+PURPOSES = ("management", "storage", "backup", "underlay")
+
+
+def parse_purpose(value: Any) -> str:
+    """A node network purpose: one of :data:`PURPOSES`, exactly as spelled there."""
+    if not isinstance(value, str) or value not in PURPOSES:
+        raise InvalidValue(f"{value!r} is not a purpose; one of: {', '.join(PURPOSES)}")
+    return value
 
 
 def parse_int(value: Any, minimum: int, maximum: int, what: str = "value") -> int:

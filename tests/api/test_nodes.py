@@ -200,6 +200,17 @@ def test_vocabularies_and_node_nics(client: Any, api_tokens: Any, demo: Any) -> 
         headers=op,
     )
     assert nic.status_code == 201, nic.json
+    # The demo's 10.20.0.0/24 is a management network: a NIC without purpose may not use it.
+    refused = client.post(
+        "/api/v1/ipv4-addresses",
+        json={"address": "10.20.0.99", "vm_interface_id": nic.json["id"]},
+        headers=op,
+    )
+    assert refused.status_code == 422 and "vm_interface_id" in refused.json["errors"]
+    patched = client.patch(
+        f"/api/v1/vm-interfaces/{nic.json['id']}", json={"purpose": "management"}, headers=op
+    )
+    assert patched.status_code == 200 and patched.json["purpose"] == "management"
     assert (nic.json["name"], nic.json["bridge"], nic.json["vm_id"]) == ("eno2", None, None)
     addr = client.post(
         "/api/v1/ipv4-addresses",
@@ -212,6 +223,7 @@ def test_vocabularies_and_node_nics(client: Any, api_tokens: Any, demo: Any) -> 
         {
             "id": nic.json["id"],
             "name": "eno2",
+            "purpose": "management",
             "mac": "0c:c4:7a:00:00:99",
             "ipv4_addresses": ["10.20.0.99"],
             "ipv6_addresses": [],

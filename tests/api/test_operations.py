@@ -138,7 +138,9 @@ def test_available_and_allocate(app: Any, client: Any, api_tokens: Any, demo: An
     with db.session() as s:
         v4 = s.scalar(select(Ipv4Network.id).where(Ipv4Network.description == "public IPv4"))
         v6 = s.scalar(select(Ipv6Network.id).where(Ipv6Network.description == "public IPv6"))
-        iface = s.scalar(
+        # A VM's NIC: the public networks are VM networks (no purpose).
+        iface = s.scalar(select(VmInterface.id).join(Vm).where(Vm.hostname.like("app1.%")))
+        node_nic = s.scalar(
             select(VmInterface.id).join(Node).where(Node.fqdn == "ceph01.dc1.example.com")
         )
     reader, op = H(api_tokens.reader), H(api_tokens.operator)
@@ -161,6 +163,10 @@ def test_available_and_allocate(app: Any, client: Any, api_tokens: Any, demo: An
     resp = client.get(f"/api/v1/ipv4-networks/{v4}/available?count=5000", headers=reader)
     assert resp.status_code == 422
 
+    resp = client.post(
+        f"/api/v1/ipv4-networks/{v4}/allocate", json={"interface_id": node_nic}, headers=op
+    )
+    assert resp.status_code == 422 and "management" in resp.json["message"]
     resp = client.post(
         f"/api/v1/ipv4-networks/{v4}/allocate", json={"interface_id": iface}, headers=op
     )
@@ -196,9 +202,7 @@ def test_address_resource_allocates_through_ipam(
     db: Database = app.extensions["virtapi.db"]
     with db.session() as s:
         v4 = s.scalar(select(Ipv4Network.id).where(Ipv4Network.description == "public IPv4"))
-        iface = s.scalar(
-            select(VmInterface.id).join(Node).where(Node.fqdn == "ceph02.dc1.example.com")
-        )
+        iface = s.scalar(select(VmInterface.id).join(Vm).where(Vm.hostname.like("app1.%")))
     op = H(api_tokens.operator)
     resp = client.post(
         "/api/v1/ipv4-addresses", json={"network_id": v4, "vm_interface_id": iface}, headers=op

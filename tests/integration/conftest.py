@@ -67,6 +67,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     engine.dispose()
     _storage_features(database_url)
+    _node_networks(database_url)
 
     server = start_server(base, env, tokens=tokens)
     try:
@@ -163,3 +164,33 @@ def blackhole() -> Iterator[str]:
 def dead_url() -> str:
     """A URL nothing listens on (connection refused): virtapi is down."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+def _node_networks(database_url: str) -> None:
+    """Issue 16: hv01 and hv02 get an underlay NIC (VXLAN runs over it) and hv01 a storage NIC
+    on a storage network with a gateway (which its .network file must leave out), through the
+    service functions the API calls."""
+    from sqlalchemy import select
+
+    from virtapi.db import Database
+    from virtapi.models import Node
+    from virtapi.services.network import interfaces, ipam, networks
+
+    db = Database(database_url)
+    with db.session() as s:
+        underlay = networks.create_network(s, 4, "10.40.0.0/24", purpose="underlay")
+        storage = networks.create_network(
+            s, 4, "10.30.0.0/24", gateway="10.30.0.1", purpose="storage"
+        )
+        nics = [
+            ("hv01", "eno2", "0c:c4:7a:00:01:01", storage, "10.30.0.11"),
+            ("hv01", "eno3", "0c:c4:7a:00:02:01", underlay, "10.40.0.11"),
+            ("hv02", "eno3", "0c:c4:7a:00:02:02", underlay, "10.40.0.12"),
+        ]
+        for host, name, mac, network, address in nics:
+            node = s.scalars(select(Node).where(Node.fqdn == f"{host}.dc1.example.com")).one()
+            nic = interfaces.create_interface(
+                s, None, node, {"node_ifname": name, "mac": mac, "purpose": network.purpose}
+            )
+            ipam.allocate(s, network, nic, address)
+    db.dispose()

@@ -42,7 +42,9 @@ ADMIN_KEY = "AQDhHdVkAAAAABAAm7cZ7lJx3R0u2gk8q1cN4w=="
 CLUSTER = {
     "fsid": FSID,
     "mon_host": "10.20.0.21:6789,10.20.0.22:6789,10.20.0.23:6789",
-    "public_network": "10.20.0.0/24",
+    # The storage network the live server's inventory has (conftest._node_networks): virtapi
+    # serves it too, and Salt merges its ext_pillar over the local pillar.
+    "public_network": "10.30.0.0/24",
     "cluster_network": "10.30.0.0/24",
 }
 # What a reader token gets: the key exists, but is not served.
@@ -78,12 +80,12 @@ PACKAGES = {
         "ceph-common",
         "systemd",
     },
-    CEPH01: {"ceph-common", "ceph-mon", "ceph-osd"},
+    CEPH01: {"ceph-common", "ceph-mon", "ceph-osd", "systemd"},
     WEB1: {"systemd"},
 }
 SERVICES = {
     HV01: {"libvirtd", "systemd-networkd"},
-    CEPH01: {"ceph-mon.target", "ceph-osd.target"},
+    CEPH01: {"ceph-mon.target", "ceph-osd.target", "systemd-networkd"},
     WEB1: {"systemd-networkd"},
 }
 
@@ -101,6 +103,23 @@ def check_host_files(root: Path, certname: str, keys: dict[str, dict[str, Any]])
     if certname == WEB1:
         assert list((root / "etc/systemd/network").glob("20-virtapi-*.network"))
         return
+
+    # The node's own management NIC (demo: eno1), matched by MAC, with its gateways.
+    index = 1 if certname == HV01 else 11
+    eno1 = (root / "etc/systemd/network/10-virtapi-eno1.network").read_text()
+    assert f"\n[Match]\nMACAddress=0c:c4:7a:00:00:{index:02x}\n" in eno1
+    assert f"Address=10.20.0.{10 + index}/24\nAddress=fd00:20::{10 + index:x}/64\n" in eno1
+    assert eno1.endswith("Gateway=10.20.0.1\nGateway=fd00:20::1\n")
+    if certname == HV01:
+        # Storage and underlay NICs: their addresses, no gateway (conftest._node_networks).
+        netdir = root / "etc/systemd/network"
+        nics = (("eno2", "01:01", "10.30.0.11"), ("eno3", "02:01", "10.40.0.11"))
+        for name, mac, address in nics:
+            nic = (netdir / f"10-virtapi-{name}.network").read_text()
+            assert f"MACAddress=0c:c4:7a:00:{mac}\n" in nic and f"Address={address}/24\n" in nic
+            assert "Gateway=" not in nic
+        vxlan = (netdir / "40-virtapi-vx10001.netdev").read_text()
+        assert "Local=10.40.0.11\n" in vxlan
 
     conf = root / "etc/ceph/ceph.conf"
     assert validate.ceph_conf(conf, "mon_host") == CLUSTER["mon_host"]

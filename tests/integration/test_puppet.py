@@ -193,7 +193,10 @@ class PuppetSite:
         # Everything but $root comes from virtapi (ENC or Hiera); $root points into base.
         (env_dir / "data" / "common.yaml").write_text(
             yaml.safe_dump(
-                {f"virtapi::{cls}::root": str(self.root) for cls in ("hypervisor", "ceph", "guest")}
+                {
+                    f"virtapi::{cls}::root": str(self.root)
+                    for cls in ("hypervisor", "ceph", "guest", "node_network")
+                }
             )
         )
         self.env_dir = env_dir
@@ -314,9 +317,10 @@ def test_puppet_apply_hypervisor_from_the_enc(site: PuppetSite, live_server: Liv
     assert db1 is not None and len(list((root / "etc/virtapi/libvirt").glob("*.xml"))) == 2
     netdir = root / "etc/systemd/network"
     vxlan = (netdir / "40-virtapi-vx10001.netdev").read_text()
-    assert "VNI=10001" in vxlan and "Local=10.20.0.11" in vxlan
+    # VXLAN runs over the underlay NICs (tests/integration/conftest.py).
+    assert "VNI=10001" in vxlan and "Local=10.40.0.11" in vxlan
     fdb = (netdir / "40-virtapi-vx10001.network").read_text()
-    assert "Destination=10.20.0.12" in fdb  # hv02 carries VLAN 10001 too
+    assert "Destination=10.40.0.12" in fdb  # hv02 carries VLAN 10001 too
     bridge = (netdir / "50-virtapi-br-1-7.network").read_text()
     assert "Destination=198.51.100.10/32" in bridge
     assert "Kind=bridge" in (netdir / "50-virtapi-br-1-7.netdev").read_text()

@@ -396,3 +396,13 @@ def test_sizes_are_typed_with_units_and_shown_in_binary_units(
     resp = post(op, "/inventory/customer-quotas", {"customer_id": "4712", "max_ram": "lots"})
     assert resp.status_code == 422 and 'value="lots"' in resp.text
     assert "&#39;lots&#39; is no size" in resp.text
+
+
+def test_node_and_network_pages_show_purposes(app: Any, signed_in: Any, api_tokens: Any) -> None:
+    client = signed_in("operator")
+    hv1 = api(app, api_tokens, "/api/v1/nodes?fqdn=hv01.dc1.example.com").json["results"][0]
+    html = page(client, f"/nodes/{hv1['id']}")
+    assert re.search(r"<td>eno1</td><td>management</td>", html), html[-3000:]
+    networks = page(client, "/networks")
+    assert re.search(r"10\.20\.0\.0/24</td>\s*<td>management</td>", networks)
+    assert re.search(r"198\.51\.100\.0/24</td>\s*<td>VMs</td>", networks)

@@ -14,6 +14,7 @@ from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..config import current_settings
 from ..models import Node, Vlan, Vm, VmInterface
 from ..models.network import ADDRESS_MODELS, NETWORK_MODELS
+from ..services import value_fields
 from ..services.caller import operators_only
 from ..services.errors import InvalidInput
 from ..services.network import interfaces, ipam, networks, vlans
@@ -58,6 +59,16 @@ def address_list(version: int) -> fields.Pluck:
     return fields.Pluck(ref, "address", many=True, required=True)
 
 
+_PURPOSE = (
+    "node interfaces only: management, storage, backup or underlay; its addresses come from "
+    "networks of the same purpose"
+)
+_NETWORK_PURPOSE = (
+    "management, storage, backup or underlay: a node network, whose addresses go to node "
+    "interfaces of that purpose only; null: a VM network"
+)
+
+
 class VlanRefSchema(Schema):
     id = fields.Integer(required=True)
     vni = fields.Integer(required=True)
@@ -71,6 +82,7 @@ class InterfaceSchema(Schema):
     mac = MACAddress(required=True)
     vm_id = fields.Integer(required=True, allow_none=True)
     node_id = fields.Integer(required=True, allow_none=True)
+    purpose = value_fields.purpose(required=True, allow_none=True)
     vlans = fields.List(fields.Nested(VlanRefSchema), required=True)
     ipv4_addresses = address_list(4)
     ipv6_addresses = address_list(6)
@@ -87,6 +99,7 @@ class InterfaceCreateSchema(Schema):
     node_ifname = with_rule(
         string(15, metadata={"description": "NIC name on a node (eno1)"}), NODE_IFNAME_ONLY
     )
+    purpose = value_fields.purpose(allow_none=True, metadata={"description": _PURPOSE})
     mac = MACAddress(metadata={"description": "operators only; generated if omitted"})
     vlans = _ids(metadata={"description": "VLAN ids this interface is a member of"})
 
@@ -94,6 +107,7 @@ class InterfaceCreateSchema(Schema):
 class InterfaceUpdateSchema(Schema):
     mac = MACAddress(metadata={"description": "operators only"})
     node_ifname = with_rule(string(15), NODE_IFNAME_ONLY)
+    purpose = value_fields.purpose(allow_none=True, metadata={"description": _PURPOSE})
     vlans = _ids()
 
 
@@ -164,6 +178,7 @@ INTERFACES = crud.register(
             "node_id": Filter(ref_id(), VmInterface.node_id),
             "vlan_id": Filter(ref_id(), lambda v: VmInterface.vlans.any(Vlan.id == v)),
             "vni": Filter(int32(1), lambda v: VmInterface.vlans.any(Vlan.vni == v)),
+            "purpose": Filter(value_fields.purpose(), VmInterface.purpose),
         },
         read_roles=EVERYONE,
         write_roles=CUSTOMERS_AND_OPERATORS,
@@ -174,8 +189,9 @@ INTERFACES = crud.register(
         delete=lambda session, principal, iface: interfaces.delete_interface(session, iface),
         description=(
             "NICs of VMs (name <vm_id>-<id>, bridge br-<vm_id>-<id>) and of nodes. "
-            "MACs are generated unless an operator gives one (any spelling). "
-            "Filters: mac, vm_id, node_id, vlan_id, vni."
+            "MACs are generated unless an operator gives one (any spelling). A node's NIC has "
+            "a purpose (management, storage, backup, underlay) and takes addresses of networks "
+            "of that purpose only. Filters: mac, vm_id, node_id, vlan_id, vni, purpose."
         ),
     ),
 )
@@ -281,6 +297,7 @@ def _network_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
             "gateway": IPAddress(version, required=True, allow_none=True),
             "vlan_id": fields.Integer(required=True, allow_none=True),
             "description": fields.String(required=True),
+            "purpose": value_fields.purpose(required=True, allow_none=True),
         },
         name=f"Ipv{version}NetworkSchema",
     )
@@ -292,6 +309,9 @@ def _network_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
             ),
             "vlan_id": ref_id(allow_none=True, load_default=None),
             "description": string(None, load_default=""),
+            "purpose": value_fields.purpose(
+                allow_none=True, load_default=None, metadata={"description": _NETWORK_PURPOSE}
+            ),
         },
         name=f"Ipv{version}NetworkCreateSchema",
     )
@@ -300,6 +320,9 @@ def _network_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
             "gateway": with_rule(IPAddress(version, allow_none=True), INSIDE_PREFIX),
             "vlan_id": ref_id(allow_none=True),
             "description": string(None),
+            "purpose": value_fields.purpose(
+                allow_none=True, metadata={"description": _NETWORK_PURPOSE}
+            ),
         },
         name=f"Ipv{version}NetworkUpdateSchema",
     )
@@ -350,12 +373,15 @@ for _version, _model in NETWORK_MODELS.items():
                 "prefix": Filter(Network(_version), _prefix(_model)),
                 "contains": Filter(IPAddress(_version), _contains(_model)),
                 "vlan_id": Filter(ref_id(), _model.vlan_id),
+                "purpose": Filter(value_fields.purpose(), _model.purpose),
             },
             create=_create_network,
             update=_update_network,
             description=(
                 "Give the prefix in CIDR notation; host bits must be zero and networks of one "
-                "version may not overlap. Filters: prefix, contains (an address), vlan_id."
+                "version may not overlap. A purpose makes it a node network (management, "
+                "storage, backup, underlay). Filters: prefix, contains (an address), vlan_id, "
+                "purpose."
             ),
         ),
     )
@@ -440,9 +466,8 @@ def _address_hooks(network_model: Any) -> tuple[crud.CreateHook, crud.UpdateHook
             if iface_id is None:
                 ipam.release(session, row)
             else:
-                row.interface = crud.load_ref(
-                    session, principal, VmInterface, iface_id, "vm_interface_id"
-                )
+                iface = crud.load_ref(session, principal, VmInterface, iface_id, "vm_interface_id")
+                ipam.reassign(session, row, iface)
 
     return create, update
 

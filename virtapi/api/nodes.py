@@ -23,6 +23,7 @@ from ..models import (
 )
 from ..services import ceph as ceph_service
 from ..services import nodes as node_service
+from ..services import value_fields
 from ..services.lifecycle import is_stale
 from ..services.vocabulary import resolve
 from . import crud
@@ -48,6 +49,7 @@ ROLES = ("hypervisor", "ceph_osd", "ceph_mon")
 class NodeInterfaceSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
+    purpose = value_fields.purpose(required=True, allow_none=True)
     mac = MACAddress(required=True)
     ipv4_addresses = address_list(4)
     ipv6_addresses = address_list(6)

@@ -25,23 +25,26 @@ CLASS_PARAMETERS: dict[str, tuple[str, ...]] = {
         "vms",
         "vxlans",
         "backup_timers",  # issue 17
-        "ceph_cluster",  # issue 16
     ),
-    "virtapi::ceph": ("monitors", "mon_host", "cluster"),
+    "virtapi::node_network": ("interfaces",),
+    "virtapi::ceph": ("monitors", "mon_host"),
     "virtapi::ceph::mon": ("port",),
     "virtapi::ceph::osd": (),
     "virtapi::guest": ("uuid", "hostname", "interfaces"),
 }
 
 
-# Parameters served by Hiera only, never as ENC class parameters: the module data declares
-# them `convert_to: Sensitive`, which an ENC parameter would bypass (a key in reports).
+# Parameters served by Hiera only, never as ENC class parameters. The Ceph client: the module
+# data declares it `convert_to: Sensitive`, which an ENC parameter would bypass (a key in
+# reports). The Ceph cluster: an ENC parameter would override what an operator sets in a Hiera
+# level before virtapi's (e.g. the fsid of a cluster not yet in the inventory), while automatic
+# parameter lookup finds the operator's value first.
 HIERA_ONLY: dict[str, tuple[str, ...]] = {
-    "virtapi::hypervisor": ("ceph_client",),
-    "virtapi::ceph": ("client",),
+    "virtapi::hypervisor": ("ceph_cluster", "ceph_client"),
+    "virtapi::ceph": ("cluster", "client"),
 }
 # The Hiera keys that carry a Ceph key for a token with the secrets scope.
-SECRET_KEYS = frozenset(f"{c}::{p}" for c, params in HIERA_ONLY.items() for p in params)
+SECRET_KEYS = frozenset({"virtapi::hypervisor::ceph_client", "virtapi::ceph::client"})
 
 
 def _pick(section: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -61,6 +64,10 @@ def node_classes(document: dict[str, Any], *, hiera: bool = False) -> dict[str, 
     def params(name: str) -> tuple[str, ...]:
         return CLASS_PARAMETERS[name] + (HIERA_ONLY.get(name, ()) if hiera else ())
 
+    if document.get("kind") == "node" and roles:
+        classes["virtapi::node_network"] = _pick(
+            document["node"], CLASS_PARAMETERS["virtapi::node_network"]
+        )
     if "hypervisor" in roles and "hypervisor" in document:
         classes["virtapi::hypervisor"] = _pick(
             document["hypervisor"], params("virtapi::hypervisor")

@@ -60,6 +60,9 @@ class VmInterface(IdMixin, Base):
     )
     # Only node interfaces have a free-form name (eno1); a VM interface's name is derived.
     node_ifname: Mapped[str | None] = mapped_column(String(15))
+    # What a node's NIC is for (values.PURPOSES); its addresses come from networks of the
+    # same purpose. Always NULL for a VM's.
+    purpose: Mapped[str | None] = mapped_column(String(16))
 
     vm: Mapped[Vm | None] = relationship(back_populates="interfaces")
     node: Mapped[Node | None] = relationship(back_populates="interfaces")
@@ -152,6 +155,11 @@ class _NetworkMixin(IdMixin):
     @declared_attr
     def description(cls) -> Mapped[str]:
         return mapped_column(Text, default="", nullable=False)
+
+    # A node network's purpose (values.PURPOSES); NULL: a network for VMs.
+    @declared_attr
+    def purpose(cls) -> Mapped[str | None]:
+        return mapped_column(String(16), nullable=True)
 
     @declared_attr
     def vlan(cls) -> Mapped[Vlan | None]:

@@ -99,6 +99,8 @@ def touches(
     elif table == "vm_interface":
         t.vms |= _values("vm_id", before, after)
         t.underlay |= _values("node_id", before, after)
+        if not whole:  # an update names only the changed fields (mac, name, purpose …)
+            t.interfaces.add(int(object_id))
         old, new = set((before or {}).get("vlans") or ()), set((after or {}).get("vlans") or ())
         t.peer_vlans |= {int(v) for v in old ^ new}
     elif table in ("ipv4", "ipv6"):
@@ -183,11 +185,17 @@ class Resolver:
             )
         for version, network_id in t.networks:
             address = ADDRESS_MODELS[version]
-            vms |= self._col(
-                select(VmInterface.vm_id)
+            for vm_id, node_id in self.conn.execute(
+                select(VmInterface.vm_id, VmInterface.node_id)
                 .join(address, address.vm_interface_id == VmInterface.id)
-                .where(address.network_id == network_id, VmInterface.vm_id.is_not(None))
-            )
+                .where(address.network_id == network_id)
+                .distinct()
+            ):
+                if vm_id is not None:
+                    vms.add(vm_id)
+                else:  # a node network (purpose): the node, its peers, monitor lists
+                    nodes.add(node_id)
+                    t.underlay.add(node_id)
         if t.vlans:
             vms |= self._col(
                 select(VmInterface.vm_id)

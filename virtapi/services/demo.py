@@ -47,7 +47,14 @@ class DemoResult:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-def _network(session: Session, model: type, cidr: str, gateway: str, description: str):  # type: ignore[no-untyped-def]
+def _network(  # type: ignore[no-untyped-def]
+    session: Session,
+    model: type,
+    cidr: str,
+    gateway: str,
+    description: str,
+    purpose: str | None = None,
+):
     net = netaddr.IPNetwork(cidr)
     row = model(
         network=net.network,
@@ -55,6 +62,7 @@ def _network(session: Session, model: type, cidr: str, gateway: str, description
         prefixlen=net.prefixlen,
         gateway=netaddr.IPAddress(gateway),
         description=description,
+        purpose=purpose,
     )
     session.add(row)
     return row
@@ -76,8 +84,13 @@ def load_demo(session: Session) -> DemoResult:
     types = {t: by_name(session, StorageType, t) for t in ("lvm", "qcow2", "raw", "ceph")}
     cache = {c: by_name(session, CacheOption, c) for c in ("none", "writeback", "default")}
 
-    mgmt4 = _network(session, Ipv4Network, "10.20.0.0/24", "10.20.0.1", "underlay / management")
-    mgmt6 = _network(session, Ipv6Network, "fd00:20::/64", "fd00:20::1", "underlay / management")
+    # One management network that VXLAN runs over too (no separate underlay NIC).
+    mgmt4 = _network(
+        session, Ipv4Network, "10.20.0.0/24", "10.20.0.1", "underlay / management", "management"
+    )
+    mgmt6 = _network(
+        session, Ipv6Network, "fd00:20::/64", "fd00:20::1", "underlay / management", "management"
+    )
     pub4 = _network(session, Ipv4Network, "198.51.100.0/24", "198.51.100.1", "public IPv4")
     pub6 = _network(session, Ipv6Network, "2001:db8:100::/64", "2001:db8:100::1", "public IPv6")
     pools = {name: CephPool(name=name) for name in ("rbd", "vms-ssd")}
@@ -85,7 +98,9 @@ def load_demo(session: Session) -> DemoResult:
 
     def node(name: str, index: int, area: str) -> Node:
         row = Node(fqdn=f"{name}.{DOMAIN}", location=f"dc1 rack {index}", area=area, state=running)
-        iface = VmInterface(node=row, node_ifname="eno1", mac=f"0c:c4:7a:00:00:{index:02x}")
+        iface = VmInterface(
+            node=row, node_ifname="eno1", mac=f"0c:c4:7a:00:00:{index:02x}", purpose="management"
+        )
         session.add_all([row, iface])
         session.add(Ipv4Address(address=f"10.20.0.{10 + index}", network=mgmt4, interface=iface))
         session.add(Ipv6Address(address=f"fd00:20::{10 + index:x}", network=mgmt6, interface=iface))

@@ -557,19 +557,28 @@ def _statements() -> _Statements:
         .where(virt_node_t.c.id != bindparam("virt_node_id"))
         .distinct()
     )
-    # Underlay addresses (both families) of this node, the monitors and the VXLAN peers in
-    # one statement, by vm_interface.node_id (indexed).
+    # The NICs and addresses (both families) of this node, the monitors and the VXLAN peers
+    # in one statement, by vm_interface.node_id (indexed): purpose, name and MAC of each NIC,
+    # each address with its network (prefix, gateway). Outer joins keep a NIC without
+    # addresses (one row with NULLs per family).
     node_addresses = union_all(
         *(
             select(
                 iface_t.c.node_id,
                 iface_t.c.id.label("iface_id"),
                 _raw(address_t.c.address).label("address"),
+                iface_t.c.purpose,
+                iface_t.c.node_ifname,
+                type_coerce(iface_t.c.mac, String).label("mac"),
+                _raw(network_t.c.network).label("network"),
+                network_t.c.prefixlen,
+                _raw(network_t.c.gateway).label("gateway"),
             )
             .select_from(iface_t)
-            .join(address_t, address_t.c.vm_interface_id == iface_t.c.id)
+            .outerjoin(address_t, address_t.c.vm_interface_id == iface_t.c.id)
+            .outerjoin(network_t, network_t.c.id == address_t.c.network_id)
             .where(iface_t.c.node_id.in_(bindparam("node_ids", expanding=True)))
-            for _, address_t, _, _ in FAMILIES
+            for _, address_t, network_t, _ in FAMILIES
         )
     ).order_by("node_id", "iface_id", "address")
     monitors = (
@@ -672,15 +681,14 @@ def _node_document(
                 )
             ]
     node_ids = {row.id, *(m.id for m in monitor_rows), *(node_id for _, node_id in peers)}
-    underlay: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"ipv4": [], "ipv6": []})
-    for node_id, _, raw in conn.execute(
-        statements.node_addresses, {"node_ids": sorted(node_ids)}
-    ).all():
-        key, family = _FAMILY_OF_WIDTH[len(raw)]
-        underlay[node_id][key].append(socket.inet_ntop(family, bytes(raw)))
-    own = underlay.get(row.id, {"ipv4": [], "ipv6": []})
-    underlay_ipv4 = own["ipv4"][0] if own["ipv4"] else None
-    underlay_ipv6 = own["ipv6"][0] if own["ipv6"] else None
+    nics = _node_nics(conn.execute(statements.node_addresses, {"node_ids": sorted(node_ids)}).all())
+    underlay = {node_id: node.underlay() for node_id, node in nics.items()}
+    own_nics = nics.get(row.id, _NodeNics())
+    own = own_nics.all_addresses()
+    underlay_ipv4, underlay_ipv6 = (
+        (underlay[row.id][key] or [None])[0] if row.id in underlay else None
+        for key in ("ipv4", "ipv6")
+    )
 
     document: dict[str, Any] = {
         "certname": row.fqdn,
@@ -696,19 +704,32 @@ def _node_document(
             "ipv6": own["ipv6"],
             "underlay_ipv4": underlay_ipv4,
             "underlay_ipv6": underlay_ipv6,
+            "interfaces": own_nics.by_purpose(),
         },
     }
 
-    # Hypervisors need the monitors too: libvirt's rbd disks name them.
+    # Hypervisors need the monitors too: libvirt's rbd disks name them. A monitor is
+    # reached on the storage network when it has one.
     monitors: list[dict[str, Any]] = []
     cluster_monitors: list[dict[str, Any]] = []
+    storage_networks = set(own_nics.networks("storage"))
     for node_id, fqdn, port, cluster_id in monitor_rows:
-        addresses = underlay.get(node_id, {"ipv4": [], "ipv6": []})
-        address = (addresses["ipv4"] or addresses["ipv6"] or [None])[0]
+        monitor = nics.get(node_id, _NodeNics())
+        addresses = monitor.purpose_addresses("storage")
+        if not (addresses["ipv4"] or addresses["ipv6"]):
+            addresses = underlay.get(node_id) or addresses
+        address = (addresses.get("ipv4") or addresses.get("ipv6") or [None])[0]
         monitors.append({"fqdn": fqdn, "address": address, "port": port})
+        storage_networks.update(monitor.networks("storage"))
         if cluster_id is not None and cluster_id == row.cluster_id:
             cluster_monitors.append(monitors[-1])
-    cluster, client = _ceph_cluster(row, cluster_monitors), _ceph_client(row)
+    # Ceph's public network: the storage networks of this node and the monitors (None
+    # without any); there is no separate replication purpose, so the cluster network is the
+    # same (what Ceph does when cluster_network is unset, said explicitly). The cluster's
+    # inventory row, where it states them, wins.
+    ceph_networks = _ceph_networks(storage_networks)
+    cluster = _ceph_cluster(row, cluster_monitors, ceph_networks)
+    client = _ceph_client(row)
 
     if is_hypervisor:
         document["hypervisor"] = {
@@ -739,22 +760,26 @@ def _node_document(
         ceph["monitors"] = monitors
         ceph["mon_host"] = ",".join(_mon_addr(m) for m in monitors if m["address"])
         if cluster is not None:
-            ceph["cluster"] = cluster
+            ceph["cluster"] = dict(cluster)
         if client is not None:
             ceph["client"] = client
         document["ceph"] = ceph
     return document
 
 
-def _ceph_cluster(row: Any, monitors: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The node's cluster as ceph.conf needs it; unknown values are left out, not null."""
+def _ceph_cluster(
+    row: Any, monitors: list[dict[str, Any]], networks: dict[str, str]
+) -> dict[str, Any] | None:
+    """The node's cluster as ceph.conf needs it; unknown values are left out, not null.
+
+    Without a cluster in the inventory, the storage networks alone (``networks``)."""
     if row.cluster_id is None:
-        return None
+        return dict(networks) or None
     cluster = {
         "fsid": str(row.fsid) if row.fsid is not None else None,
         "mon_host": ",".join(_mon_addr(m) for m in monitors if m["address"]) or None,
-        "public_network": row.public_network,
-        "cluster_network": row.cluster_network,
+        "public_network": row.public_network or networks.get("public_network"),
+        "cluster_network": row.cluster_network or networks.get("cluster_network"),
     }
     return {key: value for key, value in cluster.items() if value is not None}
 
@@ -768,6 +793,99 @@ def _ceph_client(row: Any) -> dict[str, Any] | None:
         "secret_uuid": str(row.secret_uuid),
         "key_secret_present": bool(row.key_present),
     }
+
+
+class _NodeNics:
+    """One node's NICs from the node_addresses rows: by id, in id order, with addresses."""
+
+    def __init__(self) -> None:
+        self.nics: dict[int, dict[str, Any]] = {}
+        self.nets: dict[int, dict[str, list[str]]] = {}  # NIC id -> family -> network CIDRs
+
+    def add(self, iface_id: int, purpose: str | None, name: str | None, mac: str) -> dict[str, Any]:
+        nic = self.nics.get(iface_id)
+        if nic is None:
+            nic = self.nics[iface_id] = {
+                "name": name,
+                "mac": mac,
+                "purpose": purpose,
+                "ipv4": [],
+                "ipv6": [],
+            }
+            self.nets[iface_id] = {"ipv4": [], "ipv6": []}
+        return nic
+
+    def all_addresses(self) -> dict[str, list[str]]:
+        return {
+            key: [a["address"] for nic in self.nics.values() for a in nic[key]]
+            for key in ("ipv4", "ipv6")
+        }
+
+    def purpose_addresses(self, purpose: str) -> dict[str, list[str]]:
+        nics = [n for n in self.nics.values() if n["purpose"] == purpose]
+        return {key: [a["address"] for n in nics for a in n[key]] for key in ("ipv4", "ipv6")}
+
+    def underlay(self) -> dict[str, list[str]]:
+        """The addresses VXLAN runs over: the underlay NICs', or (no underlay NIC with an
+        address) every NIC's, as before purposes existed."""
+        chosen = self.purpose_addresses("underlay")
+        return chosen if chosen["ipv4"] or chosen["ipv6"] else self.all_addresses()
+
+    def networks(self, purpose: str) -> list[str]:
+        return [
+            cidr
+            for iface_id, nic in self.nics.items()
+            if nic["purpose"] == purpose
+            for key in ("ipv4", "ipv6")
+            for cidr in self.nets[iface_id][key]
+        ]
+
+    def by_purpose(self) -> dict[str, list[dict[str, Any]]]:
+        """The NICs that have a purpose, grouped by it (NICs without one stay out)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for nic in self.nics.values():
+            if nic["purpose"] is not None:
+                entry = {k: v for k, v in nic.items() if k != "purpose"}
+                out.setdefault(nic["purpose"], []).append(entry)
+        return out
+
+
+def _node_nics(rows: Iterable[Any]) -> dict[int, _NodeNics]:
+    """node id -> its NICs, from the rows of the node_addresses statement."""
+    nodes: dict[int, _NodeNics] = defaultdict(_NodeNics)
+    for node_id, iface_id, raw, purpose, name, mac, net_raw, prefixlen, gateway in rows:
+        node = nodes[node_id]
+        nic = node.add(iface_id, purpose, name or f"node{node_id}-{iface_id}", mac)
+        if raw is None:
+            continue
+        key, family = _FAMILY_OF_WIDTH[len(raw)]
+        nic[key].append(
+            {
+                "address": socket.inet_ntop(family, bytes(raw)),
+                "prefixlen": prefixlen,
+                "gateway": _address(gateway, family),
+            }
+        )
+        cidr = f"{socket.inet_ntop(family, bytes(net_raw))}/{prefixlen}"
+        if cidr not in node.nets[iface_id][key]:
+            node.nets[iface_id][key].append(cidr)
+    return nodes
+
+
+def _ceph_networks(cidrs: set[str]) -> dict[str, str]:
+    """public_network and cluster_network from storage network CIDRs (IPv4 first, then by
+    address); empty without any."""
+    if not cidrs:
+        return {}
+
+    def key(cidr: str) -> tuple[bool, bytes]:
+        address = cidr.split("/")[0]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return family == socket.AF_INET6, socket.inet_pton(family, address)
+
+    ordered = sorted(cidrs, key=key)
+    joined = ",".join(ordered)
+    return {"public_network": joined, "cluster_network": joined}
 
 
 def _mon_addr(monitor: dict[str, Any]) -> str:

@@ -149,3 +149,11 @@ def cephx_key(**kwargs: Any) -> Parsed:
     meta.setdefault("pattern", values.CEPHX_KEY_PATTERN)
     meta.setdefault("writeOnly", True)
     return Parsed(values.parse_cephx_key, **kwargs)
+
+
+def purpose(**kwargs: Any) -> Parsed:
+    """A node network purpose (management, storage, backup, underlay); OpenAPI lists the enum."""
+    # OpenAPI 3.0: a nullable enum lists null among its values.
+    enum = [*values.PURPOSES, None] if kwargs.get("allow_none") else list(values.PURPOSES)
+    kwargs.setdefault("metadata", {}).setdefault("enum", enum)
+    return Parsed(values.parse_purpose, **kwargs)

@@ -154,6 +154,7 @@ NETWORK_LIST = ListSpec(
     endpoint="web.networks",
     columns=(
         Column("prefix", "Network", ("network", "prefixlen")),
+        Column("purpose", "Purpose", "purpose"),
         Column("gateway", "Gateway", "gateway"),
         Column("vlan", "VLAN", "vlan_id"),
         Column("description", "Description", "description"),

@@ -52,9 +52,15 @@ def _choices(session: Session, customer: int | None) -> dict[str, Any]:
         "images": session.scalars(select(Image).order_by(Image.name)).all(),
         "vlans": session.scalars(vlans.limit(500)).all(),
         # Customers do not list networks (API: readers only); their addresses come with VLANs.
+        # Node networks (with a purpose) never give VM addresses.
         "networks": []
         if customer is not None
-        else session.scalars(select(Ipv4Network).order_by(Ipv4Network.id).limit(500)).all(),
+        else session.scalars(
+            select(Ipv4Network)
+            .where(Ipv4Network.purpose.is_(None))
+            .order_by(Ipv4Network.id)
+            .limit(500)
+        ).all(),
     }
 
 

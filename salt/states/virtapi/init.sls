@@ -13,6 +13,9 @@ virtapi-pillar-missing:
         virtapi_allow_missing_pillar in the minion config to skip such minions instead.
 {%- else %}
 include:
+{%- if 'hypervisor' in roles or 'ceph_mon' in roles or 'ceph_osd' in roles %}
+  - virtapi.node_network
+{%- endif %}
 {%- if 'hypervisor' in roles %}
   - virtapi.hypervisor
 {%- endif %}

@@ -416,3 +416,18 @@ def test_ceph_clusters_round_trip_without_keys(
         assert _export(other) == first
     finally:
         other.dispose()
+
+
+def test_purposes_travel_and_must_agree(database: Database, other_url: str) -> None:
+    with database.session() as s:
+        set_actor(s, None, "demo")
+        load_demo(s)
+    doc = _export(database)
+    assert doc["nodes"][0]["interfaces"][0]["purpose"] == "management"
+    assert {n["purpose"] for n in doc["networks"]["ipv4"]} == {"management", None}
+    doc["nodes"][0]["interfaces"][0]["purpose"] = "storage"
+    other = Database(other_url)
+    try:
+        _rejects(other, doc, "nodes[0].interfaces[0].addresses[0]", "purpose storage")
+    finally:
+        other.dispose()

@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 from ...models import Node, Vm, VmInterface
 from ..caller import Caller, operators_only
 from ..errors import InvalidInput
-from . import ipam, macs, prefixes, vlans
+from . import ipam, macs, prefixes, purposes, vlans
 
 
 def _derived_name(caller: Caller | None, data: dict[str, Any], is_vm: bool) -> None:
     if caller is not None:
         operators_only(caller, [k for k in ("mac", "node_ifname") if k in data], "MACs by hand")
+        operators_only(caller, ["purpose"] if "purpose" in data else [], "node NICs")
     if is_vm and "node_ifname" in data:
         raise InvalidInput(
             "a VM interface's name is derived", errors={"node_ifname": ["only for nodes"]}
@@ -24,7 +25,8 @@ def _derived_name(caller: Caller | None, data: dict[str, Any], is_vm: bool) -> N
 def create_interface(
     session: Session, caller: Caller | None, owner: Vm | Node, data: dict[str, Any]
 ) -> VmInterface:
-    """A NIC of a VM or a node; ``data`` may hold mac, node_ifname and (resolved) vlans.
+    """A NIC of a VM or a node; ``data`` may hold mac, node_ifname, purpose (nodes only) and
+    (resolved) vlans.
 
     The MAC is generated unless an operator gives one; customers never choose MACs.
     ``caller`` None is a service acting on its own authority (VM creation, which applied the
@@ -40,6 +42,8 @@ def create_interface(
                 operators_only(caller, ["node_id"], "node NICs")
             iface.node = owner
             iface.node_ifname = data.get("node_ifname")
+        if "purpose" in data:
+            purposes.set_interface_purpose(iface, data["purpose"])
         vlans.set_vlans(session, iface, data.get("vlans", []))
         macs.assign_mac(session, iface, data.get("mac"))
     session.add(iface)
@@ -57,6 +61,8 @@ def update_interface(
         macs.assign_mac(session, iface, data["mac"])
     if "node_ifname" in data:
         iface.node_ifname = data["node_ifname"]
+    if "purpose" in data:
+        purposes.set_interface_purpose(iface, data["purpose"])
 
 
 def delete_interface(session: Session, iface: VmInterface) -> None:

@@ -24,6 +24,7 @@ from ...models import Ipv4Address, Ipv6Address, VmInterface
 from ...models.network import ADDRESS_MODELS
 from ..errors import Conflict, InvalidInput
 from ..locks import lock_row
+from . import purposes
 from .networks import Network, check_in_network, parse_address, reserved
 
 Address = Ipv4Address | Ipv6Address
@@ -195,6 +196,7 @@ def allocate(
     """
     version = network.ip_version
     model = ADDRESS_MODELS[version]
+    purposes.check_address(network, interface)
     lock_row(session, type(network), network.id)
     if address is not None:
         wanted = parse_address(address, version)
@@ -264,6 +266,12 @@ def _assign(row: Address, interface: VmInterface) -> None:
                 session.expire(row, ["interface"])
     else:
         row.interface = interface
+
+
+def reassign(session: Session, row: Address, interface: VmInterface) -> None:
+    """Hand an address row to ``interface`` (an operator moving it); purposes must agree."""
+    purposes.check_address(row.network, interface)
+    row.interface = interface
 
 
 def release(session: Session, row: Address) -> None:

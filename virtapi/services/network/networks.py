@@ -18,6 +18,7 @@ from ...models.network import NETWORK_MODELS
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locks import advisory_lock
 from ..validation import checked
+from . import purposes
 
 Network = Ipv4Network | Ipv6Network
 
@@ -96,9 +97,11 @@ def create_network(
     gateway: str | netaddr.IPAddress | None = None,
     vlan_id: int | None = None,
     description: str = "",
+    purpose: str | None = None,
 ) -> Network:
     """Add a network; 409 naming the existing network it would overlap (checked under a lock,
-    so two overlapping creations cannot both pass)."""
+    so two overlapping creations cannot both pass). ``purpose``: a node network's
+    (values.PURPOSES), None for a VM network."""
     net = parse_cidr(prefix, version)
     gw = None if gateway in (None, "") else parse_address(gateway, version, "gateway")
     check_gateway(net, gw)
@@ -112,6 +115,7 @@ def create_network(
         gateway=gw,
         vlan_id=vlan_id,
         description=description,
+        purpose=purposes.parse(purpose),
     )
     session.add(row)
     session.flush()
@@ -119,11 +123,14 @@ def create_network(
 
 
 def update_network(session: Session, network: Network, data: dict[str, Any]) -> None:
-    """Change gateway, VLAN (``vlan``, resolved) or description; the prefix is fixed."""
+    """Change gateway, VLAN (``vlan``, resolved), description or purpose; the prefix is fixed."""
     if "gateway" in data:
         check_gateway(network.cidr, data["gateway"])
     for key, value in data.items():
-        setattr(network, key, value)
+        if key == "purpose":
+            purposes.set_network_purpose(session, network, value)
+        else:
+            setattr(network, key, value)
 
 
 def get_network(

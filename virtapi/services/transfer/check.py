@@ -32,6 +32,7 @@ from ...models import (
 )
 from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ..errors import InvalidInput
+from ..network import purposes
 from .export import names
 
 MAX_REPORTED_ERRORS = 100
@@ -66,6 +67,7 @@ class Net:
     prefixlen: int
     id: int | None = None  # known for networks already in the database
     row: dict[str, Any] | None = None  # set for networks of the document
+    purpose: str | None = None
 
 
 class Networks:
@@ -166,12 +168,14 @@ class _Checker:
         }
         self.networks = Networks()
         for version, model in NETWORK_MODELS.items():
-            for id_, raw, last, plen in session.execute(
-                text(f"SELECT id, network, last_address, prefixlen FROM {model.__tablename__}")  # noqa: S608
-            ):
-                self.networks.add(
-                    Net(version, int.from_bytes(bytes(raw)), int.from_bytes(bytes(last)), plen, id_)
+            for id_, raw, last, plen, purpose in session.execute(
+                text(
+                    "SELECT id, network, last_address, prefixlen, purpose "  # noqa: S608
+                    f"FROM {model.__tablename__}"
                 )
+            ):
+                first, end = int.from_bytes(bytes(raw)), int.from_bytes(bytes(last))
+                self.networks.add(Net(version, first, end, plen, id_, purpose=purpose))
         self.addresses = Unique(
             "address",
             [
@@ -249,7 +253,14 @@ class _Checker:
             for i, entry in enumerate(networks[family]):
                 path = f"networks.{family}[{i}]"
                 cidr: netaddr.IPNetwork = entry["cidr"]
-                net = Net(version, cidr.first, cidr.last, cidr.prefixlen, row=entry)
+                net = Net(
+                    version,
+                    cidr.first,
+                    cidr.last,
+                    cidr.prefixlen,
+                    row=entry,
+                    purpose=entry["purpose"],
+                )
                 if cidrs.claim((version, cidr.first, cidr.prefixlen), f"{path}.cidr", cidr):
                     self.networks.add(net)
                     doc_nets.append((path, entry, net))
@@ -274,6 +285,8 @@ class _Checker:
             net = self.networks.containing(address)
             if net is None:
                 self.errors.add(apath, f"address {address} lies in no known network")
+            elif problem := purposes.mismatch(net.purpose, iface.get("purpose")):
+                self.errors.add(apath, f"address {address}: {problem}")
             elif self.addresses.claim((address.version, int(address)), apath, address):
                 self.address_net[(address.version, int(address))] = net
 

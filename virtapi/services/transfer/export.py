@@ -148,7 +148,7 @@ def _networks(
     for version, model in NETWORK_MODELS.items():
         rows = session.execute(
             select(model.id, model.network, model.prefixlen, model.gateway, model.vlan_id,
-                   model.description).order_by(model.network, model.prefixlen)
+                   model.description, model.purpose).order_by(model.network, model.prefixlen)
         )  # fmt: skip
         networks[f"ipv{version}"] = [
             {
@@ -156,6 +156,7 @@ def _networks(
                 "gateway": None if r.gateway is None else str(r.gateway),
                 "vlan": vni_of.get(r.vlan_id),
                 "description": r.description,
+                "purpose": r.purpose,
                 "unassigned": free.get((version, r.id), []),
             }
             for r in rows
@@ -169,7 +170,7 @@ def _interfaces(
     """Node interfaces by node id and VM interfaces by VM id, in creation order."""
     iface_rows = session.execute(
         select(VmInterface.id, VmInterface.mac, VmInterface.vm_id, VmInterface.node_id,
-               VmInterface.node_ifname).order_by(VmInterface.id)
+               VmInterface.node_ifname, VmInterface.purpose).order_by(VmInterface.id)
     ).all()  # fmt: skip
     iface_vlans = _group(
         session.execute(
@@ -184,7 +185,12 @@ def _interfaces(
         listed = addresses.get(r.id, [])
         if r.node_id is not None:
             node_ifaces.setdefault(r.node_id, []).append(
-                {"name": r.node_ifname, "mac": str(r.mac), "addresses": listed}
+                {
+                    "name": r.node_ifname,
+                    "mac": str(r.mac),
+                    "purpose": r.purpose,
+                    "addresses": listed,
+                }  # fmt: skip
             )
         else:
             vm_ifaces.setdefault(r.vm_id, []).append(

@@ -96,6 +96,7 @@ def _network_schema(version: int) -> type[Schema]:
             "gateway": vf.ip(version, load_default=None, allow_none=True),
             "vlan": vf.vni(load_default=None, allow_none=True),
             "description": Text(load_default="", multiline=True),
+            "purpose": vf.purpose(load_default=None, allow_none=True),
             # Addresses of the network held by no interface (released, or reserved).
             "unassigned": fields.List(vf.ip(version), load_default=list),
         },
@@ -129,6 +130,7 @@ class CephMonSchema(_Strict):
 class NodeInterfaceSchema(_Strict):
     name = Text(load_default=None, allow_none=True, validate=validate.Length(max=15))
     mac = vf.mac(required=True)
+    purpose = vf.purpose(load_default=None, allow_none=True)
     addresses = fields.List(vf.ip(), load_default=list)
 
 

@@ -189,6 +189,7 @@ def _networks(
                     "gateway": e["gateway"],
                     "vlan_id": None if e["vlan"] is None else vlan_ids[e["vlan"]],
                     "description": e["description"],
+                    "purpose": e["purpose"],
                 }
                 for e in entries
             ],
@@ -304,12 +305,12 @@ def _interfaces(
     for node, row in zip(data["nodes"], node_rows, strict=True):
         for iface in node["interfaces"]:
             rows.append({"mac": str(iface["mac"]), "vm_id": None, "node_id": row["id"],
-                         "node_ifname": iface["name"]})  # fmt: skip
+                         "node_ifname": iface["name"], "purpose": iface["purpose"]})  # fmt: skip
             extra.append((iface["addresses"], [], None))
     for vm, row in zip(data["vms"], vm_rows, strict=True):
         for iface in vm["interfaces"]:
             rows.append({"mac": str(iface["mac"]), "vm_id": row["id"], "node_id": None,
-                         "node_ifname": None})  # fmt: skip
+                         "node_ifname": None, "purpose": None})  # fmt: skip
             extra.append((iface["addresses"], iface["vlans"], vm["customer_id"]))
     w.insert(
         VmInterface,

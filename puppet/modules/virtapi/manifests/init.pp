@@ -9,6 +9,7 @@
 class virtapi (
   Array[Enum['hypervisor', 'ceph_mon', 'ceph_osd', 'guest']] $roles = [],
 ) {
+  if !($roles - ['guest']).empty { include virtapi::node_network }
   if 'hypervisor' in $roles { include virtapi::hypervisor }
   if 'ceph_mon' in $roles { include virtapi::ceph::mon }
   if 'ceph_osd' in $roles { include virtapi::ceph::osd }
