@@ -5,6 +5,7 @@ from .auth import ROLES, ApiToken, AuthFailure, WebSession
 from .backups import Backup, BackupSchedule, BackupStore, DiskRestore
 from .base import Base
 from .compute import CustomerQuota, Vm, VmState
+from .config import ConfigData, HostGroup, HostGroupMember
 from .network import (
     Ipv4Address,
     Ipv4Network,
@@ -50,9 +51,12 @@ __all__ = [
     "CephPool",
     "Change",
     "ChangeNode",
+    "ConfigData",
     "CustomerQuota",
     "DataVersion",
     "DiskRestore",
+    "HostGroup",
+    "HostGroupMember",
     "Image",
     "Install",
     "Ipv4Address",

@@ -79,6 +79,7 @@ from virtapi.models import (
     vlan_member,
 )
 from virtapi.models.network import ADDRESS_MODELS, NETWORK_MODELS
+from virtapi.services import config_data
 from virtapi.services.base_images import host_source
 from virtapi.services.snapshots import host_instructions
 
@@ -700,6 +701,8 @@ def _node_document(
         ceph["monitors"] = monitors
         ceph["mon_host"] = ",".join(_mon_addr(m) for m in monitors if m["address"])
         document["ceph"] = ceph
+    # Issue 18: classes and data assigned by level (global, area, role, groups, node).
+    document["config"] = config_data.document_section(conn, "node", row.id, row.area, roles)
     return document
 
 
@@ -902,4 +905,5 @@ def _vm_document(
         "roles": ["guest"],
         "environment": default_environment,
         "vm": vm,
+        "config": config_data.document_section(conn, "vm", vm_id, None, ("vm",)),
     }
