@@ -345,6 +345,26 @@ def explain(session: Session, certname: str, key: str | None = None) -> dict[str
     return {"certname": certname, **explain_levels(levels, key)}
 
 
+def explain_text(explained: Mapping[str, Any]) -> str:
+    """``explain``'s answer for a terminal, one key after the other (``virtapi explain``)."""
+    import json
+
+    lines = [f"{explained['certname']}: levels " + " < ".join(explained["levels"] or ["none"])]
+    for cls, entry in explained.get("classes", {}).items():
+        where = ", ".join(
+            ("removed by " if lv["removed"] else "") + lv["level"] for lv in entry["levels"]
+        )
+        lines.append(f"class {cls}: {'assigned' if entry['assigned'] else 'removed'} ({where})")
+    for key, entry in explained["keys"].items():
+        lines.append(f"{key}:")
+        for c in entry["contributions"]:
+            mark = "*" if c["level"] == entry["winner"] else " "
+            lines.append(f"  {mark} {c['level']}: {json.dumps(c['value'], sort_keys=True)}")
+        result = json.dumps(entry["value"], sort_keys=True) if entry["present"] else "(removed)"
+        lines.append(f"  = {result} ({entry['merge']}, winner: {entry['winner']})")
+    return "\n".join(lines) + "\n"
+
+
 # --- writes: group tree, members, conflicts ---------------------------------------------------
 
 
@@ -495,6 +515,31 @@ def _set_members(session: Session, group: HostGroup, certnames: Iterable[Any]) -
             HostGroupMember(node_id=object_id if kind == "node" else None,
                             vm_id=object_id if kind == "vm" else None)
         )  # fmt: skip
+
+
+def group_by_name(session: Session, name: str) -> HostGroup:
+    group = session.scalar(select(HostGroup).where(HostGroup.name == name))
+    if group is None:
+        raise NotFound(f"no host group is called {name!r}", errors={"name": ["no such group"]})
+    return group
+
+
+def describe_group(session: Session, name: str) -> dict[str, Any]:
+    """A group as the CLI and the HTML page show it."""
+    group = group_by_name(session, name)
+    return {
+        "id": group.id,
+        "name": group.name,
+        "description": group.description,
+        "parent": group.parent.name if group.parent else None,
+        "depth": group.depth,
+        "classes": group.classes,
+        "data": group.data,
+        "members": member_certnames(group),
+        "children": sorted(
+            session.scalars(select(HostGroup.name).where(HostGroup.parent_id == group.id))
+        ),
+    }
 
 
 def member_certnames(group: HostGroup) -> list[str]:
