@@ -8,6 +8,7 @@ accepts, with the same messages. Tokens stay API/CLI only.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -17,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..api import crud
 from ..api.compute import QUOTAS
+from ..api.host_groups import HOST_GROUPS
 from ..api.installs import IMAGES
 from ..api.network import ADDRESSES, NETWORKS, VLANS
 from ..api.nodes import CEPH_MON_NODES, CEPH_OSD_NODES, NODES, VIRT_NODES
@@ -44,6 +46,7 @@ RESOURCES: dict[str, crud.Resource] = {
         CEPH_POOLS,
         IMAGES,
         QUOTAS,
+        HOST_GROUPS,  # issue 18
     )
 }
 PAGE = 50
@@ -67,7 +70,9 @@ def _kind(field: fields.Field) -> str:
         return "list"
     if isinstance(field, fields.Integer):
         return "number"
-    if isinstance(field, fields.Dict | fields.Nested):
+    if isinstance(field, fields.Dict):
+        return "json"  # host groups' classes and data (issue 18)
+    if isinstance(field, fields.Nested):
         return "skip"
     return "text"
 
@@ -92,6 +97,11 @@ def _value(field: fields.Field, raw: str) -> Any:
                 for i in items]  # fmt: skip
     if isinstance(field, fields.Integer):
         return forms.integer({"v": raw}, "v")
+    if isinstance(field, fields.Dict):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw  # the schema rejects it next to the field
     return raw
 
 
@@ -122,7 +132,9 @@ def _form_values(resource: crud.Resource, obj: Any) -> MultiDict:
             values[key] = ", ".join(str(v) for v in items)
         elif isinstance(value, bool):
             values[key] = "1" if value else ""
-        elif value is not None and not isinstance(value, dict):
+        elif isinstance(value, dict):
+            values[key] = json.dumps(value, indent=1, sort_keys=True)
+        elif value is not None:
             values[key] = str(value)
     return MultiDict(values)
 
