@@ -33,6 +33,7 @@ from ...models import (
 )
 from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ...models.storage import LIMIT_COLUMNS
+from .config import export_config
 from .schema import FORMAT_VERSION
 
 
@@ -90,6 +91,7 @@ def export_inventory(session: Session) -> dict[str, Any]:
             {"name": name, "description": desc} for name, desc in sorted(pools.values())
         ],
         "vms": _vms(session, vm_ifaces, placement_of, _disks(session, pools)),
+        "config": export_config(session),  # issue 18
     }
 
 
