@@ -433,32 +433,28 @@ _PARAMETER_RE = re.compile(PARAMETER_PATTERN)
 _RESERVED = re.compile(r"^virtapi(::|$)")
 
 
+def _namespaced(value: Any, what: str, example: str, holds: str) -> str:
+    text = _text_of(value, what, example)
+    if len(text) > CONFIG_KEY_MAX or not _PUPPET_CLASS_RE.fullmatch(text):
+        raise InvalidValue(
+            f"{text!r} is not a {what}; write lower-case words of letters, digits and '_' "
+            f"joined by '::', such as {example}"
+        )
+    if _RESERVED.match(text):
+        raise InvalidValue(f"{text!r}: the virtapi namespace holds the {holds} virtapi derives")
+    return text
+
+
 def parse_class_name(value: Any) -> str:
     """A Puppet class name such as ``profile::motd`` (lower case, ``::`` between parts);
     the ``virtapi`` namespace is virtapi's own."""
-    text = _text_of(value, "class name", "profile::motd")
-    if len(text) > CONFIG_KEY_MAX or not _PUPPET_CLASS_RE.fullmatch(text):
-        raise InvalidValue(
-            f"{text!r} is not a Puppet class name; write lower-case words of letters, digits "
-            "and '_' joined by '::', such as profile::motd"
-        )
-    if _RESERVED.match(text):
-        raise InvalidValue(f"{text!r}: the virtapi namespace holds the classes virtapi derives")
-    return text
+    return _namespaced(value, "Puppet class name", "profile::motd", "classes")
 
 
 def parse_hiera_key(value: Any) -> str:
     """A Hiera key such as ``ntp::servers`` (no dots: Hiera reads them as a dig);
     the ``virtapi`` namespace is virtapi's own."""
-    text = _text_of(value, "Hiera key", "ntp::servers")
-    if len(text) > CONFIG_KEY_MAX or not _PUPPET_CLASS_RE.fullmatch(text):
-        raise InvalidValue(
-            f"{text!r} is not a Hiera key; write lower-case words of letters, digits and '_' "
-            "joined by '::', such as ntp::servers"
-        )
-    if _RESERVED.match(text):
-        raise InvalidValue(f"{text!r}: the virtapi namespace holds the keys virtapi derives")
-    return text
+    return _namespaced(value, "Hiera key", "ntp::servers", "keys")
 
 
 def parse_parameter_name(value: Any) -> str:

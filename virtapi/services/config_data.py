@@ -489,16 +489,14 @@ def _redepth(session: Session, group: HostGroup) -> None:
 def _resolve_member(session: Session, certname: Any) -> tuple[str, int]:
     if not isinstance(certname, str):
         raise InvalidInput("members are certnames (strings)", errors={"members": ["not a string"]})
-    node_id = session.scalar(select(Node.id).where(Node.fqdn == certname))
-    if node_id is not None:
-        return "node", node_id
-    vm_id = session.scalar(select(Vm.id).where(Vm.hostname == certname))
-    if vm_id is not None:
-        return "vm", vm_id
-    raise InvalidInput(
-        f"no node or VM is called {certname!r}; members are node fqdns or VM hostnames",
-        errors={"members": [f"{certname}: unknown certname"]},
-    )
+    try:
+        machine = find_machine(session, certname)
+    except NotFound:
+        raise InvalidInput(
+            f"no node or VM is called {certname!r}; members are node fqdns or VM hostnames",
+            errors={"members": [f"{certname}: unknown certname"]},
+        ) from None
+    return machine.kind, machine.id
 
 
 def _set_members(session: Session, group: HostGroup, certnames: Iterable[Any]) -> None:
