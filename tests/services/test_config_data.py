@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from tests.services.network.test_concurrency import run_parallel
 from tests.support.queries import statements_sent
 from virtapi import values
 from virtapi.services import config_data
@@ -111,3 +112,25 @@ def test_document_statements_do_not_grow_with_groups(session: Session) -> None:
     assert {f"k{d}::v" for d in range(6)} | {"g::v", "a::v", "r::v", "n::v"} == set(
         document["config"]["data"]
     )
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_concurrent_conflicting_groups_one_wins(db_url: str) -> None:
+    """Eight transactions at once each add a root group setting the same key for hv01:
+    exactly one commits, the others get the 409 (the check is serialised)."""
+    from virtapi.db import Database
+    from virtapi.services.errors import Conflict
+
+    database = Database(db_url)
+    with database.session() as s:
+        set_actor(s, None, "test")
+        load_demo(s)
+    database.dispose()
+
+    def work(session: Session, i: int) -> Any:
+        body = {"name": f"c{i}", "data": {"ntp::servers": [i]}, "members": ["hv01.dc1.example.com"]}
+        return config_data.save_group(session, None, body).id
+
+    results = run_parallel(db_url, 8, work)
+    assert sum(isinstance(r, int) for r in results) == 1, results
+    assert all(isinstance(r, int | Conflict) for r in results), results

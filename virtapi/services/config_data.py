@@ -33,10 +33,12 @@ from .. import values
 from ..models import ConfigData, HostGroup, HostGroupMember, Node, Vm
 from ..models.config import CONFIG_LEVELS
 from .errors import Conflict, InvalidInput, NotFound
+from .locks import advisory_lock
 from .validation import checked
 
 ROLE_ORDER = ("hypervisor", "ceph_osd", "ceph_mon", "vm")
-MAX_GROUP_DEPTH = 8  # a root has depth 0; so at most 8 groups from root to leaf
+MAX_GROUP_DEPTH = 8
+GROUP_LOCK = "host_groups"  # a root has depth 0; so at most 8 groups from root to leaf
 _MISSING = object()
 
 group_t = HostGroup.__table__
@@ -547,6 +549,8 @@ def member_certnames(group: HostGroup) -> list[str]:
 def save_group(session: Session, group: HostGroup | None, data: Mapping[str, Any]) -> HostGroup:
     """Create (``group=None``) or change a host group: name, description, parent, classes,
     data, members (certnames; the list replaces the old one). Checks the tree and conflicts."""
+    # Group writes are rare: one at a time, so two can never both pass the conflict check.
+    advisory_lock(session, GROUP_LOCK)
     if group is None:
         group = HostGroup(name="", description="", depth=0, classes={}, data={})
         session.add(group)
@@ -577,6 +581,7 @@ def save_group(session: Session, group: HostGroup | None, data: Mapping[str, Any
 
 
 def delete_group(session: Session, group: HostGroup) -> None:
+    advisory_lock(session, GROUP_LOCK)
     children = session.scalars(
         select(HostGroup.name).where(HostGroup.parent_id == group.id).order_by(HostGroup.name)
     ).all()
