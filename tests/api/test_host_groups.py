@@ -240,3 +240,16 @@ def test_group_change_goes_through_the_write_path(
     _put(client, op, "role/ceph_mon", {"data": {"x::y": 1}})
     feed = client.get(f"/api/v1/feed?since={cursor}", headers=op).json
     assert feed["nodes"] == sorted(f"ceph0{i}.dc1.example.com" for i in (1, 2, 3))
+
+
+def test_a_deleted_node_leaves_its_groups_and_levels(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    op = H(api_tokens.operator)
+    client.post("/api/v1/nodes", json={"fqdn": "spare.dc1.example.com"}, headers=op)
+    group = _group(client, op, name="spare-group", members=["spare.dc1.example.com", HV1])
+    _put(client, op, "node/spare.dc1.example.com", {"data": {"x::y": 1}})
+    node = client.get("/api/v1/nodes?fqdn=spare.dc1.example.com", headers=op).json["results"][0]
+    assert client.delete(f"/api/v1/nodes/{node['id']}", headers=op).status_code == 204
+    assert client.get(f"{GROUPS}/{group['id']}", headers=op).json["members"] == [HV1]
+    assert client.get("/api/v1/config-data", headers=op).json == []
