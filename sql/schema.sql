@@ -665,7 +665,65 @@ CREATE TABLE applied_document (
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
--- Running upgrade 0008 -> 0011
+-- Running upgrade 0008 -> 0010
+
+CREATE TABLE host_group (
+    id BIGSERIAL NOT NULL, 
+    name VARCHAR(64) NOT NULL, 
+    description TEXT NOT NULL, 
+    parent_id BIGINT, 
+    depth INTEGER NOT NULL, 
+    classes JSON NOT NULL, 
+    data JSON NOT NULL, 
+    CONSTRAINT pk_host_group PRIMARY KEY (id), 
+    CONSTRAINT fk_host_group_parent_id_host_group FOREIGN KEY(parent_id) REFERENCES host_group (id) ON DELETE RESTRICT, 
+    CONSTRAINT uq_host_group_name UNIQUE (name)
+);
+
+CREATE INDEX ix_host_group_parent_id ON host_group (parent_id);
+
+CREATE TABLE host_group_member (
+    id BIGSERIAL NOT NULL, 
+    group_id BIGINT NOT NULL, 
+    node_id BIGINT, 
+    vm_id BIGINT, 
+    CONSTRAINT pk_host_group_member PRIMARY KEY (id), 
+    CONSTRAINT ck_host_group_member_node_or_vm CHECK ((node_id IS NULL) <> (vm_id IS NULL)), 
+    CONSTRAINT fk_host_group_member_group_id_host_group FOREIGN KEY(group_id) REFERENCES host_group (id) ON DELETE CASCADE, 
+    CONSTRAINT fk_host_group_member_node_id_node FOREIGN KEY(node_id) REFERENCES node (id) ON DELETE CASCADE, 
+    CONSTRAINT fk_host_group_member_vm_id_vm FOREIGN KEY(vm_id) REFERENCES vm (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_host_group_member_group_id_node_id UNIQUE (group_id, node_id), 
+    CONSTRAINT uq_host_group_member_group_id_vm_id UNIQUE (group_id, vm_id)
+);
+
+CREATE INDEX ix_host_group_member_group_id ON host_group_member (group_id);
+
+CREATE INDEX ix_host_group_member_node_id ON host_group_member (node_id);
+
+CREATE INDEX ix_host_group_member_vm_id ON host_group_member (vm_id);
+
+CREATE TABLE config_data (
+    id BIGSERIAL NOT NULL, 
+    level VARCHAR(8) NOT NULL, 
+    target VARCHAR(253) NOT NULL, 
+    node_id BIGINT, 
+    vm_id BIGINT, 
+    classes JSON NOT NULL, 
+    data JSON NOT NULL, 
+    CONSTRAINT pk_config_data PRIMARY KEY (id), 
+    CONSTRAINT ck_config_data_level_known CHECK (level IN ('global', 'area', 'role', 'node')), 
+    CONSTRAINT fk_config_data_node_id_node FOREIGN KEY(node_id) REFERENCES node (id) ON DELETE CASCADE, 
+    CONSTRAINT fk_config_data_vm_id_vm FOREIGN KEY(vm_id) REFERENCES vm (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_config_data_level_target UNIQUE (level, target)
+);
+
+CREATE INDEX ix_config_data_node_id ON config_data (node_id);
+
+CREATE INDEX ix_config_data_vm_id ON config_data (vm_id);
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0008';
+
+-- Running upgrade 0010 -> 0011
 
 CREATE TABLE ceph_cluster (
     id BIGSERIAL NOT NULL, 
@@ -731,7 +789,7 @@ UPDATE ceph_mon_node SET ceph_cluster_id = (SELECT id FROM ceph_cluster WHERE na
 
 UPDATE node SET ceph_cluster_id = (SELECT id FROM ceph_cluster WHERE name = 'default') WHERE id IN (SELECT node_id FROM virt_node UNION SELECT node_id FROM ceph_osd_node UNION SELECT node_id FROM ceph_mon_node);
 
-UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0008';
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
 
 -- Running upgrade 0011 -> 0012
 

@@ -155,3 +155,29 @@ def test_serve_with_tls(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_host_groups_and_explain(env: dict[str, str]) -> None:
+    """Issue 18: create, list and show groups, explain a key, through the same service."""
+    run(env, "demo")
+    hv = "hv01.dc1.example.com"
+    made = run(
+        env, "host-groups", "create", "base", "--data", '{"ntp::servers": ["ntp1"]}',
+        "--member", hv,
+    )  # fmt: skip
+    assert "host group base created" in made.stdout and "depth 0" in made.stdout
+    run(env, "host-groups", "create", "web", "--parent", "base",
+        "--classes", '{"profile::motd": {"message": "hi"}}', "--member", hv)  # fmt: skip
+    listed = run(env, "host-groups", "list").stdout.splitlines()
+    assert [line.split("\t")[2] for line in listed] == ["base", "web (in base)"]
+    shown = json.loads(run(env, "host-groups", "show", "web").stdout)
+    assert shown["parent"] == "base" and shown["members"] == [hv] and shown["depth"] == 1
+    text = run(env, "explain", hv, "profile::motd::message").stdout
+    assert '* group web (depth 1): "hi"' in text and '= "hi"' in text
+    everything = run(env, "explain", hv).stdout
+    assert "class profile::motd: assigned (group web (depth 1))" in everything
+    assert "ntp::servers:" in everything
+    bad = run(env, "host-groups", "create", "bad", "--data", '{"Bad": 1}', check=False)
+    assert bad.returncode == 1 and "Hiera key" in bad.stderr
+    unknown = run(env, "explain", "nobody.example.com", check=False)
+    assert unknown.returncode == 1 and "nobody.example.com" in unknown.stderr

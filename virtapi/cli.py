@@ -218,6 +218,95 @@ def secret_key() -> None:
     click.echo(secretbox.new_key_text())
 
 
+# --- host groups and explain (issue 18) ------------------------------------------------------
+
+
+def _json_option(value: str | None, name: str) -> Any:
+    import json
+
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint=name) from None
+
+
+@main.group("host-groups")
+def host_groups() -> None:
+    """Host groups: members, Puppet classes and Hiera data merged into node documents."""
+
+
+@host_groups.command("list")
+@with_appcontext
+def host_groups_list() -> None:
+    """One line per group, root to leaf: id, depth, name, member count."""
+    from sqlalchemy import select
+
+    from .models import HostGroup
+
+    with get_db().session() as session:
+        for group in session.scalars(select(HostGroup).order_by(HostGroup.depth, HostGroup.name)):
+            parent = f" (in {group.parent.name})" if group.parent else ""
+            click.echo(
+                f"{group.id}\t{group.depth}\t{group.name}{parent}\t{len(group.members)} member(s)"
+            )
+
+
+@host_groups.command("show")
+@click.argument("name")
+@with_appcontext
+def host_groups_show(name: str) -> None:
+    """A group as JSON: parent, depth, classes, data, members."""
+    import json
+
+    from .services import config_data
+
+    with cli_session() as session:
+        click.echo(json.dumps(config_data.describe_group(session, name), indent=2, sort_keys=True))
+
+
+@host_groups.command("create")
+@click.argument("name")
+@click.option("--parent", help="Name of the parent group.")
+@click.option("--description", default="")
+@click.option("--classes", help='JSON: {"profile::motd": {"message": "hi"}}')
+@click.option("--data", help='JSON: {"ntp::servers": ["ntp1"]}')
+@click.option("--member", "members", multiple=True, help="Node fqdn or VM hostname (repeat).")
+@with_appcontext
+def host_groups_create(
+    name: str,
+    parent: str | None,
+    description: str,
+    classes: str | None,
+    data: str | None,
+    members: tuple[str, ...],
+) -> None:
+    """Create a group (the same checks as POST /api/v1/host-groups)."""
+    from .services import config_data
+
+    body: dict[str, Any] = {"name": name, "description": description, "members": list(members)}
+    body["classes"] = _json_option(classes, "--classes") or {}
+    body["data"] = _json_option(data, "--data") or {}
+    with cli_session() as session:
+        if parent is not None:
+            body["parent_id"] = config_data.group_by_name(session, parent).id
+        group = config_data.save_group(session, None, body)
+        click.echo(f"host group {group.name} created (id {group.id}, depth {group.depth})")
+
+
+@main.command("explain")
+@click.argument("certname")
+@click.argument("key", required=False)
+@with_appcontext
+def explain(certname: str, key: str | None) -> None:
+    """Each level's contribution to CERTNAME's configuration data, and which one won."""
+    from .services import config_data
+
+    with cli_session() as session:
+        click.echo(config_data.explain_text(config_data.explain(session, certname, key)), nl=False)
+
+
 # --- demo and serve ---------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ is better said than guessed at. The message says what to remove.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import struct
 import uuid
@@ -433,6 +434,112 @@ def parse_backup_path(value: Any) -> str:
             "(letters, digits, '.', '_', '-'; no '..')"
         )
     return text
+
+
+# --- configuration data (issue 18): Puppet classes, Hiera keys, JSON values --------------
+
+PUPPET_CLASS_PATTERN = r"^[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*$"
+# Hiera keys in the same form: no dots (Hiera reads them as a dig into a hash).
+HIERA_KEY_PATTERN = PUPPET_CLASS_PATTERN
+PARAMETER_PATTERN = r"^[a-z][a-z0-9_]*$"
+CONFIG_KEY_MAX = 200
+CONFIG_VALUE_MAX_BYTES = 65536
+CONFIG_VALUE_MAX_DEPTH = 16
+# A value (or nested hash entry) that is exactly this removes the key set at a lower level.
+REMOVE_MARKER = "__remove__"
+_PUPPET_CLASS_RE = re.compile(PUPPET_CLASS_PATTERN)
+_PARAMETER_RE = re.compile(PARAMETER_PATTERN)
+# virtapi derives these classes and keys itself (services/node_document.py, enc/render.py).
+_RESERVED = re.compile(r"^virtapi(::|$)")
+
+
+def _namespaced(value: Any, what: str, example: str, holds: str) -> str:
+    text = _text_of(value, what, example)
+    if len(text) > CONFIG_KEY_MAX or not _PUPPET_CLASS_RE.fullmatch(text):
+        raise InvalidValue(
+            f"{text!r} is not a {what}; write lower-case words of letters, digits and '_' "
+            f"joined by '::', such as {example}"
+        )
+    if _RESERVED.match(text):
+        raise InvalidValue(f"{text!r}: the virtapi namespace holds the {holds} virtapi derives")
+    return text
+
+
+def parse_class_name(value: Any) -> str:
+    """A Puppet class name such as ``profile::motd`` (lower case, ``::`` between parts);
+    the ``virtapi`` namespace is virtapi's own."""
+    return _namespaced(value, "Puppet class name", "profile::motd", "classes")
+
+
+def parse_hiera_key(value: Any) -> str:
+    """A Hiera key such as ``ntp::servers`` (no dots: Hiera reads them as a dig);
+    the ``virtapi`` namespace is virtapi's own."""
+    return _namespaced(value, "Hiera key", "ntp::servers", "keys")
+
+
+def parse_parameter_name(value: Any) -> str:
+    """A Puppet class parameter name such as ``message``."""
+    text = _text_of(value, "parameter name", "message")
+    if len(text) > CONFIG_KEY_MAX or not _PARAMETER_RE.fullmatch(text):
+        raise InvalidValue(
+            f"{text!r} is not a parameter name; write a lower-case word of letters, digits "
+            "and '_', such as message"
+        )
+    return text
+
+
+def is_removal(value: Any) -> bool:
+    """``{"__remove__": true}``: remove what a lower level set."""
+    return isinstance(value, dict) and len(value) == 1 and value.get(REMOVE_MARKER) is True
+
+
+def _check_json(value: Any, depth: int, where: str) -> None:
+    if depth > CONFIG_VALUE_MAX_DEPTH:
+        raise InvalidValue(f"{where}: nested deeper than {CONFIG_VALUE_MAX_DEPTH} levels")
+    if isinstance(value, str):
+        # Hiera interpolates %{...}; a literal one is written %%{...}.
+        if "%{" in value.replace("%%{", ""):
+            raise InvalidValue(
+                f"{where}: '%{{' would be interpolated by Hiera; write '%%{{' for a literal one"
+            )
+        if "\x00" in value:
+            raise InvalidValue(f"{where}: must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValue(f"{where}: hash keys must be strings")
+            _check_json(key, depth + 1, where)
+            _check_json(item, depth + 1, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, depth + 1, f"{where}[{index}]")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidValue(f"{where}: not a JSON number")
+    elif not (value is None or isinstance(value, bool | int)):
+        raise InvalidValue(f"{where}: not a JSON value")
+
+
+def parse_config_value(value: Any, where: str = "value") -> Any:
+    """A JSON value for Hiera/ENC/pillar: at most CONFIG_VALUE_MAX_BYTES as JSON and
+    CONFIG_VALUE_MAX_DEPTH levels deep, no ``%{`` (Hiera would interpolate it) unless
+    written ``%%{``."""
+    _check_json(value, 1, where)
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    if size > CONFIG_VALUE_MAX_BYTES:
+        raise InvalidValue(f"{where}: {size} bytes as JSON, at most {CONFIG_VALUE_MAX_BYTES}")
+    return value
+
+
+def unescape_config_value(value: Any) -> Any:
+    """The value as config management gets it: ``%%{`` becomes a literal ``%{``."""
+    if isinstance(value, str):
+        return value.replace("%%{", "%{") if "%%{" in value else value
+    if isinstance(value, dict):
+        return {key: unescape_config_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unescape_config_value(item) for item in value]
+    return value
 
 
 # --- numbers ------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ def blueprints() -> list:
     from .compute import blp as compute
     from .drift import blp as drift
     from .feed import blp as feed
+    from .host_groups import blp as host_groups  # issue 18
     from .installs import blp as installs
     from .meta import blp as meta
     from .network import blp as network
@@ -194,4 +195,5 @@ def blueprints() -> list:
         config_management,
         feed,
         drift,
+        host_groups,  # issue 18
     ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..services.config_data import class_parameters
+
 # Parameters each class of the Puppet module `virtapi` accepts, taken from the node
 # document. Puppet rejects unknown class parameters, so the views pass exactly these
 # and the document may grow new fields without breaking catalog compilation.
@@ -81,6 +83,9 @@ def node_classes(document: dict[str, Any], *, hiera: bool = False) -> dict[str, 
             classes["virtapi::ceph::osd"] = {}
     if document.get("kind") == "vm" and "vm" in document:
         classes["virtapi::guest"] = _pick(document["vm"], CLASS_PARAMETERS["virtapi::guest"])
+    # Classes assigned by level (issue 18) after the role classes; the virtapi namespace is
+    # refused there, so they never replace a role class.
+    classes.update(class_parameters(document.get("config", {})))
     return classes
 
 
@@ -137,6 +142,8 @@ def hiera_view(document: dict[str, Any]) -> dict[str, Any]:
         data["virtapi::node"] = document["node"]
     if "vm" in document:
         data["virtapi::vm"] = document["vm"]
+    # Assigned data first: the keys virtapi derives are in its own namespace anyway.
+    data.update(document.get("config", {}).get("data", {}))
     for class_name, params in node_classes(document, hiera=True).items():
         for param, value in params.items():
             data[f"{class_name}::{param}"] = value

@@ -6,6 +6,7 @@ from .backups import Backup, BackupSchedule, BackupStore, DiskRestore
 from .base import Base
 from .ceph import CephClient, CephCluster
 from .compute import CustomerQuota, Vm, VmState
+from .config import ConfigData, HostGroup, HostGroupMember
 from .network import (
     Ipv4Address,
     Ipv4Network,
@@ -53,9 +54,12 @@ __all__ = [
     "CephPool",
     "Change",
     "ChangeNode",
+    "ConfigData",
     "CustomerQuota",
     "DataVersion",
     "DiskRestore",
+    "HostGroup",
+    "HostGroupMember",
     "Image",
     "Install",
     "Ipv4Address",

@@ -16,6 +16,9 @@ Exact where cheap, a stated superset where exactness would cost a document build
   VXLAN remote lists change only if the set of carrying hypervisors changes);
 * a node's underlay address change names the node, its VXLAN peers and, for a monitor, every
   document listing monitors;
+* a host group change names every member of the group and of its descendant groups (issue 18);
+  global configuration data names everything, an area's the nodes in it, a role's the nodes
+  (or VMs) with that role;
 * renaming a vocabulary entry (vm/node state, virt method, storage type, cache option) names
   everything (``*``).
 """
@@ -32,6 +35,8 @@ from ..models import (
     CephClient,
     CephMonNode,
     CephOsdNode,
+    HostGroup,
+    HostGroupMember,
     Node,
     NodeMethod,
     Storage,
@@ -67,6 +72,10 @@ class Touches:
     networks: set[tuple[int, int]] = field(default_factory=set)  # (ip version, id)
     ceph_clusters: set[int] = field(default_factory=set)  # nodes using the cluster
     ceph_clients: set[int] = field(default_factory=set)  # ... the client's cluster
+    guests: set[int] = field(default_factory=set)  # the VM's own document only
+    groups: set[int] = field(default_factory=set)  # members of the groups and descendants
+    areas: set[str] = field(default_factory=set)  # nodes in the area
+    roles: set[str] = field(default_factory=set)  # nodes (or VMs) with the role
     monitors: bool = False  # every document listing Ceph monitors
     everything: bool = False
 
@@ -144,7 +153,33 @@ def touches(
         t.pools.add(int(object_id))
     elif table in _VOCABULARIES and "name" in changed and not whole:
         t.everything = True
+    elif table == "host_group":
+        # A new group has no members yet; its name shows in no document.
+        if before is not None and changed - {"name", "description"}:
+            t.groups.add(int(object_id))
+    elif table == "host_group_member":
+        t.nodes |= _values("node_id", before, after)
+        t.guests |= _values("vm_id", before, after)
+    elif table == "config_data":
+        _config_touches(t, before, after)
     return t
+
+
+def _config_touches(t: Touches, *states: dict[str, Any] | None) -> None:
+    # An update records only the changed columns: level and target are the row's, so fall
+    # back to the other state's (a level/target never changes in place).
+    for state in states:
+        if not state:
+            continue
+        level = state.get("level")
+        if level == "global":
+            t.everything = True
+        elif level == "area":
+            t.areas.add(state["target"])
+        elif level == "role":
+            t.roles.add(state["target"])
+        t.nodes |= _values("node_id", state)
+        t.guests |= _values("vm_id", state)
 
 
 class Resolver:
@@ -266,6 +301,7 @@ class Resolver:
                     Node.ceph_cluster_id.is_(None),
                 )
             )
+        names |= self._config_names(t, nodes)
         if t.monitors:
             nodes |= self._col(select(VirtNode.node_id))
             nodes |= self._col(select(CephOsdNode.node_id))
@@ -273,6 +309,37 @@ class Resolver:
         if nodes:
             names |= self._col(select(Node.fqdn).where(Node.id.in_(nodes)))
         return names
+
+    def _config_names(self, t: Touches, nodes: set[int]) -> set[str]:
+        """Issue 18: members of groups (and their descendants), areas, roles; adds node ids to
+        ``nodes`` and returns VM hostnames (a VM's data shows in its own document only)."""
+        guests = set(t.guests)
+        if t.groups:
+            tree = select(HostGroup.id).where(HostGroup.id.in_(t.groups)).cte(recursive=True)
+            tree = tree.union(select(HostGroup.id).where(HostGroup.parent_id == tree.c.id))
+            for node_id, vm_id in self.conn.execute(
+                select(HostGroupMember.node_id, HostGroupMember.vm_id).where(
+                    HostGroupMember.group_id.in_(select(tree.c.id))
+                )
+            ):
+                if node_id is not None:
+                    nodes.add(node_id)
+                else:
+                    guests.add(vm_id)
+        if t.areas:
+            nodes |= self._col(select(Node.id).where(Node.area.in_(t.areas)))
+        for role, model in (
+            ("hypervisor", VirtNode),
+            ("ceph_osd", CephOsdNode),
+            ("ceph_mon", CephMonNode),
+        ):
+            if role in t.roles:
+                nodes |= self._col(select(model.node_id))
+        if "vm" in t.roles:
+            return self._col(select(Vm.hostname))
+        if not guests:
+            return set()
+        return self._col(select(Vm.hostname).where(Vm.id.in_(guests)))
 
     def _vlans_on(self, virt_nodes: Iterable[int]) -> set[int]:
         ids = set(virt_nodes)

@@ -84,6 +84,7 @@ from virtapi.models import (
     vlan_member,
 )
 from virtapi.models.network import ADDRESS_MODELS, NETWORK_MODELS
+from virtapi.services import config_data
 from virtapi.services.base_images import host_source
 from virtapi.services.snapshots import host_instructions
 
@@ -764,6 +765,8 @@ def _node_document(
         if client is not None:
             ceph["client"] = client
         document["ceph"] = ceph
+    # Issue 18: classes and data assigned by level (global, area, role, groups, node).
+    document["config"] = config_data.document_section(conn, "node", row.id, row.area, roles)
     return document
 
 
@@ -1087,4 +1090,5 @@ def _vm_document(
         "roles": ["guest"],
         "environment": default_environment,
         "vm": vm,
+        "config": config_data.document_section(conn, "vm", vm_id, None, ("vm",)),
     }

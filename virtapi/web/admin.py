@@ -8,6 +8,7 @@ accepts, with the same messages. Tokens stay API/CLI only.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..api import crud
 from ..api.compute import QUOTAS
+from ..api.host_groups import HOST_GROUPS
 from ..api.installs import IMAGES
 from ..api.network import ADDRESSES, NETWORKS, VLANS
 from ..api.nodes import CEPH_MON_NODES, CEPH_OSD_NODES, NODES, VIRT_NODES
@@ -46,6 +48,7 @@ RESOURCES: dict[str, crud.Resource] = {
         CEPH_POOLS,
         IMAGES,
         QUOTAS,
+        HOST_GROUPS,  # issue 18
     )
 }
 PAGE = 50
@@ -75,7 +78,9 @@ def _kind(field: fields.Field, name: str = "") -> str:
         return "list"
     if isinstance(field, fields.Integer):
         return "number"
-    if isinstance(field, fields.Dict | fields.Nested):
+    if isinstance(field, fields.Dict):
+        return "json"  # host groups' classes and data (issue 18)
+    if isinstance(field, fields.Nested):
         return "skip"
     return "text"
 
@@ -102,6 +107,11 @@ def _value(field: fields.Field, raw: str, kind: str) -> Any:
                 for i in items]  # fmt: skip
     if isinstance(field, fields.Integer):
         return forms.integer({"v": raw}, "v")
+    if isinstance(field, fields.Dict):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw  # the schema rejects it next to the field
     return raw
 
 
@@ -135,7 +145,9 @@ def _form_values(resource: crud.Resource, obj: Any) -> MultiDict:
             text[key] = "1" if value else ""
         elif key in sizes and isinstance(value, int):
             text[key] = format.exact_size(value)
-        elif value is not None and not isinstance(value, dict):
+        elif isinstance(value, dict):
+            text[key] = json.dumps(value, indent=1, sort_keys=True)
+        elif value is not None:
             text[key] = str(value)
     return MultiDict(text)
 

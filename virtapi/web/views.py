@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from ..auth import CUSTOMERS_AND_OPERATORS, READERS, resolve_principal
 from ..config import current_settings
 from ..db import get_session
-from ..services import inventory
+from ..services import config_data, inventory
 from ..services.errors import DomainError, NotFound
 from . import admin, bp, changelog, format, list_specs, login, search, vm_forms  # noqa: F401
 
@@ -143,7 +143,11 @@ def node(node_id: str) -> Any:
     if key is None:
         raise NotFound(f"no node with id {node_id}")
     detail = inventory.node_detail(get_session(), key)
-    return render_template("node.html", node=detail.node, hv=detail.usage, vms=detail.vms)
+    # Issue 18: what each level contributes to this node's configuration data.
+    explained = config_data.explain(get_session(), detail.node.fqdn)
+    return render_template(
+        "node.html", node=detail.node, hv=detail.usage, vms=detail.vms, explained=explained
+    )
 
 
 @bp.get("/vms")

@@ -418,6 +418,47 @@ def test_ceph_clusters_round_trip_without_keys(
         other.dispose()
 
 
+def test_host_groups_and_config_data_round_trip(database: Database, other_url: str) -> None:
+    """Issue 18: groups (tree, members, classes, data) and the other levels travel along."""
+    from virtapi.services import config_data
+
+    with database.session() as s:
+        set_actor(s, None, "demo")
+        load_demo(s)
+        config_data.put_level(s, "global", None, {"data": {"ntp::servers": ["ntp0"]}})
+        config_data.put_level(s, "node", "hv01.dc1.example.com", {"data": {"x::y": 1}})
+        config_data.put_level(s, "role", "vm", {"classes": {"profile::guest": {}}})
+        root = config_data.save_group(
+            s, None, {"name": "root", "data": {"site::name": "dc1"}, "members": []}
+        )
+        config_data.save_group(
+            s,
+            None,
+            {
+                "name": "leaf",
+                "parent_id": root.id,
+                "classes": {"profile::motd": {"message": "hi"}},
+                "members": ["hv01.dc1.example.com", "web1.c1001.example.net"],
+            },
+        )
+    first = _export(database)
+    assert [g["name"] for g in first["config"]["host_groups"]] == ["root", "leaf"]
+    assert first["config"]["host_groups"][1]["parent"] == "root"
+    node_level = next(lv for lv in first["config"]["levels"] if lv["level"] == "node")
+    assert node_level["target"] == "hv01.dc1.example.com"
+    # Children before parents in the document still import.
+    first["config"]["host_groups"].reverse()
+    other = Database(other_url)
+    try:
+        summary = _import(other, yaml.safe_load(yaml.safe_dump(first)))
+        assert summary.counts["host_groups"] == 2 and summary.counts["config_levels"] == 3
+        again = _export(other)
+        first["config"]["host_groups"].reverse()
+        assert again == first
+    finally:
+        other.dispose()
+
+
 def test_purposes_travel_and_must_agree(database: Database, other_url: str) -> None:
     with database.session() as s:
         set_actor(s, None, "demo")
@@ -431,3 +472,15 @@ def test_purposes_travel_and_must_agree(database: Database, other_url: str) -> N
         _rejects(other, doc, "nodes[0].interfaces[0].addresses[0]", "purpose storage")
     finally:
         other.dispose()
+
+
+def test_a_bad_config_entry_is_named_and_nothing_is_written(database: Database) -> None:
+    doc = {
+        "version": 1,
+        "nodes": [{"fqdn": "n1.example.com"}],
+        "config": {"host_groups": [{"name": "g", "data": {"Bad Key": 1}, "members": []}]},
+    }
+    with pytest.raises(InvalidInput) as caught:
+        _import(database, doc)
+    assert "config.host_groups[0].data" in caught.value.errors
+    assert _count(database, Node) == 0

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
 from .check import Errors, check
+from .config import import_config
 from .document import FORMATS, dump_document, parse_document
 from .export import export_inventory
 from .schema import FORMAT_VERSION, InventorySchema, flatten_errors
@@ -55,4 +56,6 @@ def import_inventory(session: Session, doc: Any) -> ImportSummary:
     its ``errors`` map lists up to a hundred of them by path. Nothing is written on error.
     """
     data = load_document(doc)
-    return write(session, data, check(session, data))
+    summary = write(session, data, check(session, data))
+    summary.counts.update(import_config(session, data["config"]))
+    return summary

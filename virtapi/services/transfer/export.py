@@ -35,6 +35,7 @@ from ...models import (
 )
 from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ...models.storage import LIMIT_COLUMNS
+from .config import export_config
 from .schema import FORMAT_VERSION
 
 
@@ -95,6 +96,7 @@ def export_inventory(session: Session) -> dict[str, Any]:
             for name, desc, cluster in sorted(pools.values(), key=lambda p: p[0])
         ],
         "vms": _vms(session, vm_ifaces, placement_of, _disks(session, pools)),
+        "config": export_config(session),  # issue 18
     }
 
 

@@ -196,6 +196,28 @@ class VmSchema(_Strict):
     disks = fields.List(fields.Nested(DiskSchema), load_default=list)
 
 
+# Issue 18: values are checked by services/config_data.py when written (transfer/config.py).
+class LevelSchema(_Strict):
+    level = Text(required=True)
+    target = Text(load_default=None, allow_none=True)
+    classes = fields.Dict(load_default=dict)
+    data = fields.Dict(load_default=dict)
+
+
+class HostGroupSchema(_Strict):
+    name = Text(required=True)
+    description = Text(load_default="", multiline=True)
+    parent = Text(load_default=None, allow_none=True)
+    classes = fields.Dict(load_default=dict)
+    data = fields.Dict(load_default=dict)
+    members = fields.List(Text(), load_default=list)
+
+
+class ConfigSchema(_Strict):
+    levels = fields.List(fields.Nested(LevelSchema), load_default=list)
+    host_groups = fields.List(fields.Nested(HostGroupSchema), load_default=list)
+
+
 class InventorySchema(_Strict):
     version = fields.Integer(required=True, strict=True, validate=validate.Equal(FORMAT_VERSION))
     nodes = fields.List(fields.Nested(NodeSchema), load_default=list)
@@ -206,6 +228,7 @@ class InventorySchema(_Strict):
     ceph_clusters = fields.List(fields.Nested(CephClusterSchema), load_default=list)
     ceph_pools = fields.List(fields.Nested(CephPoolSchema), load_default=list)
     vms = fields.List(fields.Nested(VmSchema), load_default=list)
+    config = fields.Nested(ConfigSchema, load_default=lambda: {"levels": [], "host_groups": []})
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
