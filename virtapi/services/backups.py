@@ -30,8 +30,9 @@ MAX_RETENTION = 1000
 DEFAULT_GRACE = timedelta(hours=6)
 
 
-def create_store(session: Session, data: dict[str, Any]) -> BackupStore:
-    """An operator's backup store: an RBD pool (target: pool name) or a path."""
+def check_store(data: dict[str, Any]) -> dict[str, Any]:
+    """A backup store's values (name, kind, target, description) checked and normalised;
+    the API and the import both go through here."""
     kind = data["kind"]
     if kind not in BACKUP_STORE_KINDS:
         raise InvalidInput(
@@ -39,12 +40,17 @@ def create_store(session: Session, data: dict[str, Any]) -> BackupStore:
             errors={"kind": ["unknown"]},
         )
     parser = values.parse_name if kind == "rbd" else values.parse_backup_path
-    store = BackupStore(
-        name=checked(values.parse_name, data["name"], "name"),
-        kind=kind,
-        target=checked(parser, data["target"], "target"),
-        description=data.get("description", ""),
-    )
+    return {
+        "name": checked(values.parse_name, data["name"], "name"),
+        "kind": kind,
+        "target": checked(parser, data["target"], "target"),
+        "description": data.get("description", ""),
+    }
+
+
+def create_store(session: Session, data: dict[str, Any]) -> BackupStore:
+    """An operator's backup store: an RBD pool (target: pool name) or a path."""
+    store = BackupStore(**check_store(data))
     if session.scalar(select(BackupStore.id).where(BackupStore.name == store.name)):
         raise Conflict(f"a backup store called {store.name!r} exists", errors={"name": ["taken"]})
     session.add(store)
