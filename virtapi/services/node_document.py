@@ -281,6 +281,7 @@ def _snapshot_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]
     query = (
         select(
             snapshot_t.c.storage_id,
+            snapshot_t.c.id,
             snapshot_t.c.name,
             snapshot_t.c.requested_state,
             snapshot_t.c.state,
@@ -368,14 +369,18 @@ def _add_backups(
     params: dict[str, Any],
     vms: dict[int, dict[str, Any]],
     disks: dict[int, Any],
+    disk_vm: dict[int, int],
 ) -> None:
     """Each VM's backup timers (one systemd timer per schedule: which disks, when, how many
     to keep, where to) and each restored disk's source backup."""
+    disks_of: dict[int, list[int]] = {}
+    for disk_id in sorted(disks):  # creation order, which names them (vda, vdb, …)
+        disks_of.setdefault(disk_vm[disk_id], []).append(disk_id)
     for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in conn.execute(
         statements.backup_schedules, params
     ).all():
         vm = vms[vm_id]
-        names = [d["name"] for d in vm["disks"] if storage_id is None or d is disks[storage_id][0]]
+        covered = [storage_id] if storage_id is not None else disks_of.get(vm_id, [])
         vm["backups"].append(
             {
                 "unit": f"virtapi-backup-{schedule_id}",
@@ -383,7 +388,9 @@ def _add_backups(
                 "on_calendar": calendar,
                 "retention": retention,
                 "store": {"name": store, "kind": kind, "target": target},
-                "disks": names,
+                "disks": [disks[disk_id][0]["name"] for disk_id in covered],
+                # What the backup command reports each run against (POST …/runs storage_id).
+                "storage_ids": covered,
             }
         )
     for storage_id, backup_id, vm_id, source_id, started, kind, target in conn.execute(
@@ -440,10 +447,13 @@ def _add_snapshots(
 ) -> None:
     """Each disk's snapshots with what the host does for its storage type: make
     (requested present), remove (requested deleted), and roll back when asked."""
-    for storage_id, name, requested, state, rollback in conn.execute(statement, params).all():
+    for storage_id, snapshot_id, name, requested, state, rollback in conn.execute(
+        statement, params
+    ).all():
         disk, disk_type, base = disks[storage_id]
         disk["snapshots"].append(
             {
+                "id": snapshot_id,  # what the host reports against (POST /snapshots/<id>/report)
                 "name": name,
                 "ensure": "absent" if requested == "deleted" else "present",
                 "state": state,
@@ -835,7 +845,7 @@ def _vms(
         disk_vm[disk_id] = vm_id
     _add_snapshots(conn, statements.snapshots, params, disk_entries)
     _add_clones(conn, statements.clones, params, disk_entries, disk_vm, storage_of)
-    _add_backups(conn, statements, params, vms, disk_entries)
+    _add_backups(conn, statements, params, vms, disk_entries, disk_vm)
     return list(vms.values())
 
 
