@@ -20,6 +20,7 @@
 include:
   - virtapi.networkd
   - virtapi.backups
+  - virtapi.snapshots
 {%- if ceph_client_here %}
   - virtapi.ceph
 {%- endif %}
