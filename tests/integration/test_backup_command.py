@@ -5,49 +5,25 @@ listed by the API afterwards."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import skip_or_fail
+from tests.integration.storage_host import COMMAND, HV01, WEB1, MiB, qemu_server
+from tests.integration.storage_host import api as _api
 from tests.support.paths import REPO
-from tests.support.server import Server, running_server
+from tests.support.server import Server
 
 pytestmark = pytest.mark.integration
-
-COMMAND = REPO / "puppet/modules/virtapi/files/virtapi-backup"
-HV01 = "hv01.dc1.example.com"
-WEB1 = "web1.c1001.example.net"
-MiB = 1024**2
-
-
-def _api(server: Server, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - the test's own loopback server
-        server.url + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {server.tokens['admin']}",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-        return json.loads(resp.read())
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if shutil.which("qemu-img") is None:
-        skip_or_fail("qemu-img is not installed (Debian: qemu-utils)")
-    base = tmp_path_factory.mktemp("backup")
-    with running_server(base, f"sqlite:///{base / 'virtapi.sqlite'}", workers=1) as live:
+    with qemu_server(tmp_path_factory, "backup") as live:
         yield live
 
 
@@ -97,7 +73,8 @@ def test_backup_command_copies_prunes_and_reports(server: Server, tmp_path: Path
         done = _backup(server, root, token, schedule["id"])
         assert done.returncode == 0, done.stdout + done.stderr
         assert "success" in done.stdout
-    folder = root / "backups" / WEB1 / entry["name"]
+    # Named as the node document's restore_from.copy names them: <disk>/<UTC start>.qcow2.
+    folder = root / "backups" / Path(entry["path"]).stem
     copies = sorted(folder.iterdir())
     assert len(copies) == 2 and all(c.suffix == ".qcow2" for c in copies)  # retention 2
     for copy in copies:

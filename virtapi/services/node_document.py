@@ -37,6 +37,7 @@ import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -353,6 +354,7 @@ def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
             backup_t.c.started_at,
             backup_store_t.c.kind,
             backup_store_t.c.target,
+            backup_store_t.c.name,
         )
         .select_from(restore_t)
         .join(backup_t, backup_t.c.id == restore_t.c.backup_id)
@@ -393,15 +395,24 @@ def _add_backups(
                 "storage_ids": covered,
             }
         )
-    for storage_id, backup_id, vm_id, source_id, started, kind, target in conn.execute(
+    for storage_id, backup_id, vm_id, source_id, started, kind, target, store in conn.execute(
         statements.restores, params
     ).all():
+        source = f"vm{vm_id}-disk{source_id}"
+        taken = started if isinstance(started, datetime) else datetime.fromisoformat(started)
+        stamp = taken.astimezone(UTC).strftime(BACKUP_STAMP)
         disks[storage_id][0]["restore_from"] = {
             "backup_id": backup_id,
-            "source": f"vm{vm_id}-disk{source_id}",
-            "taken_at": started.isoformat() if hasattr(started, "isoformat") else str(started),
-            "store": {"kind": kind, "target": target},
+            "source": source,
+            "taken_at": taken.isoformat(),
+            "store": {"name": store, "kind": kind, "target": target},
+            # Where the backup command put it (files/virtapi-backup: same layout).
+            "copy": f"{source}/{stamp}.qcow2" if kind == "path" else f"{source}-{stamp}",
         }
+
+
+# The UTC start time in the names of backup copies (files/virtapi-backup uses the same).
+BACKUP_STAMP = "%Y%m%dT%H%M%S.%fZ"
 
 
 def _backup_timers(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
