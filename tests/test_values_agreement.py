@@ -19,11 +19,15 @@ from sqlalchemy.orm import Session
 
 from tests.api.helpers import H, db_of
 from virtapi.models import (
+    BackupSchedule,
+    BackupStore,
     Ipv4Address,
     Ipv4Network,
     Ipv6Address,
     Ipv6Network,
+    Ipv6PrefixPool,
     Node,
+    Snapshot,
     Vlan,
     Vm,
     VmInterface,
@@ -69,6 +73,19 @@ HOSTNAMES = [
 VNIS = [1, 4096, 2**24 - 1, 0, -1, 2**24, "5", 1.5, True, None]
 # The largest first: it fills a hypervisor on its own, the next ones go to the other.
 SIZES = [2**63 - 1, 1, GiB, 0, -1, 2**63, "1", 1.5, True, None]
+CALENDARS = [
+    "daily", "Mon..Fri 02:00", "*-*-01 03:30:00", "Sat *-*-* 04:00 UTC", "*-02-29 00:00",
+    "*-*-* 25:00", "*-02-30", "Mon..Fry 02:00", "", "hourly; rm", 5, None,
+]  # fmt: skip
+BACKUP_PATHS = [
+    "/srv/backups", "backup01.example.net:/srv/backups", "/srv/b_1-x.y", "srv/backups",
+    "/srv/../etc", "/srv/b; rm -rf /", "", "/srv/with space", 7,
+]  # fmt: skip
+SNAPSHOT_NAMES = ["before-upgrade", "n1", "a" * 64, "a" * 65, "Bad", "-x", "x y", "", 3, None]
+POOL_PREFIXES = [
+    "2001:db8:f00::/48", "2001:db8:f01::/64", "2001:db8:f02::/65", "2001:db8:f03::1/64",
+    "10.0.0.0/8", "2001:db8:f04::", "",
+]  # fmt: skip
 
 
 @dataclass
@@ -110,6 +127,23 @@ def _hypervisors(client: Any, headers: dict[str, str]) -> dict[str, int]:
 
 def _vm(hostname: Any = "v.example.net", ram: Any = GiB) -> dict[str, Any]:
     return {"hostname": hostname, "customer_id": 1001, "cores": 1, "ram": ram}
+
+
+def _store_doc(i: int, target: Any = "/srv/backups") -> dict[str, Any]:
+    return {"name": f"s{i}", "kind": "path", "target": target}
+
+
+def _disk_vm(i: int, **disk: Any) -> dict[str, Any]:
+    return {**_vm(f"d{i}.example.net"), "disks": [{"type": "qcow2", "size": GiB, **disk}]}
+
+
+def _one_vm(client: Any, headers: dict[str, str]) -> dict[str, int]:
+    """A VM with a qcow2 disk and a backup store, for schedules and snapshots."""
+    _hypervisors(client, headers)
+    vm = _post(client, headers, "/api/v1/vms", _vm())
+    disk = {"vm_id": vm, "size": GiB, "storage_type": "qcow2"}
+    _post(client, headers, "/api/v1/backup-stores", _store_doc(999))
+    return {"vm": vm, "disk": _post(client, headers, "/api/v1/storage", disk)}
 
 
 def _networks_doc(version: int, cidr: str, unassigned: list[Any]) -> dict[str, Any]:
@@ -189,6 +223,51 @@ KINDS: dict[str, tuple[Kind, list[Any]]] = {
             setup=_hypervisors,
         ),
         SIZES,
+    ),
+    "backup on_calendar": (
+        Kind(
+            document=lambda i, v: {
+                "backup_stores": [_store_doc(i)],
+                "vms": [
+                    {
+                        **_vm(f"c{i}.example.net"),
+                        "backup_schedules": [{"store": f"s{i}", "on_calendar": v, "retention": 1}],
+                    }
+                ],
+            },  # fmt: skip
+            request=lambda i, v, ids: (
+                "/api/v1/backup-schedules",
+                {"vm_id": ids["vm"], "store": "s999", "on_calendar": v, "retention": 1},
+            ),
+            stored=_column(BackupSchedule.on_calendar),
+            setup=_one_vm,
+        ),
+        CALENDARS,
+    ),
+    "backup store target": (
+        Kind(
+            document=lambda i, v: {"backup_stores": [_store_doc(i, v)]},
+            request=lambda i, v, ids: ("/api/v1/backup-stores", _store_doc(i, v)),
+            stored=_column(BackupStore.target),
+        ),
+        BACKUP_PATHS,
+    ),
+    "snapshot name": (
+        Kind(
+            document=lambda i, v: {"vms": [_disk_vm(i, snapshots=[{"name": v}])]},
+            request=lambda i, v, ids: ("/api/v1/snapshots", {"storage_id": ids["disk"], "name": v}),
+            stored=_column(Snapshot.name),
+            setup=_one_vm,
+        ),
+        SNAPSHOT_NAMES,
+    ),
+    "ipv6 prefix pool": (
+        Kind(
+            document=lambda i, v: {"prefix_pools": [{"prefix": v}]},
+            request=lambda i, v, ids: ("/api/v1/ipv6-prefix-pools", {"prefix": v}),
+            stored=lambda s: {str(p.cidr) for p in s.scalars(select(Ipv6PrefixPool))},
+        ),
+        POOL_PREFIXES,
     ),
 }
 

@@ -174,6 +174,10 @@ def test_hypervisor_document_has_timers_and_restores(
     assert len(restored) == 1
     assert restored[0]["restore_from"]["source"] == f"vm{db1}-disk{second}"
     assert restored[0]["restore_from"]["taken_at"] == started.isoformat()
+    # Where the backup command put the copy (its layout), for the host to restore from.
+    assert restored[0]["restore_from"]["copy"] == (
+        f"vm{db1}-disk{second}/{started.strftime('%Y%m%dT%H%M%S.%fZ')}.qcow2"
+    )
     # Deleting the disks ends their schedule and restore rows too, each in the change log.
     assert client.delete(f"/api/v1/storage/{new.json['id']}", headers=op).status_code == 204
     assert client.delete(f"/api/v1/storage/{second}", headers=op).status_code == 204

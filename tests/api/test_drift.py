@@ -183,3 +183,34 @@ def test_drift_roles_and_page(app: Any, client: Any, api_tokens: Tokens, demo: A
     outsider = app.test_client()
     login(outsider, api_tokens.customer_a)
     assert outsider.get("/drift").status_code == 403
+
+
+def test_overdue_backups_in_drift_api_and_page(
+    app: Any, client: Any, api_tokens: Tokens, demo: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from virtapi.models import BackupSchedule
+
+    op, reader = api_tokens.header(api_tokens.operator), api_tokens.header(api_tokens.reader)
+    store = {"name": "nfs1", "kind": "path", "target": "/srv/backups"}
+    assert client.post("/api/v1/backup-stores", json=store, headers=op).status_code == 201
+    web1 = client.get(f"/api/v1/vms?hostname={VM}", headers=op).json["results"][0]["id"]
+    body = {"vm_id": web1, "store": "nfs1", "on_calendar": "Sun 04:00", "retention": 2}
+    sid = client.post("/api/v1/backup-schedules", json=body, headers=op).json["id"]
+    assert client.get("/api/v1/drift", headers=reader).json["backups"] == []
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:  # as if made long ago and never run since
+        row = s.get(BackupSchedule, sid)
+        assert row is not None
+        row.created_at = datetime(2020, 1, 1, tzinfo=UTC)
+        s.commit()
+    (overdue,) = client.get("/api/v1/drift", headers=reader).json["backups"]
+    assert overdue["schedule_id"] == sid and overdue["hostname"] == VM
+    assert overdue["last_success_at"] is None and overdue["store"] == "nfs1"
+    assert overdue["due_at"].startswith("2020-01-05T04:00:00")
+    assert client.get(f"/api/v1/backup-schedules/{sid}", headers=op).json["overdue"] is True
+    staff = app.test_client()
+    login(staff, api_tokens.operator)
+    html = staff.get("/drift").text
+    assert "drift-backups" in html and "Sun 04:00" in html and f"#{sid}" in html

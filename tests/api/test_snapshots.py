@@ -108,6 +108,7 @@ def test_rollback_needs_stopped_vm_and_host_reports(
     entry = disks[0]["snapshots"][0]
     vg = disks[0]["lv"].split("/")[0]
     assert entry == {
+        "id": snap["id"],
         "name": "golden",
         "ensure": "present",
         "state": "present",

@@ -26,6 +26,7 @@ import yaml
 from tests.integration import validate
 from tests.integration.test_puppet import PuppetSite
 from tests.integration.test_salt import Minion, _content_lines
+from tests.support.paths import REPO
 from tests.support.server import Server as LiveServer
 from tests.support.server import running_server
 
@@ -150,6 +151,12 @@ def check_host_files(root: Path, certname: str, keys: dict[str, dict[str, Any]])
     if certname != HV01:
         return
     assert len(domains) == 2
+    # The backup command the timers run, installed by Puppet and by Salt alike.
+    command = root / "usr/local/sbin/virtapi-backup"
+    assert (
+        command.read_bytes() == (REPO / "puppet/modules/virtapi/files/virtapi-backup").read_bytes()
+    )
+    assert stat.S_IMODE(command.stat().st_mode) == 0o755
     secrets = root / "etc/virtapi/secrets"
     # db1 has an RBD disk; web1 only a local one.
     (rbd,) = [d.read_text() for d in domains if "<source protocol='rbd'" in d.read_text()]

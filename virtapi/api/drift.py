@@ -12,7 +12,7 @@ from marshmallow import Schema, fields
 from ..auth import READERS, require
 from ..confmgmt import node_document
 from ..db import get_read_session
-from ..services import drift
+from ..services import backups, drift
 from ..services.errors import NotFound
 
 blp = Blueprint(
@@ -46,9 +46,29 @@ class StateDriftSchema(Schema):
     since = fields.DateTime(required=True)
 
 
+class BackupDriftSchema(Schema):
+    schedule_id = fields.Integer(required=True)
+    vm_id = fields.Integer(required=True)
+    hostname = fields.String(required=True)
+    storage_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null: all the VM's disks"}
+    )
+    on_calendar = fields.String(required=True)
+    store = fields.String(required=True)
+    last_success_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "oldest latest success of its disks; null: never"},
+    )
+    due_at = fields.DateTime(
+        required=True, metadata={"description": "when the next success was expected"}
+    )
+
+
 class DriftSchema(Schema):
     documents = fields.List(fields.Nested(DocumentDriftSchema), required=True)
     vm_states = fields.List(fields.Nested(StateDriftSchema), required=True)
+    backups = fields.List(fields.Nested(BackupDriftSchema), required=True)
 
 
 def current_document(certname: str) -> tuple[str, dict[str, Any]] | None:
@@ -65,6 +85,7 @@ def drift_report() -> dict[str, Any]:
     return {
         "documents": drift.document_drift(session, current_document),
         "vm_states": drift.state_drift(session),
+        "backups": backups.overdue_schedules(session),
     }
 
 
@@ -78,6 +99,8 @@ class Drift(MethodView):
         A host reports the ``X-Virtapi-Document`` hash it applied as ``applied_document``
         (POST /nodes/<fqdn>/report, POST /vms/<uuid>/report). Newest drift first; ``patch``
         turns the applied document into the current one when virtapi still has it.
-        Reader role and up.
+        ``backups``: schedules whose last successful backup (of all their disks) is older
+        than the calendar allows: the next run after it (``due_at``) plus 6 hours of grace has
+        passed. Reader role and up.
         """
         return drift_report()

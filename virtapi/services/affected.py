@@ -19,6 +19,9 @@ Exact where cheap, a stated superset where exactness would cost a document build
 * a host group change names every member of the group and of its descendant groups (issue 18);
   global configuration data names everything, an area's the nodes in it, a role's the nodes
   (or VMs) with that role;
+* a change to a snapshot, backup schedule, restore or routed /64 names the VM of its disk or
+  interface and its hypervisor; an update of a backup store or base image names every VM
+  whose schedules or clones use it (and their hypervisors);
 * renaming a vocabulary entry (vm/node state, virt method, storage type, cache option) names
   everything (``*``).
 """
@@ -32,6 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ..models import (
+    BackupSchedule,
     CephClient,
     CephMonNode,
     CephOsdNode,
@@ -39,6 +43,7 @@ from ..models import (
     HostGroupMember,
     Node,
     NodeMethod,
+    Snapshot,
     Storage,
     StorageCeph,
     VirtNode,
@@ -69,6 +74,10 @@ class Touches:
     interfaces: set[int] = field(default_factory=set)  # VM or node of the interface
     storages: set[int] = field(default_factory=set)
     pools: set[int] = field(default_factory=set)
+    snapshots: set[int] = field(default_factory=set)  # updated snapshots: their disk's VM
+    schedules: set[int] = field(default_factory=set)  # updated backup schedules: their VM
+    backup_stores: set[int] = field(default_factory=set)  # VMs with schedules into them
+    base_images: set[int] = field(default_factory=set)  # VMs with disks cloned from them
     networks: set[tuple[int, int]] = field(default_factory=set)  # (ip version, id)
     ceph_clusters: set[int] = field(default_factory=set)  # nodes using the cluster
     ceph_clients: set[int] = field(default_factory=set)  # ... the client's cluster
@@ -139,6 +148,7 @@ def touches(
     elif table == "storage":
         t.vms |= _values("vm_id", before, after)
     elif table == "storage_ceph":
+        # The pool's name shows in the disk's VM document only (a rename: "ceph_pool").
         t.storages |= _values("storage_id", before, after)
         t.pools |= _values("ceph_pool_id", before, after)
     elif table == "ceph_cluster" and not whole:
@@ -149,6 +159,21 @@ def touches(
         # cluster's nodes are a superset of the documents a client shows in.
         t.ceph_clusters |= _values("ceph_cluster_id", before, after)
         t.ceph_clients.add(int(object_id))  # an update's row holds only what changed
+    elif table in ("snapshot", "disk_restore"):
+        t.storages |= _values("storage_id", before, after)
+        if table == "snapshot" and not whole:  # an update lists only the changed fields
+            t.snapshots.add(int(object_id))
+    elif table == "backup_schedule":
+        t.vms |= _values("vm_id", before, after)
+        t.storages |= _values("storage_id", before, after)
+        if not whole:
+            t.schedules.add(int(object_id))
+    elif table == "ipv6_routed_prefix":
+        t.interfaces |= _values("vm_interface_id", before, after)
+    elif table == "backup_store" and not whole:
+        t.backup_stores.add(int(object_id))
+    elif table == "base_image" and not whole:
+        t.base_images.add(int(object_id))
     elif table == "ceph_pool" and "name" in changed and not whole:
         t.pools.add(int(object_id))
     elif table in _VOCABULARIES and "name" in changed and not whole:
@@ -210,6 +235,19 @@ class Resolver:
                 else:
                     nodes.add(node_id)
                     t.underlay.add(node_id)
+        if t.snapshots:
+            t.storages |= self._col(select(Snapshot.storage_id).where(Snapshot.id.in_(t.snapshots)))
+        if t.backup_stores or t.schedules:
+            for vm_id, storage_id in self.conn.execute(
+                select(BackupSchedule.vm_id, BackupSchedule.storage_id).where(
+                    BackupSchedule.store_id.in_(t.backup_stores)
+                    | BackupSchedule.id.in_(t.schedules)
+                )
+            ):
+                vms |= {vm_id} - {None}
+                t.storages |= {storage_id} - {None}
+        if t.base_images:
+            vms |= self._col(select(Storage.vm_id).where(Storage.base_image_id.in_(t.base_images)))
         if t.storages:
             vms |= self._col(select(Storage.vm_id).where(Storage.id.in_(t.storages)))
         if t.pools:

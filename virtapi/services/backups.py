@@ -30,8 +30,9 @@ MAX_RETENTION = 1000
 DEFAULT_GRACE = timedelta(hours=6)
 
 
-def create_store(session: Session, data: dict[str, Any]) -> BackupStore:
-    """An operator's backup store: an RBD pool (target: pool name) or a path."""
+def check_store(data: dict[str, Any]) -> dict[str, Any]:
+    """A backup store's values (name, kind, target, description) checked and normalised;
+    the API and the import both go through here."""
     kind = data["kind"]
     if kind not in BACKUP_STORE_KINDS:
         raise InvalidInput(
@@ -39,12 +40,17 @@ def create_store(session: Session, data: dict[str, Any]) -> BackupStore:
             errors={"kind": ["unknown"]},
         )
     parser = values.parse_name if kind == "rbd" else values.parse_backup_path
-    store = BackupStore(
-        name=checked(values.parse_name, data["name"], "name"),
-        kind=kind,
-        target=checked(parser, data["target"], "target"),
-        description=data.get("description", ""),
-    )
+    return {
+        "name": checked(values.parse_name, data["name"], "name"),
+        "kind": kind,
+        "target": checked(parser, data["target"], "target"),
+        "description": data.get("description", ""),
+    }
+
+
+def create_store(session: Session, data: dict[str, Any]) -> BackupStore:
+    """An operator's backup store: an RBD pool (target: pool name) or a path."""
+    store = BackupStore(**check_store(data))
     if session.scalar(select(BackupStore.id).where(BackupStore.name == store.name)):
         raise Conflict(f"a backup store called {store.name!r} exists", errors={"name": ["taken"]})
     session.add(store)
@@ -174,6 +180,14 @@ def _prune(session: Session, schedule: BackupSchedule, storage_id: int) -> None:
     session.flush()
 
 
+def _oldest_latest(disks: list[int], latest: dict[int, datetime | None]) -> datetime | None:
+    """The oldest of the disks' latest successes; None if a disk never had one."""
+    found = [latest.get(d) for d in disks]
+    if not found or any(f is None for f in found):
+        return None
+    return min(f for f in found if f is not None)
+
+
 def last_success(session: Session, schedule: BackupSchedule) -> datetime | None:
     """When the oldest of the schedule's disks last had a successful backup finished; None if
     any of its disks never had one."""
@@ -195,9 +209,12 @@ def last_success(session: Session, schedule: BackupSchedule) -> datetime | None:
             .group_by(Backup.storage_id)
         ).all()
     )
-    if any(latest.get(d) is None for d in disks):
-        return None
-    return min(latest.values())
+    return _oldest_latest(disks, latest)
+
+
+def due_at(on_calendar: str, last: datetime | None, created_at: datetime) -> datetime | None:
+    """When the next backup was due after ``last`` (or, never successful, after creation)."""
+    return next_elapse(on_calendar, last or created_at)
 
 
 def overdue(
@@ -207,9 +224,60 @@ def overdue(
     grace: timedelta = DEFAULT_GRACE,
 ) -> bool:
     """Should the schedule have run (successfully) since ``last`` more than ``grace`` ago?"""
+    due = due_at(schedule.on_calendar, last, schedule.created_at)
+    return due is not None and due + grace < (now or utcnow())
+
+
+def overdue_schedules(
+    session: Session, now: datetime | None = None, grace: timedelta = DEFAULT_GRACE
+) -> list[dict[str, Any]]:
+    """Every schedule whose last success (of all its disks) is older than its calendar plus
+    ``grace`` allows, most overdue first: for the drift report. Three queries in all."""
     now = now or utcnow()
-    due = next_elapse(schedule.on_calendar, last or schedule.created_at)
-    return due is not None and due + grace < now
+    schedules = session.execute(
+        select(
+            BackupSchedule.id, BackupSchedule.vm_id, BackupSchedule.storage_id,
+            BackupSchedule.on_calendar, BackupSchedule.retention, BackupSchedule.created_at,
+            BackupStore.name.label("store"), Vm.id.label("subject_vm"), Vm.hostname,
+            Vm.customer_id,
+        )
+        .join(BackupStore, BackupStore.id == BackupSchedule.store_id)
+        .outerjoin(Storage, Storage.id == BackupSchedule.storage_id)
+        .join(Vm, Vm.id == func.coalesce(BackupSchedule.vm_id, Storage.vm_id))
+    ).all()  # fmt: skip
+    disks_of: dict[int, list[int]] = {}
+    for disk_id, vm_id in session.execute(select(Storage.id, Storage.vm_id).order_by(Storage.id)):
+        disks_of.setdefault(vm_id, []).append(disk_id)
+    latest: dict[tuple[int, int], datetime] = {
+        (schedule_id, storage_id): finished
+        for schedule_id, storage_id, finished in session.execute(
+            select(Backup.schedule_id, Backup.storage_id, func.max(Backup.finished_at))
+            .where(Backup.result == "success", Backup.schedule_id.is_not(None))
+            .group_by(Backup.schedule_id, Backup.storage_id)
+        )
+    }
+    out = []
+    for r in schedules:
+        disks = [r.storage_id] if r.storage_id is not None else disks_of.get(r.vm_id, [])
+        last = _oldest_latest(disks, {d: latest.get((r.id, d)) for d in disks})
+        due = due_at(r.on_calendar, last, r.created_at)
+        if due is None or due + grace >= now:
+            continue
+        out.append(
+            {
+                "schedule_id": r.id,
+                "vm_id": r.subject_vm,
+                "hostname": r.hostname,
+                "customer_id": r.customer_id,
+                "storage_id": r.storage_id,
+                "on_calendar": r.on_calendar,
+                "store": r.store,
+                "last_success_at": last,
+                "due_at": due,
+            }
+        )
+    out.sort(key=lambda d: (d["due_at"], d["schedule_id"]))
+    return out
 
 
 def restore(

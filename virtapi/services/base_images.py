@@ -32,26 +32,32 @@ RBD_SNAPSHOT = "golden"
 NAMED_USERS = 10
 
 
+def check_image_kind(type_name: str, has_pool: bool) -> None:
+    """A base image's storage type clones copy-on-write; only a ceph one (and it must) names
+    a pool. Shared by the API and the import."""
+    if type_name not in METHODS:
+        kinds = ", ".join(sorted(METHODS))
+        raise InvalidInput(
+            f"{type_name} disks cannot be cloned copy-on-write (possible: {kinds})",
+            errors={"storage_type": [f"no clones; use one of {kinds}"]},
+        )
+    if type_name == "ceph" and not has_pool:
+        raise InvalidInput(
+            "a ceph base image needs ceph_pool", errors={"ceph_pool": ["required for ceph"]}
+        )
+    if type_name != "ceph" and has_pool:
+        raise InvalidInput(
+            "only ceph base images have a pool", errors={"ceph_pool": ["only for ceph"]}
+        )
+
+
 def create_base_image(session: Session, data: dict[str, Any]) -> BaseImage:
     """A base image; 422 for a type without copy-on-write clones or a misplaced pool."""
     values_ = dict(data)
     name = checked(values.parse_name, values_.pop("name"), "name")
     storage_type = resolve(session, StorageType, values_.pop("storage_type"), "storage_type")
-    if storage_type.name not in METHODS:
-        kinds = ", ".join(sorted(METHODS))
-        raise InvalidInput(
-            f"{storage_type.name} disks cannot be cloned copy-on-write (possible: {kinds})",
-            errors={"storage_type": [f"no clones; use one of {kinds}"]},
-        )
     pool = values_.pop("ceph_pool", None)
-    if storage_type.name == "ceph" and pool is None:
-        raise InvalidInput(
-            "a ceph base image needs ceph_pool", errors={"ceph_pool": ["required for ceph"]}
-        )
-    if storage_type.name != "ceph" and pool is not None:
-        raise InvalidInput(
-            "only ceph base images have a pool", errors={"ceph_pool": ["only for ceph"]}
-        )
+    check_image_kind(storage_type.name, pool is not None)
     if session.scalar(select(BaseImage.id).where(BaseImage.name == name)) is not None:
         raise Conflict(f"a base image called {name!r} exists", errors={"name": ["taken"]})
     image = BaseImage(
@@ -95,27 +101,45 @@ def delete_base_image(session: Session, image: BaseImage) -> None:
     session.flush()
 
 
+def check_clone(
+    disk_type: str, disk_size: int, disk_pool: str | None, image: dict[str, Any]
+) -> None:
+    """May a new disk (type, size, ceph pool) be a clone of ``image`` (name, storage_type,
+    size, ceph_pool)? Same storage type, at least as big; a ceph clone lives in the base's
+    pool. Shared by the API and the import."""
+    name, image_type = image["name"], image["storage_type"]
+    if disk_type != image_type:
+        raise InvalidInput(
+            f"base image {name!r} is {image_type}; the disk is {disk_type}",
+            errors={"base_image": [f"needs storage_type {image_type}"]},
+        )
+    if disk_size < image["size"]:
+        raise InvalidInput(
+            f"the disk ({disk_size} bytes) is smaller than base image {name!r} "
+            f"({image['size']} bytes)",
+            errors={"size": [f"at least {image['size']} for this base image"]},
+        )
+    pool = image["ceph_pool"]
+    if disk_pool is not None and pool is not None and disk_pool != pool:
+        raise InvalidInput(
+            f"an RBD clone lives in its parent's pool {pool!r}",
+            errors={"ceph_pool": [f"must be {pool} (or omitted)"]},
+        )
+
+
 def clone_into(disk: Storage, image: BaseImage) -> None:
-    """Make the new ``disk`` a clone of ``image``: same storage type, at least as big; a ceph
-    clone lives in the base's pool."""
-    if disk.storage_type.name != image.storage_type.name:
-        raise InvalidInput(
-            f"base image {image.name!r} is {image.storage_type.name}; the disk is "
-            f"{disk.storage_type.name}",
-            errors={"base_image": [f"needs storage_type {image.storage_type.name}"]},
-        )
-    if disk.size < image.size:
-        raise InvalidInput(
-            f"the disk ({disk.size} bytes) is smaller than base image {image.name!r} "
-            f"({image.size} bytes)",
-            errors={"size": [f"at least {image.size} for this base image"]},
-        )
-    pool = image.ceph_pool
-    if disk.ceph is not None and pool is not None and disk.ceph.ceph_pool.name != pool.name:
-        raise InvalidInput(
-            f"an RBD clone lives in its parent's pool {pool.name!r}",
-            errors={"ceph_pool": [f"must be {pool.name} (or omitted)"]},
-        )
+    """Make the new ``disk`` a clone of ``image`` (see :func:`check_clone`)."""
+    check_clone(
+        disk.storage_type.name,
+        disk.size,
+        disk.ceph.ceph_pool.name if disk.ceph is not None else None,
+        {
+            "name": image.name,
+            "storage_type": image.storage_type.name,
+            "size": image.size,
+            "ceph_pool": image.ceph_pool.name if image.ceph_pool is not None else None,
+        },
+    )
     disk.base_image = image
 
 

@@ -37,6 +37,7 @@ import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -289,6 +290,7 @@ def _snapshot_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]
     query = (
         select(
             snapshot_t.c.storage_id,
+            snapshot_t.c.id,
             snapshot_t.c.name,
             snapshot_t.c.requested_state,
             snapshot_t.c.state,
@@ -360,6 +362,7 @@ def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
             backup_t.c.started_at,
             backup_store_t.c.kind,
             backup_store_t.c.target,
+            backup_store_t.c.name,
         )
         .select_from(restore_t)
         .join(backup_t, backup_t.c.id == restore_t.c.backup_id)
@@ -376,14 +379,18 @@ def _add_backups(
     params: dict[str, Any],
     vms: dict[int, dict[str, Any]],
     disks: dict[int, Any],
+    disk_vm: dict[int, int],
 ) -> None:
     """Each VM's backup timers (one systemd timer per schedule: which disks, when, how many
     to keep, where to) and each restored disk's source backup."""
+    disks_of: dict[int, list[int]] = {}
+    for disk_id in sorted(disks):  # creation order, which names them (vda, vdb, …)
+        disks_of.setdefault(disk_vm[disk_id], []).append(disk_id)
     for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in conn.execute(
         statements.backup_schedules, params
     ).all():
         vm = vms[vm_id]
-        names = [d["name"] for d in vm["disks"] if storage_id is None or d is disks[storage_id][0]]
+        covered = [storage_id] if storage_id is not None else disks_of.get(vm_id, [])
         vm["backups"].append(
             {
                 "unit": f"virtapi-backup-{schedule_id}",
@@ -391,18 +398,29 @@ def _add_backups(
                 "on_calendar": calendar,
                 "retention": retention,
                 "store": {"name": store, "kind": kind, "target": target},
-                "disks": names,
+                "disks": [disks[disk_id][0]["name"] for disk_id in covered],
+                # What the backup command reports each run against (POST …/runs storage_id).
+                "storage_ids": covered,
             }
         )
-    for storage_id, backup_id, vm_id, source_id, started, kind, target in conn.execute(
+    for storage_id, backup_id, vm_id, source_id, started, kind, target, store in conn.execute(
         statements.restores, params
     ).all():
+        source = f"vm{vm_id}-disk{source_id}"
+        taken = started if isinstance(started, datetime) else datetime.fromisoformat(started)
+        stamp = taken.astimezone(UTC).strftime(BACKUP_STAMP)
         disks[storage_id][0]["restore_from"] = {
             "backup_id": backup_id,
-            "source": f"vm{vm_id}-disk{source_id}",
-            "taken_at": started.isoformat() if hasattr(started, "isoformat") else str(started),
-            "store": {"kind": kind, "target": target},
+            "source": source,
+            "taken_at": taken.isoformat(),
+            "store": {"name": store, "kind": kind, "target": target},
+            # Where the backup command put it (files/virtapi-backup: same layout).
+            "copy": f"{source}/{stamp}.qcow2" if kind == "path" else f"{source}-{stamp}",
         }
+
+
+# The UTC start time in the names of backup copies (files/virtapi-backup uses the same).
+BACKUP_STAMP = "%Y%m%dT%H%M%S.%fZ"
 
 
 def _backup_timers(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -448,10 +466,13 @@ def _add_snapshots(
 ) -> None:
     """Each disk's snapshots with what the host does for its storage type: make
     (requested present), remove (requested deleted), and roll back when asked."""
-    for storage_id, name, requested, state, rollback in conn.execute(statement, params).all():
+    for storage_id, snapshot_id, name, requested, state, rollback in conn.execute(
+        statement, params
+    ).all():
         disk, disk_type, base = disks[storage_id]
         disk["snapshots"].append(
             {
+                "id": snapshot_id,  # what the host reports against (POST /snapshots/<id>/report)
                 "name": name,
                 "ensure": "absent" if requested == "deleted" else "present",
                 "state": state,
@@ -1023,7 +1044,7 @@ def _vms(
         disk_vm[disk_id] = vm_id
     _add_snapshots(conn, statements.snapshots, params, disk_entries)
     _add_clones(conn, statements.clones, params, disk_entries, disk_vm, storage_of)
-    _add_backups(conn, statements, params, vms, disk_entries)
+    _add_backups(conn, statements, params, vms, disk_entries, disk_vm)
     return list(vms.values())
 
 

@@ -36,18 +36,21 @@ REPORTABLE_STATES = tuple(s for s in SNAPSHOT_STATES if s != "pending")
 METHODS = {"lvm": "lvm-thin", "qcow2": "qcow2-internal", "ceph": "rbd"}
 
 
+def check_snapshottable(type_name: str, what: str) -> None:
+    """409 unless disks of ``type_name`` have snapshots; shared by the API and the import."""
+    if type_name not in METHODS:
+        kinds = ", ".join(sorted(METHODS))
+        raise Conflict(
+            f"{what} is {type_name}, which has no snapshots (possible for: {kinds})",
+            errors={"storage_id": [f"storage type {type_name} has no snapshots"]},
+            code="unsupported",
+        )
+
+
 def create_snapshot(session: Session, caller: Caller, disk: Storage, name: Any) -> Snapshot:
     """Ask for a snapshot of ``disk``; 409 for raw disks and taken names, 403 over quota."""
     name = checked(values.parse_snapshot_name, name, "name")
-    method = METHODS.get(disk.storage_type.name)
-    if method is None:
-        kinds = ", ".join(sorted(METHODS))
-        raise Conflict(
-            f"disk {disk.id} is {disk.storage_type.name}, which has no snapshots "
-            f"(possible for: {kinds})",
-            errors={"storage_id": [f"storage type {disk.storage_type.name} has no snapshots"]},
-            code="unsupported",
-        )
+    check_snapshottable(disk.storage_type.name, f"disk {disk.id}")
     taken = session.scalar(
         select(Snapshot.id).where(Snapshot.storage_id == disk.id, Snapshot.name == name)
     )

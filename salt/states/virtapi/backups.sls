@@ -7,6 +7,28 @@
 {%- set unitdir = root ~ '/etc/systemd/system' %}
 {%- set command = salt['config.get']('virtapi_backup_command', '/usr/local/sbin/virtapi-backup') %}
 
+{%- set api_url = salt['config.get']('virtapi_backup_url', '') %}
+{%- set token_file = salt['config.get']('virtapi_backup_token_file', '/etc/virtapi/token') %}
+
+virtapi-backup-command:
+  file.managed:
+    - name: {{ root ~ command }}
+    - source: salt://virtapi/files/virtapi-backup
+    - mode: '0755'
+    - makedirs: True
+{%- if api_url %}
+
+virtapi-backup-conf:
+  file.managed:
+    - name: {{ root }}/etc/virtapi/backup.conf
+    - mode: '0640'
+    - makedirs: True
+    - contents: |
+        # managed by Salt (virtapi): read by {{ command }}
+        VIRTAPI_URL={{ api_url }}
+        VIRTAPI_TOKEN_FILE={{ token_file }}
+{%- endif %}
+
 virtapi-backup-dir:
   file.directory:
     - name: {{ confdir }}

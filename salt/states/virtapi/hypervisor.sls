@@ -20,6 +20,7 @@
 include:
   - virtapi.networkd
   - virtapi.backups
+  - virtapi.snapshots
 {%- if ceph_client_here %}
   - virtapi.ceph
 {%- endif %}
@@ -187,26 +188,36 @@ virtapi-veth-{{ pair }}b:
 {%-   endfor %}
 {%- endfor %}
 
-{%- if manage %}
+{#- Disks where the host is managed, or where virtapi_manage_disks says so (a test root). #}
+{%- if salt['config.get']('virtapi_manage_disks', manage) %}
 {%-   for vm in hv.get('vms', []) %}
 {%-     for disk in vm.disks %}
 
 virtapi-disk-{{ vm.uuid }}-{{ disk.name }}:
   cmd.run:
     - require:
-      - pkg: virtapi-hypervisor-pkgs
+      - {{ pkg_mod }}: virtapi-hypervisor-pkgs
 {%-       if ceph_client_here %}
       - file: virtapi-ceph-conf
 {%-       endif %}
 {%-       if disk.type == 'lvm' %}
     - name: lvcreate --yes --size {{ disk.size }}B --name {{ disk.lv.split('/')[1] }} {{ disk.lv.split('/')[0] }}
     - unless: lvs {{ disk.lv }}
-{%-       elif disk.type == 'qcow2' %}
-    - name: qemu-img create -f qcow2 {{ disk.path }} {{ disk.size }}
-    - creates: {{ disk.path }}
-{%-       elif disk.type == 'raw' %}
-    - name: truncate --size {{ disk.size }} {{ disk.path }}
-    - creates: {{ disk.path }}
+{%-       elif disk.type in ('qcow2', 'raw') %}
+{%-         set file = root ~ disk.path %}
+{%-         set restore = disk.restore_from %}
+{%-         if restore and restore.store.kind == 'path' %}
+{#-           Filled from a backup copy (files/virtapi-backup's layout, named in the document). #}
+{%-           set target = '/mnt/virtapi-backup/' ~ restore.store.name if ':' in restore.store.target else restore.store.target %}
+    - name: {{ ("qemu-img convert -f qcow2 -O " ~ disk.type ~ " '" ~ root ~ target ~ "/" ~ restore['copy'] ~ "' '" ~ file ~ "'") | yaml_encode }}
+{%-         elif disk.clone_of and disk.type == 'qcow2' %}
+    - name: {{ ("qemu-img create -f qcow2 -b '" ~ root ~ disk.clone_of.backing_file ~ "' -F qcow2 '" ~ file ~ "' " ~ disk.size) | yaml_encode }}
+{%-         elif disk.type == 'qcow2' %}
+    - name: qemu-img create -f qcow2 '{{ file }}' {{ disk.size }}
+{%-         else %}
+    - name: truncate --size {{ disk.size }} '{{ file }}'
+{%-         endif %}
+    - creates: {{ file }}
 {%-       else %}
 {%-         set rbd = 'rbd --id ' ~ ceph_id if ceph_id else 'rbd' %}
     - name: {{ rbd }} create --size {{ (disk.size // 1048576) }} {{ disk.pool }}/{{ disk.image }}

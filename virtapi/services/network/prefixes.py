@@ -25,16 +25,33 @@ _STEP = 1 << (128 - ROUTED_PREFIXLEN)
 CHUNK = 512
 
 
-def create_pool(
-    session: Session, prefix: str | netaddr.IPNetwork, description: str = ""
-) -> Ipv6PrefixPool:
-    """A pool of routed /64s; 422 unless it is a /64 or larger, 409 naming what it overlaps."""
+def check_pool_prefix(prefix: str | netaddr.IPNetwork) -> netaddr.IPNetwork:
+    """A pool's prefix: IPv6, a /64 or larger (the API and the import)."""
     net = parse_cidr(prefix, 6)
     if net.prefixlen > ROUTED_PREFIXLEN:
         raise InvalidInput(
             f"{net.cidr} is smaller than a /{ROUTED_PREFIXLEN}; a pool hands out /64s",
             errors={"prefix": [f"must be /{ROUTED_PREFIXLEN} or larger (shorter prefix length)"]},
         )
+    return net
+
+
+def check_routed_prefix(prefix: str | netaddr.IPNetwork) -> netaddr.IPNetwork:
+    """A routed prefix as a document names it: exactly one IPv6 /64."""
+    net = parse_cidr(prefix, 6)
+    if net.prefixlen != ROUTED_PREFIXLEN:
+        raise InvalidInput(
+            f"{net.cidr} is not a /{ROUTED_PREFIXLEN}; each interface is routed one /64",
+            errors={"routed_prefix": [f"must be a /{ROUTED_PREFIXLEN}"]},
+        )
+    return net
+
+
+def create_pool(
+    session: Session, prefix: str | netaddr.IPNetwork, description: str = ""
+) -> Ipv6PrefixPool:
+    """A pool of routed /64s; 422 unless it is a /64 or larger, 409 naming what it overlaps."""
+    net = check_pool_prefix(prefix)
     ensure_no_overlap(session, net)
     pool = Ipv6PrefixPool(
         network=netaddr.IPAddress(net.first, 6),

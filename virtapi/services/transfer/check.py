@@ -17,10 +17,14 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ...models import (
+    BackupStore,
+    BaseImage,
     CacheOption,
     CephClient,
     CephCluster,
     CephPool,
+    Ipv6PrefixPool,
+    Ipv6RoutedPrefix,
     Node,
     NodeMethod,
     NodeState,
@@ -31,8 +35,11 @@ from ...models import (
     VmState,
 )
 from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
-from ..errors import InvalidInput
+from .. import backups, base_images, snapshots
+from ..errors import DomainError, InvalidInput
 from ..network import purposes
+from ..network.networks import ensure_no_overlap
+from ..network.prefixes import check_pool_prefix, check_routed_prefix
 from .export import names
 
 MAX_REPORTED_ERRORS = 100
@@ -126,6 +133,11 @@ class Plan:
     client_ids: dict[tuple[str, str], int]  # (cluster, client) in the database
     node_method_ids: dict[tuple[str, str], int]  # (fqdn, method); 0: created by this import
     address_net: dict[tuple[int, int], Net] = field(default_factory=dict)
+    store_ids: dict[str, int] = field(default_factory=dict)  # backup stores in the database
+    image_ids: dict[str, int] = field(default_factory=dict)  # base images in the database
+    # First address of each routed /64 -> (first address of its pool, pool id if in the
+    # database, else None).
+    routed_pool: dict[int, tuple[int, int | None]] = field(default_factory=dict)
 
 
 class _Checker:
@@ -187,6 +199,20 @@ class _Checker:
         )
         self.address_net: dict[tuple[int, int], Net] = {}
         self.macs = Unique("MAC", _raw_column(session, "SELECT mac FROM vm_interface"), self.errors)
+
+    def rule(self, path: str, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``: a service rule the API applies too. Its refusal is added at
+        ``path`` (under each field it names) and answers None."""
+        try:
+            return fn(*args)
+        except DomainError as exc:
+            for name in exc.errors or {"": None}:
+                self.errors.add(f"{path}.{name}" if name else path, exc.message)
+            return None
+
+    def passes(self, path: str, fn: Any, *args: Any) -> bool:
+        """Whether the rule ``fn(*args)`` (answering nothing) accepts; see :meth:`rule`."""
+        return self.rule(path, lambda: fn(*args) or True) is not None
 
     def known(self, vocab: str, name: str, what: str, path: str) -> int | None:
         found = self.vocab[vocab].get(name)
@@ -331,8 +357,10 @@ class _Checker:
                 ipath = f"{path}.interfaces[{j}]"
                 self.interface(ipath, iface)
                 self.memberships(ipath, iface["vlans"], vm["customer_id"])
+                self.routed_prefix(ipath, iface["routed_prefix"])
             for j, disk in enumerate(vm["disks"]):
                 self.disk(f"{path}.disks[{j}]", disk)
+            self.schedules(path, vm["backup_schedules"])
 
     def placement(self, path: str, placement: dict[str, str] | None) -> None:
         if placement is None:
@@ -359,13 +387,115 @@ class _Checker:
         if len(set(vnis)) != len(vnis):
             self.errors.add(f"{path}.vlans", "a VNI is listed twice")
 
-    def disk(self, path: str, disk: dict[str, Any]) -> None:
-        self.known("storage_type", disk["type"], "storage type", f"{path}.type")
-        self.known("cache_option", disk["cache"], "cache option", f"{path}.cache")
-        ceph = disk["ceph"]
-        pool = None if ceph is None else ceph["pool"]
+    def stores_section(self, entries: list[dict[str, Any]]) -> None:
+        self.db_stores = _vocabulary(self.session, BackupStore)
+        self.stores = Unique("backup store", self.db_stores, self.errors)
+        for i, entry in enumerate(entries):
+            path = f"backup_stores[{i}]"
+            normal = self.rule(path, backups.check_store, entry)
+            if normal is not None:
+                entry.update(normal)
+                self.stores.claim(entry["name"], f"{path}.name")
+
+    def images_section(self, entries: list[dict[str, Any]]) -> None:
+        type_of = {id_: name for name, id_ in self.vocab["storage_type"].items()}
+        pool_of = {id_: name for name, id_ in self.db_pools.items()}
+        self.db_images = {
+            r.name: {"id": r.id, "name": r.name, "storage_type": type_of[r.storage_type_id],
+                     "size": r.size, "ceph_pool": pool_of.get(r.ceph_pool_id)}
+            for r in self.session.execute(
+                select(BaseImage.id, BaseImage.name, BaseImage.storage_type_id, BaseImage.size,
+                       BaseImage.ceph_pool_id)
+            )
+        }  # fmt: skip
+        self.images = dict(self.db_images)
+        unique = Unique("base image", self.db_images, self.errors)
+        for i, entry in enumerate(entries):
+            path = f"base_images[{i}]"
+            kind = entry["storage_type"]
+            if self.known("storage_type", kind, "storage type", f"{path}.storage_type") is None:
+                continue
+            if not self.passes(
+                path, base_images.check_image_kind, kind, entry["ceph_pool"] is not None
+            ):
+                continue
+            self.pool_known(entry["ceph_pool"], f"{path}.ceph_pool")
+            if unique.claim(entry["name"], f"{path}.name"):
+                self.images[entry["name"]] = {**entry, "id": None}
+
+    def pool_known(self, pool: str | None, path: str) -> None:
         if pool is not None and pool not in self.db_pools and pool not in self.pools.seen:
-            self.errors.add(f"{path}.ceph.pool", f"unknown ceph pool {pool!r}")
+            self.errors.add(path, f"unknown ceph pool {pool!r}")
+
+    def prefix_pools_section(self, entries: list[dict[str, Any]], v6_networks: list[Any]) -> None:
+        self.db_prefix_pools = {
+            int(network): (id_, int(last))
+            for id_, network, last in self.session.execute(
+                select(Ipv6PrefixPool.id, Ipv6PrefixPool.network, Ipv6PrefixPool.last_address)
+            )
+        }
+        # (first, last, what) of the document's IPv6 networks and pools: a pool overlaps none.
+        spans = [
+            (e["cidr"].first, e["cidr"].last, f"IPv6 network {e['cidr']}") for e in v6_networks
+        ]
+        self.doc_prefix_pools: dict[int, int] = {}
+        for i, entry in enumerate(entries):
+            path = f"prefix_pools[{i}].prefix"
+            net = self.rule(f"prefix_pools[{i}]", check_pool_prefix, entry["prefix"])
+            if net is None or not self.passes(
+                f"prefix_pools[{i}]", ensure_no_overlap, self.session, net
+            ):
+                continue
+            clash = next((w for a, b, w in spans if a <= net.last and b >= net.first), None)
+            if clash is not None:
+                self.errors.add(path, f"{net} overlaps {clash}")
+                continue
+            spans.append((net.first, net.last, f"prefix pool {net}"))
+            self.doc_prefix_pools[net.first] = net.last
+        self.routed = Unique(
+            "routed prefix",
+            (int(p) for p in self.session.scalars(select(Ipv6RoutedPrefix.prefix))),
+            self.errors,
+        )
+        self.routed_pool: dict[int, tuple[int, int | None]] = {}
+
+    def routed_prefix(self, path: str, prefix: netaddr.IPNetwork | None) -> None:
+        if prefix is None or self.rule(path, check_routed_prefix, prefix) is None:
+            return
+        pools = [(first, last, id_) for first, (id_, last) in self.db_prefix_pools.items()]
+        pools += [(first, last, None) for first, last in self.doc_prefix_pools.items()]
+        pool = next((p for p in pools if p[0] <= prefix.first <= p[1]), None)
+        if pool is None:
+            self.errors.add(f"{path}.routed_prefix", f"{prefix} lies in no IPv6 prefix pool")
+        elif self.routed.claim(prefix.first, f"{path}.routed_prefix", prefix):
+            self.routed_pool[prefix.first] = (pool[0], pool[2])
+
+    def schedules(self, path: str, entries: list[dict[str, Any]]) -> None:
+        for i, entry in enumerate(entries):
+            spath = f"{path}.backup_schedules[{i}]"
+            if entry["store"] not in self.db_stores and entry["store"] not in self.stores.seen:
+                self.errors.add(f"{spath}.store", f"unknown backup store {entry['store']!r}")
+            entry["on_calendar"] = self.rule(spath, backups.check_calendar, entry["on_calendar"])
+            entry["retention"] = self.rule(spath, backups.check_retention, entry["retention"])
+
+    def disk(self, path: str, disk: dict[str, Any]) -> None:
+        kind = disk["type"]
+        self.known("storage_type", kind, "storage type", f"{path}.type")
+        self.known("cache_option", disk["cache"], "cache option", f"{path}.cache")
+        pool = None if disk["ceph"] is None else disk["ceph"]["pool"]
+        if disk["base_image"] is not None:
+            image = self.images.get(disk["base_image"])
+            if image is None:
+                self.errors.add(f"{path}.base_image", f"unknown base image {disk['base_image']!r}")
+            else:
+                self.passes(path, base_images.check_clone, kind, disk["size"], pool, image)
+        if disk["snapshots"]:
+            self.passes(path, snapshots.check_snapshottable, kind, "the disk")
+        names_ = Unique("snapshot", (), self.errors)
+        for j, snapshot in enumerate(disk["snapshots"]):
+            names_.claim(snapshot["name"], f"{path}.snapshots[{j}].name")
+        self.schedules(path, disk["backup_schedules"])
+        self.pool_known(pool, f"{path}.ceph.pool")
 
 
 def _vocabulary(session: Session, model: type) -> dict[str, int]:
@@ -384,6 +514,9 @@ def check(session: Session, data: dict[str, Any]) -> Plan:
     checker.pools_section(data["ceph_pools"])
     checker.vlans_section(data["vlans"])
     checker.networks_section(data["networks"])
+    checker.stores_section(data["backup_stores"])
+    checker.images_section(data["base_images"])
+    checker.prefix_pools_section(data["prefix_pools"], data["networks"]["ipv6"])
     checker.nodes_section(data["nodes"])
     checker.vms_section(data["vms"])
     checker.errors.raise_if_any()
@@ -396,4 +529,7 @@ def check(session: Session, data: dict[str, Any]) -> Plan:
         client_ids=checker.db_clients,
         node_method_ids=checker.node_method_ids,
         address_net=checker.address_net,
+        store_ids=checker.db_stores,
+        image_ids={name: image["id"] for name, image in checker.db_images.items()},
+        routed_pool=checker.routed_pool,
     )

@@ -13,15 +13,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...models import (
+    BackupSchedule,
+    BackupStore,
+    BaseImage,
     CacheOption,
     CephClient,
     CephCluster,
     CephMonNode,
     CephOsdNode,
     CephPool,
+    Ipv6PrefixPool,
+    Ipv6RoutedPrefix,
     Node,
     NodeMethod,
     NodeState,
+    Snapshot,
     Storage,
     StorageCeph,
     StorageType,
@@ -66,6 +72,9 @@ def export_inventory(session: Session) -> dict[str, Any]:
     }
     addresses, free = _addresses(session)
     node_ifaces, vm_ifaces = _interfaces(session, addresses)
+    stores = names(session, BackupStore)
+    schedules = _schedules(session, stores)
+    images = names(session, BaseImage)
     methods = names(session, VirtMethod)
     node_method_rows = session.execute(
         select(NodeMethod.id, VirtNode.node_id, NodeMethod.virt_method_id).join(VirtNode)
@@ -95,7 +104,18 @@ def export_inventory(session: Session) -> dict[str, Any]:
             {"name": name, "description": desc, "cluster": cluster}
             for name, desc, cluster in sorted(pools.values(), key=lambda p: p[0])
         ],
-        "vms": _vms(session, vm_ifaces, placement_of, _disks(session, pools)),
+        "vms": _vms(
+            session, vm_ifaces, placement_of, _disks(session, pools, images, schedules), schedules
+        ),
+        "backup_stores": [
+            {"name": r.name, "kind": r.kind, "target": r.target, "description": r.description}
+            for r in session.scalars(select(BackupStore).order_by(BackupStore.name))
+        ],
+        "base_images": _base_images(session, pools),
+        "prefix_pools": [
+            {"prefix": str(r.cidr), "description": r.description}
+            for r in session.scalars(select(Ipv6PrefixPool).order_by(Ipv6PrefixPool.network))
+        ],
         "config": export_config(session),  # issue 18
     }
 
@@ -125,6 +145,40 @@ def _clusters(session: Session) -> list[dict[str, Any]]:
                    CephCluster.cluster_network, CephCluster.description).order_by(CephCluster.name)
         )
     ]  # fmt: skip
+
+
+def _base_images(session: Session, pools: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
+    storage_types = names(session, StorageType)
+    return [
+        {
+            "name": r.name,
+            "storage_type": storage_types[r.storage_type_id],
+            "ceph_pool": None if r.ceph_pool_id is None else pools[r.ceph_pool_id][0],
+            "size": r.size,
+            "source_url": r.source_url,
+            "description": r.description,
+        }
+        for r in session.execute(
+            select(BaseImage.name, BaseImage.storage_type_id, BaseImage.ceph_pool_id,
+                   BaseImage.size, BaseImage.source_url, BaseImage.description)
+            .order_by(BaseImage.name)
+        )
+    ]  # fmt: skip
+
+
+def _schedules(session: Session, stores: dict[int, str]) -> dict[tuple[str, int], list[dict]]:
+    """Backup schedules by ("vm", VM id) or ("disk", disk id), in creation order."""
+    return _group(
+        (
+            ("vm", r.vm_id) if r.vm_id is not None else ("disk", r.storage_id),
+            {"store": stores[r.store_id], "on_calendar": r.on_calendar, "retention": r.retention},
+        )
+        for r in session.execute(
+            select(BackupSchedule.vm_id, BackupSchedule.storage_id, BackupSchedule.store_id,
+                   BackupSchedule.on_calendar, BackupSchedule.retention)
+            .order_by(BackupSchedule.id)
+        )
+    )  # fmt: skip
 
 
 def _addresses(session: Session) -> tuple[dict[int, list[str]], dict[tuple[int, int], list[str]]]:
@@ -181,6 +235,12 @@ def _interfaces(
             .order_by(Vlan.vni)
         )
     )
+    routed = {
+        iface_id: f"{prefix}/64"
+        for iface_id, prefix in session.execute(
+            select(Ipv6RoutedPrefix.vm_interface_id, Ipv6RoutedPrefix.prefix)
+        )
+    }
     node_ifaces: dict[int, list[dict[str, Any]]] = {}
     vm_ifaces: dict[int, list[dict[str, Any]]] = {}
     for r in iface_rows:
@@ -196,7 +256,12 @@ def _interfaces(
             )
         else:
             vm_ifaces.setdefault(r.vm_id, []).append(
-                {"mac": str(r.mac), "vlans": iface_vlans.get(r.id, []), "addresses": listed}
+                {
+                    "mac": str(r.mac),
+                    "vlans": iface_vlans.get(r.id, []),
+                    "addresses": listed,
+                    "routed_prefix": routed.get(r.id),
+                }
             )
     return node_ifaces, vm_ifaces
 
@@ -255,7 +320,12 @@ def _nodes(
     return nodes, fqdn_of
 
 
-def _disks(session: Session, pools: dict[int, tuple[str, str]]) -> dict[int, list[dict]]:
+def _disks(
+    session: Session,
+    pools: dict[int, tuple[str, str]],
+    images: dict[int, str],
+    schedules: dict[tuple[str, int], list[dict]],
+) -> dict[int, list[dict]]:
     storage_types = names(session, StorageType)
     cache_options = names(session, CacheOption)
     ceph_of = {
@@ -264,6 +334,14 @@ def _disks(session: Session, pools: dict[int, tuple[str, str]]) -> dict[int, lis
             select(StorageCeph.storage_id, StorageCeph.ceph_pool_id, StorageCeph.discard)
         )
     }
+    snapshots_of = _group(
+        (r.storage_id, {"name": r.name, "requested_state": r.requested_state,
+                        "state": r.state, "rollback": r.rollback})
+        for r in session.execute(
+            select(Snapshot.storage_id, Snapshot.name, Snapshot.requested_state, Snapshot.state,
+                   Snapshot.rollback).order_by(Snapshot.name)
+        )
+    )  # fmt: skip
     return _group(
         (
             r.vm_id,
@@ -273,11 +351,15 @@ def _disks(session: Session, pools: dict[int, tuple[str, str]]) -> dict[int, lis
                 "cache": cache_options[r.cache_option_id],
                 **{c: getattr(r, c) for c in LIMIT_COLUMNS},
                 "ceph": ceph_of.get(r.id),
+                "base_image": images.get(r.base_image_id),
+                "snapshots": snapshots_of.get(r.id, []),
+                "backup_schedules": schedules.get(("disk", r.id), []),
             },
         )
         for r in session.execute(
             select(Storage.id, Storage.vm_id, Storage.size, Storage.storage_type_id,
-                   Storage.cache_option_id, *(getattr(Storage, c) for c in LIMIT_COLUMNS))
+                   Storage.cache_option_id, Storage.base_image_id,
+                   *(getattr(Storage, c) for c in LIMIT_COLUMNS))
             .order_by(Storage.id)
         )
     )  # fmt: skip
@@ -288,6 +370,7 @@ def _vms(
     vm_ifaces: dict[int, list[dict[str, Any]]],
     placement_of: dict[int, dict[str, str]],
     disks: dict[int, list[dict]],
+    schedules: dict[tuple[str, int], list[dict]],
 ) -> list[dict[str, Any]]:
     vm_states = names(session, VmState)
     return [
@@ -303,6 +386,7 @@ def _vms(
             "placement": placement_of.get(r.node_method_id),
             "interfaces": vm_ifaces.get(r.id, []),
             "disks": disks.get(r.id, []),
+            "backup_schedules": schedules.get(("vm", r.id), []),
         }
         for r in session.execute(
             select(Vm.id, Vm.hostname, Vm.uuid, Vm.customer_id, Vm.cores, Vm.ram,

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ... import values
+from ...models.storage import SNAPSHOT_REQUESTS, SNAPSHOT_STATES
 from .. import value_fields as vf
 
 FORMAT_VERSION = 1
@@ -157,6 +158,24 @@ class VmInterfaceSchema(_Strict):
     mac = vf.mac(required=True)
     vlans = fields.List(vf.vni(), load_default=list)
     addresses = fields.List(vf.ip(), load_default=list)
+    # Its routed /64, out of one of the prefix pools (services/network/prefixes.py).
+    routed_prefix = vf.cidr(6, load_default=None, allow_none=True)
+
+
+class SnapshotSchema(_Strict):
+    name = vf.snapshot_name(required=True)
+    requested_state = Text(load_default="present", validate=validate.OneOf(SNAPSHOT_REQUESTS))
+    state = Text(load_default="pending", validate=validate.OneOf(SNAPSHOT_STATES))
+    rollback = fields.Boolean(load_default=False)
+
+
+class BackupScheduleSchema(_Strict):
+    """A schedule of its VM (all disks) or of one disk; the values are checked in ``check``
+    by the functions the API calls."""
+
+    store = vf.name(required=True)
+    on_calendar = fields.Raw(required=True)
+    retention = fields.Raw(required=True)
 
 
 class DiskCephSchema(_Strict):
@@ -173,6 +192,9 @@ class DiskSchema(_Strict):
     read_bps_limit = _optional(_positive64)
     write_bps_limit = _optional(_positive64)
     ceph = fields.Nested(DiskCephSchema, load_default=None, allow_none=True)
+    base_image = vf.name(load_default=None, allow_none=True)  # a clone of it
+    snapshots = fields.List(fields.Nested(SnapshotSchema), load_default=list)
+    backup_schedules = fields.List(fields.Nested(BackupScheduleSchema), load_default=list)
 
     @validates_schema
     def _ceph_block(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -194,6 +216,30 @@ class VmSchema(_Strict):
     placement = fields.Nested(PlacementSchema, load_default=None, allow_none=True)
     interfaces = fields.List(fields.Nested(VmInterfaceSchema), load_default=list)
     disks = fields.List(fields.Nested(DiskSchema), load_default=list)
+    backup_schedules = fields.List(fields.Nested(BackupScheduleSchema), load_default=list)
+
+
+class BackupStoreSchema(_Strict):
+    """Checked in ``check`` by ``backups.check_store``, as the API does."""
+
+    name = fields.Raw(required=True)
+    kind = Text(required=True)
+    target = fields.Raw(required=True)
+    description = Text(load_default="", multiline=True)
+
+
+class BaseImageSchema(_Strict):
+    name = vf.name(required=True)
+    storage_type = Text(required=True)
+    ceph_pool = vf.name(load_default=None, allow_none=True)
+    size = vf.size(required=True)
+    source_url = Text(load_default="")
+    description = Text(load_default="", multiline=True)
+
+
+class PrefixPoolSchema(_Strict):
+    prefix = vf.cidr(6, required=True)
+    description = Text(load_default="", multiline=True)
 
 
 # Issue 18: values are checked by services/config_data.py when written (transfer/config.py).
@@ -229,6 +275,9 @@ class InventorySchema(_Strict):
     ceph_pools = fields.List(fields.Nested(CephPoolSchema), load_default=list)
     vms = fields.List(fields.Nested(VmSchema), load_default=list)
     config = fields.Nested(ConfigSchema, load_default=lambda: {"levels": [], "host_groups": []})
+    backup_stores = fields.List(fields.Nested(BackupStoreSchema), load_default=list)
+    base_images = fields.List(fields.Nested(BaseImageSchema), load_default=list)
+    prefix_pools = fields.List(fields.Nested(PrefixPoolSchema), load_default=list)
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -18,13 +18,19 @@ import netaddr
 from sqlalchemy.orm import Session
 
 from ...models import (
+    BackupSchedule,
+    BackupStore,
+    BaseImage,
     CephClient,
     CephCluster,
     CephMonNode,
     CephOsdNode,
     CephPool,
+    Ipv6PrefixPool,
+    Ipv6RoutedPrefix,
     Node,
     NodeMethod,
+    Snapshot,
     Storage,
     StorageCeph,
     VirtNode,
@@ -87,12 +93,18 @@ def write(session: Session, data: dict[str, Any], plan: Plan) -> ImportSummary:
     pool_ids = _pools(w, data["ceph_pools"], cluster_ids)
     vlan_ids = _vlans(w, data["vlans"])
     _networks(w, data["networks"], vlan_ids)
+    store_ids = _backup_stores(w, data["backup_stores"])
+    image_ids = _base_images(w, data["base_images"], pool_ids)
+    prefix_pool_ids = _prefix_pools(w, data["prefix_pools"])
     node_rows = _nodes(w, data["nodes"], cluster_ids, client_ids)
     node_method_ids = _hypervisors(w, data["nodes"], node_rows)
     vm_rows = _vms(w, data["vms"], node_method_ids)
     iface_rows, iface_extra = _interfaces(w, data, node_rows, vm_rows, vlan_ids)
     address_count = _addresses(w, data["networks"], iface_rows, iface_extra)
-    disk_count = _disks(w, data["vms"], vm_rows, pool_ids)
+    routed_count = _routed_prefixes(w, data["vms"], iface_rows, prefix_pool_ids)
+    disk_rows = _disks(w, data["vms"], vm_rows, pool_ids, image_ids)
+    snapshot_count = _snapshots(w, data["vms"], disk_rows)
+    schedule_count = _schedules(w, data["vms"], vm_rows, disk_rows, store_ids)
     w.record()
     return ImportSummary(
         {
@@ -100,11 +112,17 @@ def write(session: Session, data: dict[str, Any], plan: Plan) -> ImportSummary:
             "vms": len(vm_rows),
             "interfaces": len(iface_rows),
             "addresses": address_count,
-            "disks": disk_count,
+            "disks": len(disk_rows),
             "networks": sum(len(entries) for entries in data["networks"].values()),
             "vlans": len(data["vlans"]),
             "ceph_pools": len(data["ceph_pools"]),
             "ceph_clusters": len(data["ceph_clusters"]),
+            "backup_stores": len(data["backup_stores"]),
+            "base_images": len(data["base_images"]),
+            "prefix_pools": len(data["prefix_pools"]),
+            "routed_prefixes": routed_count,
+            "snapshots": snapshot_count,
+            "backup_schedules": schedule_count,
         }
     )
 
@@ -166,6 +184,131 @@ def _pools(w: _Writer, pools: list[dict[str, Any]], cluster_ids: dict[str, int])
         ],
     )
     return {**w.plan.pool_ids, **{r["name"]: r["id"] for r in rows}}
+
+
+def _backup_stores(w: _Writer, stores: list[dict[str, Any]]) -> dict[str, int]:
+    rows = w.insert(BackupStore, [dict(s) for s in stores])
+    return {**w.plan.store_ids, **{r["name"]: r["id"] for r in rows}}
+
+
+def _base_images(
+    w: _Writer, images: list[dict[str, Any]], pool_ids: dict[str, int]
+) -> dict[str, int]:
+    types = w.plan.vocab["storage_type"]
+    rows = w.insert(
+        BaseImage,
+        [
+            {
+                "name": i["name"],
+                "storage_type_id": types[i["storage_type"]],
+                "ceph_pool_id": None if i["ceph_pool"] is None else pool_ids[i["ceph_pool"]],
+                "size": i["size"],
+                "source_url": i["source_url"],
+                "description": i["description"],
+            }
+            for i in images
+        ],
+    )
+    return {**w.plan.image_ids, **{r["name"]: r["id"] for r in rows}}
+
+
+def _prefix_pools(w: _Writer, pools: list[dict[str, Any]]) -> dict[int, int]:
+    """First address → id of the document's prefix pools."""
+    rows = w.insert(
+        Ipv6PrefixPool,
+        [
+            {
+                "network": p["prefix"].network,
+                "last_address": netaddr.IPAddress(p["prefix"].last, 6),
+                "prefixlen": p["prefix"].prefixlen,
+                "description": p["description"],
+            }
+            for p in pools
+        ],
+    )
+    return {p["prefix"].first: r["id"] for p, r in zip(pools, rows, strict=True)}
+
+
+def _vm_interface_rows(
+    vms: list[dict[str, Any]], iface_rows: Rows
+) -> list[tuple[dict, dict, dict]]:
+    """(VM entry, interface entry, its row) of every VM interface; their rows follow the
+    node ones."""
+    vm_ifaces = [(vm, iface) for vm in vms for iface in vm["interfaces"]]
+    rows = iface_rows[len(iface_rows) - len(vm_ifaces) :]
+    return [(vm, iface, row) for (vm, iface), row in zip(vm_ifaces, rows, strict=True)]
+
+
+def _routed_prefixes(
+    w: _Writer, vms: list[dict[str, Any]], iface_rows: Rows, pool_ids: dict[int, int]
+) -> int:
+    rows, customers = [], []
+    for vm, iface, row in _vm_interface_rows(vms, iface_rows):
+        prefix = iface["routed_prefix"]
+        if prefix is None:
+            continue
+        pool_first, pool_id = w.plan.routed_pool[prefix.first]
+        rows.append(
+            {
+                "prefix": prefix.network,
+                "pool_id": pool_ids[pool_first] if pool_id is None else pool_id,
+                "vm_interface_id": row["id"],
+            }
+        )
+        customers.append(vm["customer_id"])
+    w.insert(Ipv6RoutedPrefix, rows, customers)
+    return len(rows)
+
+
+def _snapshots(w: _Writer, vms: list[dict[str, Any]], disk_rows: Rows) -> int:
+    disks = [(vm, disk) for vm in vms for disk in vm["disks"]]
+    rows, customers = [], []
+    for (vm, disk), disk_row in zip(disks, disk_rows, strict=True):
+        for snap in disk["snapshots"]:
+            rows.append(
+                {
+                    "storage_id": disk_row["id"],
+                    **snap,
+                    "created_at": w.now,
+                    # What the host reported stands as reported now.
+                    "reported_at": None if snap["state"] == "pending" else w.now,
+                }
+            )
+            customers.append(vm["customer_id"])
+    w.insert(Snapshot, rows, customers)
+    return len(rows)
+
+
+def _schedules(
+    w: _Writer,
+    vms: list[dict[str, Any]],
+    vm_rows: Rows,
+    disk_rows: Rows,
+    store_ids: dict[str, int],
+) -> int:
+    rows, customers = [], []
+
+    def add(entries: list[dict[str, Any]], customer: int, vm_id: Any, storage_id: Any) -> None:
+        for e in entries:
+            rows.append(
+                {
+                    "vm_id": vm_id,
+                    "storage_id": storage_id,
+                    "store_id": store_ids[e["store"]],
+                    "on_calendar": e["on_calendar"],
+                    "retention": e["retention"],
+                    "created_at": w.now,
+                }
+            )
+            customers.append(customer)
+
+    for vm, row in zip(vms, vm_rows, strict=True):
+        add(vm["backup_schedules"], vm["customer_id"], row["id"], None)
+    disks = [(vm, disk) for vm in vms for disk in vm["disks"]]
+    for (vm, disk), disk_row in zip(disks, disk_rows, strict=True):
+        add(disk["backup_schedules"], vm["customer_id"], None, disk_row["id"])
+    w.insert(BackupSchedule, rows, customers)
+    return len(rows)
 
 
 def _vlans(w: _Writer, vlans: list[dict[str, Any]]) -> dict[int, int]:
@@ -353,7 +496,13 @@ def _addresses(
     return sum(len(r) for r in rows.values())
 
 
-def _disks(w: _Writer, vms: list[dict[str, Any]], vm_rows: Rows, pool_ids: dict[str, int]) -> int:
+def _disks(
+    w: _Writer,
+    vms: list[dict[str, Any]],
+    vm_rows: Rows,
+    pool_ids: dict[str, int],
+    image_ids: dict[str, int],
+) -> Rows:
     vocab = w.plan.vocab
     disk_rows, disk_customers, ceph_specs = [], [], []
     for vm, row in zip(vms, vm_rows, strict=True):
@@ -365,6 +514,9 @@ def _disks(w: _Writer, vms: list[dict[str, Any]], vm_rows: Rows, pool_ids: dict[
                     "storage_type_id": vocab["storage_type"][disk["type"]],
                     "cache_option_id": vocab["cache_option"][disk["cache"]],
                     **{c: disk[c] for c in LIMIT_COLUMNS},
+                    "base_image_id": None
+                    if disk["base_image"] is None
+                    else image_ids[disk["base_image"]],
                 }
             )
             disk_customers.append(vm["customer_id"])
@@ -379,4 +531,4 @@ def _disks(w: _Writer, vms: list[dict[str, Any]], vm_rows: Rows, pool_ids: dict[
             )  # fmt: skip
             ceph_customers.append(customer)
     w.insert(StorageCeph, ceph_rows, ceph_customers, ids=False)
-    return len(disk_rows)
+    return disk_rows

@@ -10,6 +10,8 @@
 # @param manage_libvirt Run `virsh define`/`virsh start` when a domain file changes.
 #   Off by default outside '/' because a temporary root has no libvirt.
 # @param manage_disks Create missing LVs, image files and RBD images. Same default.
+# @param manage_snapshots Make, remove and roll back disk snapshots as the document says
+#   and report them (virtapi::hypervisor::snapshot). Defaults to manage_disks.
 # @param host_noop Leave the host's packages and services alone (noop). Defaults to on
 #   outside '/': a temporary root gets real files and nothing else.
 # @param packages libvirt, QEMU, qemu-img, LVM (module data, per OS family).
@@ -38,6 +40,7 @@ class virtapi::hypervisor (
   Array[Hash] $backup_timers = [],
   Boolean $manage_libvirt = $root == '/',
   Boolean $manage_disks = $root == '/',
+  Boolean $manage_snapshots = $manage_disks,
   Boolean $host_noop = $root != '/',
   Hash $ceph_cluster = {},
   Variant[Hash, Sensitive[Hash]] $ceph_client = {},
@@ -45,6 +48,8 @@ class virtapi::hypervisor (
   $domain_dir = '/etc/virtapi/libvirt'
   $network_dir = '/etc/systemd/network'
   $exec_path = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
+  # Runs the backups and reports snapshots (files/virtapi-backup).
+  $host_command = '/usr/local/sbin/virtapi-backup'
 
   # Packages first: virsh, lvcreate, qemu-img and rbd must exist before anything runs them.
   virtapi::packages { 'virtapi::hypervisor':
@@ -174,12 +179,28 @@ class virtapi::hypervisor (
           },
         }
       }
+      if $manage_snapshots {
+        $disk['snapshots'].each |Hash $snapshot| {
+          virtapi::hypervisor::snapshot { "${vm['uuid']}-${disk['name']}-${snapshot['name']}":
+            root     => $root,
+            disk     => $disk,
+            snapshot => $snapshot,
+            command  => virtapi::path($root, $host_command),
+            require  => $manage_disks ? {
+              true    => [Virtapi::Hypervisor::Disk["${vm['uuid']}-${disk['name']}"],
+                          Class['virtapi::hypervisor::backups']],
+              default => Class['virtapi::hypervisor::backups'],
+            },
+          }
+        }
+      }
     }
   }
 
   class { 'virtapi::hypervisor::backups':
-    root   => $root,
-    timers => $backup_timers,
+    root    => $root,
+    timers  => $backup_timers,
+    command => $host_command,
   }
 
   $vxlans.each |Hash $vxlan| {

@@ -16,19 +16,30 @@ define virtapi::hypervisor::disk (
         path    => $path,
       }
     }
-    'qcow2': {
+    'qcow2', 'raw': {
       $file = virtapi::path($root, $disk['path'])
-      exec { "virtapi qemu-img ${file}":
-        command => "qemu-img create -f qcow2 ${file} ${disk['size']}",
-        creates => $file,
-        path    => $path,
+      $restore = $disk['restore_from']
+      $clone = $disk['clone_of']
+      if $restore and $restore['store']['kind'] == 'path' {
+        # Filled from a backup copy (files/virtapi-backup's layout, named in the document).
+        $target = $restore['store']['target'] ? {
+          /:/     => "/mnt/virtapi-backup/${restore['store']['name']}",
+          default => $restore['store']['target'],
+        }
+        $source = virtapi::path($root, "${target}/${restore['copy']}")
+        $command = "qemu-img convert -f qcow2 -O ${disk['type']} '${source}' '${file}'"
+      } elsif $clone and $disk['type'] == 'qcow2' {
+        # Copy-on-write on the base image (which the operator puts on every hypervisor).
+        $backing = virtapi::path($root, $clone['backing_file'])
+        $command = "qemu-img create -f qcow2 -b '${backing}' -F qcow2 '${file}' ${disk['size']}"
+      } elsif $disk['type'] == 'qcow2' {
+        $command = "qemu-img create -f qcow2 '${file}' ${disk['size']}"
+      } else {
+        # A sparse file: takes no space until the guest writes.
+        $command = "truncate --size ${disk['size']} '${file}'"
       }
-    }
-    'raw': {
-      $file = virtapi::path($root, $disk['path'])
-      # A sparse file: takes no space until the guest writes.
-      exec { "virtapi truncate ${file}":
-        command => "truncate --size ${disk['size']} ${file}",
+      exec { "virtapi disk ${file}":
+        command => $command,
         creates => $file,
         path    => $path,
       }
