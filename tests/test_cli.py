@@ -60,7 +60,7 @@ def test_token_create_list_revoke(env: dict[str, str], db_url: str) -> None:
     run(env, "token", "revoke", str(row.id))
     assert "revoked" in run(env, "token", "list").stdout
     bad = run(env, "token", "create", "--role", "customer", check=False)
-    assert bad.returncode != 0 and "customer-id" in bad.stderr
+    assert bad.returncode != 0 and "customer id" in bad.stderr
     assert run(env, "token", "revoke", "999", check=False).returncode != 0
 
 

@@ -150,7 +150,6 @@ def touches(
     elif table == "storage_ceph":
         # The pool's name shows in the disk's VM document only (a rename: "ceph_pool").
         t.storages |= _values("storage_id", before, after)
-        t.pools |= _values("ceph_pool_id", before, after)
     elif table == "ceph_cluster" and not whole:
         # A new cluster is in no document yet; a deleted one was refused while named.
         t.ceph_clusters.add(int(object_id))
