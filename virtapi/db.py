@@ -199,11 +199,22 @@ def get_read_session() -> Session:
     return g.db_read_session
 
 
+def _close_quietly(session: Session) -> None:
+    try:
+        session.close()
+    except DBAPIError:
+        # The connection died (PostgreSQL restarted, backend terminated): the rollback inside
+        # close() fails, but the transaction is gone with the connection anyway. Raising here,
+        # after the response was made, turned a 503 with Retry-After into an empty 500.
+        log.warning("closing a session whose connection was lost", exc_info=True)
+        session.invalidate()
+
+
 def _close_session(_exc: BaseException | None) -> None:
     read = g.pop("db_read_session", None)
     session = g.pop("db_session", None)
     if read is not None and read is not session:
-        read.close()
+        _close_quietly(read)
     if session is not None:
         # Whatever the view did not commit is rolled back: nothing half-written.
-        session.close()
+        _close_quietly(session)

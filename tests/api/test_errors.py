@@ -91,3 +91,16 @@ def test_body_booleans_are_json_booleans(client: Any, api_tokens: Any, demo: Any
         resp = client.patch(f"/api/v1/storage/{disk}", json={"discard": value}, headers=op)
         assert resp.status_code == 422 and "discard" in resp.json["errors"], value
     assert client.patch(f"/api/v1/storage/{disk}", json={}, headers=op).status_code == 200
+
+
+def test_a_row_changed_under_a_write_is_409_retry(app: Any) -> None:
+    """Found by schemathesis: two concurrent cancels of one install; the second one's UPDATE
+    matched no row (StaleDataError) and answered 500."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    @app.route("/_stale_for_test")
+    def stale() -> None:
+        raise StaleDataError("UPDATE statement on table 'install' expected to update 1 row(s)")
+
+    resp = app.test_client().get("/_stale_for_test")
+    assert resp.status_code == 409 and resp.json["code"] == "retry"

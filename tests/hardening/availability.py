@@ -183,8 +183,8 @@ def customer(
         except (OSError, urllib.error.URLError):
             # The outcome is unknown (the request may have committed): not checked afterwards.
             t.add(f"write {action}: connection lost, outcome unknown")
-            if action == "create":
-                ledger[f"w{n}.c{customer_id}.example.net"] = "unknown"
+            # Whatever the action, the VM's state is unknown now (a resize may have committed).
+            ledger[host] = "unknown"
             time.sleep(0.5)
 
 

@@ -255,9 +255,11 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
             obj = create_hook(session, principal, data)
             session.flush()
             key = getattr(obj, r.pk.key)
-            session.commit()
+            # The answer is read inside the transaction, then committed: a connection lost
+            # after COMMIT can no longer turn a committed write into a 503 "retry".
             obj = load(session, r, principal, key)
             body, tag = _represent(r, obj)
+            session.commit()
             location = url_for(f"{blp.name}.{r.endpoint}_item", id=key, _external=False)
             return json_response(body, 201, {"ETag": tag, "Location": location})
 
@@ -307,9 +309,10 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
             session, principal, obj = _locked(id)
             update_hook(session, principal, obj, data)
             session.flush()
-            session.commit()
+            # Read inside the transaction, then commit (see create).
             obj = load(session, r, principal, id)
             body, tag = _represent(r, obj)
+            session.commit()
             return json_response(body, 200, {"ETag": tag})
 
         patch.__doc__ = f"Change a {r.title}\n\nOnly the fields given change."

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from ..db import get_session
@@ -148,6 +149,13 @@ def _db_error(exc: DBAPIError) -> Response:
     return resp
 
 
+def _stale(exc: StaleDataError) -> Response:
+    # Another request changed or removed the row between this one reading and writing it (two
+    # cancels of one install at once): the same answer as a serialization failure.
+    get_session().rollback()
+    return error_response(409, "retry", "a concurrent change interfered; retry the request")
+
+
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error")
     return error_response(500, "internal_error", "internal error; it has been logged")
@@ -158,4 +166,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(DBAPIError, _db_error)
+    app.register_error_handler(StaleDataError, _stale)
     app.register_error_handler(Exception, _unexpected)
