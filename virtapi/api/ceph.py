@@ -19,7 +19,7 @@ from ..models import CephClient, CephCluster
 from ..services import ceph as ceph_service
 from ..services import value_fields
 from . import crud
-from .fields import NameOrId, name_field, ref_id, string, updating
+from .fields import NameOrId, name_field, ref_id, string, updating, with_rule
 from .filters import Filter
 
 
@@ -29,6 +29,10 @@ def _network(description: str) -> Any:
 
 
 blp = Blueprint("ceph", __name__, url_prefix="/api/v1", description="Ceph clusters and clients")
+
+
+# The pattern states the text form; the AES header inside it only the server can check.
+KEY_RULE = "the key must be a cephx AES key exactly as `ceph auth get-key` prints it"
 
 
 class CephClusterSchema(Schema):
@@ -73,12 +77,15 @@ class CephClientCreateSchema(Schema):
     is_default = fields.Boolean(
         load_default=False, metadata={"description": "the client of nodes that name none"}
     )
-    key = value_fields.cephx_key(
-        allow_none=True,
-        metadata={
-            "description": "`ceph auth get-key client.<id>`; needs the secrets scope, "
-            "stored encrypted, never returned (null removes it)"
-        },
+    key = with_rule(
+        value_fields.cephx_key(
+            allow_none=True,
+            metadata={
+                "description": "`ceph auth get-key client.<id>`; needs the secrets scope, "
+                "stored encrypted, never returned (null removes it)"
+            },
+        ),
+        KEY_RULE,
     )
 
 
@@ -86,7 +93,7 @@ class CephClientUpdateSchema(Schema):
     name = value_fields.ceph_client_name()
     caps = string(None)
     is_default = fields.Boolean()
-    key = value_fields.cephx_key(allow_none=True)
+    key = with_rule(value_fields.cephx_key(allow_none=True), KEY_RULE)
 
 
 def _check_key_scope(principal: Principal, data: dict[str, Any]) -> None:

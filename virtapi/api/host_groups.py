@@ -27,7 +27,7 @@ from ..services import config_data
 from ..services.errors import NotFound
 from . import crud
 from .etag import etag_of
-from .fields import name_field, ref_id, string, updating
+from .fields import name_field, ref_id, string, updating, with_rule
 from .filters import Filter
 
 blp = Blueprint(
@@ -54,7 +54,21 @@ _KEYS = (
 )
 
 
-def classes_field(**kwargs: Any) -> fields.Dict:
+# OpenAPI 3.0 cannot state a pattern for an object's keys, nor value size, depth or Hiera's
+# interpolation: stated rules, so a well-formed request refused for them is documented.
+CLASSES_RULE = "class names match x-key-pattern; parameter names are Puppet parameter names"
+DATA_RULE = "keys match x-key-pattern; values at most 64 KiB and 16 levels; no unescaped %{"
+
+
+def classes_field(**kwargs: Any) -> fields.Field:
+    return with_rule(_classes_field(**kwargs), CLASSES_RULE)
+
+
+def data_field(**kwargs: Any) -> fields.Field:
+    return with_rule(_data_field(**kwargs), DATA_RULE)
+
+
+def _classes_field(**kwargs: Any) -> fields.Dict:
     return fields.Dict(
         keys=fields.String(),
         values=fields.Dict(),
@@ -66,7 +80,7 @@ def classes_field(**kwargs: Any) -> fields.Dict:
     )
 
 
-def data_field(**kwargs: Any) -> fields.Dict:
+def _data_field(**kwargs: Any) -> fields.Dict:
     return fields.Dict(
         keys=fields.String(),
         metadata={

@@ -88,14 +88,17 @@ APPLIED_DOCUMENT = string(
 
 
 class ReportSchema(Schema):
-    state = string(
-        32,
-        allow_none=True,
-        load_default=None,
-        metadata={
-            "description": "VM state name; may be left out when only applied_document is sent",
-            "example": "running",
-        },
+    state = with_rule(
+        string(
+            32,
+            allow_none=True,
+            load_default=None,
+            metadata={
+                "description": "VM state name; may be left out when only applied_document is sent",
+                "example": "running",
+            },
+        ),
+        "state must be the name of a VM state (GET /api/v1/vm-states)",
     )
     applied_document = APPLIED_DOCUMENT
 
@@ -237,7 +240,10 @@ class VmMigrate(MethodView):
 
 
 class NodeReportSchema(Schema):
-    state = string(32, allow_none=True, load_default=None, metadata={"example": "running"})
+    state = with_rule(
+        string(32, allow_none=True, load_default=None, metadata={"example": "running"}),
+        "state must be the name of a node state (GET /api/v1/node-states)",
+    )
     facts = fields.Dict(
         keys=fields.String(), allow_none=True, load_default=None, metadata={"example": {}}
     )
