@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.api.helpers import H, vm_id
 
 BAD_BODIES = [
@@ -104,3 +106,47 @@ def test_a_row_changed_under_a_write_is_409_retry(app: Any) -> None:
 
     resp = app.test_client().get("/_stale_for_test")
     assert resp.status_code == 409 and resp.json["code"] == "retry"
+
+
+def test_a_deadlock_answers_409_retry_not_503(app: Any, client: Any, db_url: str) -> None:
+    """A real PostgreSQL deadlock (two transactions locking two rows in opposite order) is a
+    conflict, answered like a serialization failure: 409 retry, not "database unavailable"."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from virtapi.api.errors import is_transaction_conflict
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: no deadlock to provoke")
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int)"))
+        conn.execute(text("INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)"))
+    both_locked = threading.Barrier(2)
+    caught: list[OperationalError] = []
+
+    def lock(first: int, second: int) -> None:
+        with engine.connect() as conn:
+            try:
+                conn.execute(text("UPDATE deadlock_probe SET n = 1 WHERE id = :i"), {"i": first})
+                both_locked.wait(timeout=10)
+                conn.execute(text("UPDATE deadlock_probe SET n = 1 WHERE id = :i"), {"i": second})
+            except OperationalError as exc:
+                caught.append(exc)
+            conn.rollback()
+
+    threads = [threading.Thread(target=lock, args=order) for order in ((1, 2), (2, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    engine.dispose()
+    assert len(caught) == 1, "PostgreSQL aborts exactly one of the two"
+    assert is_transaction_conflict(caught[0])
+    with app.test_request_context():
+        from virtapi.api.errors import _db_error
+
+        resp = _db_error(caught[0])
+    assert resp.status_code == 409 and resp.get_json()["code"] == "retry"

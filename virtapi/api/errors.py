@@ -134,13 +134,27 @@ def _integrity_error(exc: IntegrityError) -> Response:
     return error_response(409, code, message, errors)
 
 
+# SQLSTATE class 40: serialization failure and deadlock. PostgreSQL rolled the transaction
+# back; nothing was written, and the same request can simply be sent again.
+_CONFLICT_STATES = frozenset({"40001", "40P01"})
+
+
+def is_transaction_conflict(exc: DBAPIError) -> bool:
+    """The database aborted the transaction for a concurrent one (not for being down)."""
+    orig = exc.orig
+    state = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    return isinstance(exc, OperationalError) and (
+        state in _CONFLICT_STATES or "could not serialize" in str(orig)
+    )
+
+
 def _db_error(exc: DBAPIError) -> Response:
     get_session().rollback()
     if isinstance(exc, DataError):
         # The schemas range-check input; this is the safety net for a value they let through.
         log.warning("database refused a value: %s", exc.orig)
         return error_response(422, "invalid", "a value is out of range or malformed for its field")
-    if isinstance(exc, OperationalError) and "could not serialize" in str(exc.orig):
+    if is_transaction_conflict(exc):
         return error_response(409, "retry", "a concurrent change interfered; retry the request")
     log.exception("database error")
     resp = error_response(503, "database_unavailable", "the database did not answer; retry later")
