@@ -214,3 +214,5 @@ def test_overdue_backups_in_drift_api_and_page(
     login(staff, api_tokens.operator)
     html = staff.get("/drift").text
     assert "drift-backups" in html and "Sun 04:00" in html and f"#{sid}" in html
+    # One backups table, in the page body (a copy once sat inside <title>).
+    assert html.count("drift-backups") == 1 and "<table" not in html.split("</title>")[0]

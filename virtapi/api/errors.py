@@ -141,11 +141,13 @@ _CONFLICT_STATES = frozenset({"40001", "40P01"})
 
 def is_transaction_conflict(exc: DBAPIError) -> bool:
     """The database aborted the transaction for a concurrent one (not for being down)."""
-    orig = exc.orig
-    state = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
-    return isinstance(exc, OperationalError) and (
-        state in _CONFLICT_STATES or "could not serialize" in str(orig)
-    )
+    # psycopg2 names the SQLSTATE pgcode, psycopg 3 sqlstate.
+    state = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, OperationalError) and state in _CONFLICT_STATES
+
+
+def _retry() -> Response:
+    return error_response(409, "retry", "a concurrent change interfered; retry the request")
 
 
 def _db_error(exc: DBAPIError) -> Response:
@@ -155,7 +157,7 @@ def _db_error(exc: DBAPIError) -> Response:
         log.warning("database refused a value: %s", exc.orig)
         return error_response(422, "invalid", "a value is out of range or malformed for its field")
     if is_transaction_conflict(exc):
-        return error_response(409, "retry", "a concurrent change interfered; retry the request")
+        return _retry()
     log.exception("database error")
     resp = error_response(503, "database_unavailable", "the database did not answer; retry later")
     # Clients (virtapi-enc, the pillar module, curl --retry) wait this long and try again.
@@ -167,7 +169,7 @@ def _stale(exc: StaleDataError) -> Response:
     # Another request changed or removed the row between this one reading and writing it (two
     # cancels of one install at once): the same answer as a serialization failure.
     get_session().rollback()
-    return error_response(409, "retry", "a concurrent change interfered; retry the request")
+    return _retry()
 
 
 def _unexpected(exc: Exception) -> Response:
