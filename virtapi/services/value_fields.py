@@ -139,14 +139,12 @@ def ceph_client_name(**kwargs: Any) -> Parsed:
     """A Ceph user: ``client.libvirt`` (the ``client.`` prefix optional, always stored)."""
     meta = kwargs.setdefault("metadata", {})
     meta.setdefault("example", "client.libvirt")
-    meta.setdefault("pattern", values.CEPH_CLIENT_PATTERN)
     return Parsed(values.parse_ceph_client_name, **kwargs)
 
 
 def cephx_key(**kwargs: Any) -> Parsed:
     """A cephx secret as ``ceph auth get-key`` prints it."""
     meta = kwargs.setdefault("metadata", {})
-    meta.setdefault("pattern", values.CEPHX_KEY_PATTERN)
     meta.setdefault("writeOnly", True)
     return Parsed(values.parse_cephx_key, **kwargs)
 
