@@ -104,6 +104,12 @@ def test_backup_schedules_backups_and_restore(
     assert done.status_code == 303, done.text[:800]
     disks = client.get(f"/api/v1/storage?vm_id={web1}", headers=H(api_tokens.operator))
     assert disks.json["count"] == disks_before.json["count"] + 1
+    new_disk = max(d["id"] for d in disks.json["results"])
+    listed = page(a, "/restores?vm=WEB1&sort=-taken")  # typed in any case
+    assert _column(listed, 0) == [str(new_disk)] and f"#{backup}" in listed
+    assert "No restores." in page(b, "/restores")
+    assert "No restores." in page(a, f"/restores?backup_id={backup + 1}")
+    assert "Backup:" in page(a, "/restores?backup_id=x", 400)
     # Into another customer's VM: refused next to vm_id, input kept.
     other = vm_id(app, "db1") if _owner(app, "db1") != 1001 else None
     if other is not None:
@@ -186,6 +192,7 @@ def test_new_pages_sort_filter_and_stay_under_20_statements(
     paths = ["/inventory/snapshots?sort=-name&vm_id=1", "/inventory/backups?result=success"]
     paths += ["/inventory/backup-schedules?sort=-retention", "/inventory/ceph-clusters?name=x"]
     paths += ["/inventory/ceph-clients?page=2", "/inventory/backup-stores", "/drift"]
+    paths += ["/restores?vm=web&backup_id=1&sort=-taken", "/restores?page=2"]
     page(op, "/inventory/snapshots")  # let the token's last-use stamp settle
 
     def measure(client_: Any) -> dict[str, int]:
