@@ -127,14 +127,17 @@ def document_drift(
     return out
 
 
-def state_drift(session: Session) -> list[dict[str, Any]]:
-    """VMs whose actual state is not the requested one, newest first."""
+def state_drift(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
+    """VMs whose actual state is not the requested one, newest first (the ``limit`` newest)."""
     requested, actual = aliased(VmState), aliased(VmState)
+    since = func.coalesce(Vm.reported_at, Vm.updated_at)
     rows = session.execute(
         select(Vm.hostname, requested.name, actual.name, Vm.reported_at, Vm.updated_at)
         .join(requested, requested.id == Vm.requested_state_id)
         .join(actual, actual.id == Vm.actual_state_id)
         .where(Vm.requested_state_id != Vm.actual_state_id)
+        .order_by(since.desc(), Vm.id)
+        .limit(limit)
     ).all()
     out = [
         {
