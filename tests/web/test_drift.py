@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from tests.support.queries import statements_sent
+from tests.support.queries import statements_per_path
 from tests.web import test_views as test_web
 from tests.web.test_lists import _column
 from tests.web.test_views import page
@@ -152,12 +152,7 @@ def test_drift_page_costs_the_same_statements_at_any_fleet_size(app: Any, signed
     page(staff, "/drift")  # let the token's last-use stamp settle before counting
 
     def measure() -> dict[str, int]:
-        out = {}
-        for path in paths:
-            with statements_sent(db.engine) as statements:
-                page(staff, path)
-            out[path] = len(statements)
-        return out
+        return statements_per_path(db.engine, lambda path: page(staff, path), paths)
 
     _grow_fleet(db, 0, 150)
     before = measure()

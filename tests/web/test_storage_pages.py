@@ -13,7 +13,7 @@ import pytest
 
 from tests.api.helpers import H, db_of, vm_id
 from tests.support.ceph import cephx_key, with_secret_key
-from tests.support.queries import statements_sent
+from tests.support.queries import statements_per_path
 from tests.web import test_views as test_web
 from tests.web.test_lists import _column
 from tests.web.test_views import csrf_of, login, page
@@ -195,17 +195,12 @@ def test_new_pages_sort_filter_and_stay_under_20_statements(
     paths += ["/restores?vm=web&backup_id=1&sort=-taken", "/restores?page=2"]
     page(op, "/inventory/snapshots")  # let the token's last-use stamp settle
 
-    def measure(client_: Any) -> dict[str, int]:
-        out = {}
-        for path in paths:
-            with statements_sent(db.engine) as statements:
-                client_.get(path)
-            out[path] = len(statements)
-        return out
+    def measure() -> dict[str, int]:
+        return statements_per_path(db.engine, lambda path: page(op, path), paths)
 
-    before = measure(op)
+    before = measure()
     for n in range(3, 8):
         client.post("/api/v1/snapshots", json={"storage_id": disk, "name": f"s{n}"}, headers=ca)
     _backup(app, client, api_tokens, "web2")
-    after = measure(op)
+    after = measure()
     assert before == after and max(after.values()) < 20, (before, after)
