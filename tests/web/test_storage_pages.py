@@ -76,6 +76,11 @@ def test_customer_requests_a_snapshot_and_sees_only_their_own(
     path = f"/inventory/snapshots/{snap['id']}"
     refused = _post(a, f"{path}/rollback", {"confirm": "yes"}, at=path)
     assert refused.status_code in (409, 422) and "stopped" in refused.text
+    # The VM page offers the same form for its own disks, and links to the VM's lists.
+    vm_page = page(a, f"/vms/{_uuid(client, api_tokens, 'web1')}")
+    assert f'<option value="{disk}">' in vm_page and "/inventory/snapshots?vm_id=" in vm_page
+    again = _post(a, "/inventory/snapshots", {"storage_id": disk, "name": "nightly"})
+    assert again.status_code == 303
     # Customers have no operator pages.
     for other in ("ceph-clusters", "ceph-clients", "backup-stores", "nodes"):
         page(a, f"/inventory/{other}", 403)
@@ -126,6 +131,12 @@ def test_backup_schedules_backups_and_restore(
     assert stale.status_code == 409 and 'value="5"' in stale.text
     schedule = client.get(f"/api/v1/backup-schedules/{sid}", headers=H(api_tokens.operator))
     assert schedule.json["retention"] == 5
+
+
+def _uuid(client: Any, api_tokens: Any, short: str) -> str:
+    vms = client.get(f"/api/v1/vms?hostname={short}.c1001.example.net",
+                     headers=H(api_tokens.customer_a)).json["results"]  # fmt: skip
+    return vms[0]["uuid"]
 
 
 def _owner(app: Any, hostname: str) -> int | None:
