@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from tests.support.queries import statements_per_path
 from tests.web import test_views as test_web
@@ -161,3 +161,18 @@ def test_drift_page_costs_the_same_statements_at_any_fleet_size(app: Any, signed
     assert after == before and max(after.values()) < 20, (before, after)
     html = page(staff, "/drift?kind=node&sort=certname&page=2")
     assert "page 2 of" in html and f"{150 + 300 + 6} host" in html.replace("\u202f", "")
+
+
+def test_signing_in_changes_no_document(app: Any, signed_in: Any) -> None:
+    """A browser session's rows are no inventory: signing in (which deletes expired sessions
+    with a plain DELETE) once recorded ``*``, every document changed, which emptied every
+    cache, woke every feed follower and drifted the whole fleet."""
+    from virtapi.models import ChangeNode
+
+    db: Database = app.extensions["virtapi.db"]
+    with db.session() as s:
+        before = s.scalar(select(func.count()).select_from(ChangeNode))
+    signed_in("operator")
+    signed_in("customer_a")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ChangeNode)) == before
