@@ -801,5 +801,11 @@ ALTER TABLE ipv6_network ADD COLUMN purpose VARCHAR(16);
 
 UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
 
+-- Running upgrade 0012 -> 0015
+
+ALTER TABLE applied_document ADD COLUMN synced_version BIGINT;
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0012';
+
 COMMIT;
 

@@ -178,11 +178,15 @@ def test_drift_roles_and_page(app: Any, client: Any, api_tokens: Tokens, demo: A
     client.post(f"/api/v1/nodes/{HV}/report", json={"applied_document": "1" * 64}, headers=reader)
     staff = app.test_client()
     login(staff, api_tokens.operator)
-    html = staff.get("/drift")
-    assert html.status_code == 200 and HV in html.text and applied[:12] in html.text
+    html = staff.get("/drift?state=drifted")
+    assert html.status_code == 200 and HV in html.text and "1" * 12 in html.text
+    host = staff.get(f"/drift/{HV}")  # the host's own page: current hash and why
+    assert host.status_code == 200 and applied in host.text and "no longer known" in host.text
+    assert staff.get("/drift/nope.example.com").status_code == 404
     outsider = app.test_client()
     login(outsider, api_tokens.customer_a)
     assert outsider.get("/drift").status_code == 403
+    assert outsider.get(f"/drift/{HV}").status_code == 403
 
 
 def test_overdue_backups_in_drift_api_and_page(

@@ -22,3 +22,13 @@ def statements_sent(engine: Engine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def statements_per_path(engine: Engine, fetch: Any, paths: list[str]) -> dict[str, int]:
+    """How many statements ``fetch(path)`` (a page or API GET) sends, per path."""
+    out = {}
+    for path in paths:
+        with statements_sent(engine) as statements:
+            fetch(path)
+        out[path] = len(statements)
+    return out

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support.queries import statements_sent
+from tests.support.queries import statements_per_path
 from virtapi.config import override
 from virtapi.db import Database
 from virtapi.models import NodeMethod, Storage, Vm, VmInterface, VmState, WebSession
@@ -431,12 +431,7 @@ def test_pages_use_a_fixed_number_of_queries(app: Any, signed_in: Any) -> None:
     page(client, "/vms")  # let the token's last-use stamp settle before counting
 
     def measure() -> dict[str, int]:
-        out = {}
-        for path in paths:
-            with statements_sent(db.engine) as statements:
-                page(client, path)
-            out[path] = len(statements)
-        return out
+        return statements_per_path(db.engine, lambda path: page(client, path), paths)
 
     before = measure()
     _add_vms(db, 20)

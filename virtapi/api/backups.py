@@ -13,7 +13,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
@@ -94,18 +94,20 @@ class ScheduleSchema(Schema):
         metadata={"type": "boolean", "description": "should have succeeded by now"},
     )
 
+    @pre_dump(pass_collection=True)
+    def _read_last_successes(self, data: Any, many: bool, **_: Any) -> Any:
+        # One batch for a whole page (two statements), not four per schedule.
+        schedules = list(data) if many else [data]
+        session = Session.object_session(schedules[0]) if schedules else None
+        self._last_success = service.last_successes(session, schedules) if session else {}
+        return data
+
     def _last(self, schedule: BackupSchedule) -> str | None:
-        last = _last_success(schedule)
+        last = self._last_success.get(schedule.id)
         return last.isoformat() if last else None
 
     def _overdue(self, schedule: BackupSchedule) -> bool:
-        return service.overdue(schedule, _last_success(schedule))
-
-
-def _last_success(schedule: BackupSchedule) -> Any:
-    session = Session.object_session(schedule)
-    assert session is not None
-    return service.last_success(session, schedule)
+        return service.overdue(schedule, self._last_success.get(schedule.id))
 
 
 class ScheduleCreateSchema(Schema):

@@ -112,7 +112,9 @@ def _applied(certname: str, applied: str | None) -> None:
     if applied is not None:
         drift.check_hash(applied)
         current = current_document(certname)
-        drift.record_applied(get_session(), certname, applied, current and current[1])
+        drift.record_applied(
+            get_session(), certname, applied, current and current[1], current and current[2]
+        )
 
 
 def _state(vm: Vm) -> dict[str, Any]:

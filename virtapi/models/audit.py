@@ -71,3 +71,7 @@ class AppliedDocument(Base):
     hash: Mapped[str] = mapped_column(String(64))
     document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The data version whose document the host had applied at its last report (NULL: the
+    # hash it applied was not the one served then). A change_node row for the certname after
+    # it means drift, so the fleet's drift is one SQL statement, no document built.
+    synced_version: Mapped[int | None] = mapped_column(BigInteger)

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import AppliedDocument, ChangeNode, Install, Node, Vm
+from ..models import Install, Node, Vm
 from .metrics import PREFIX
 from .readiness import Readiness
 
@@ -62,19 +62,10 @@ class InventoryCollector(Collector):
         stale.add_metric(["never"], never)
         stale.add_metric(["expired"], expired)
         yield stale
-        # A host drifts once its document changed after the hash it last reported applying;
-        # the change feed says when, so no document is built at scrape time.
-        changed_since = (
-            select(func.min(ChangeNode.at))
-            .where(
-                ChangeNode.certname == AppliedDocument.certname,
-                ChangeNode.at >= AppliedDocument.reported_at,
-            )
-            .scalar_subquery()
-        )
-        count, since = self.session.execute(
-            select(func.count(changed_since), func.min(changed_since)).select_from(AppliedDocument)
-        ).one()
+        # Imported here: services.node_document imports this package (its build timer).
+        from ..services import drift
+
+        count, since = drift.drifted_count(self.session, now)
         nodes_drifted.add_metric([], count)
         nodes_oldest.add_metric([], (now - _aware(since)).total_seconds() if since else 0.0)
         yield nodes_drifted

@@ -37,6 +37,7 @@ from ..models import (
     StorageCeph,
     Vm,
     VmInterface,
+    WebSession,
 )
 from ..models.base import is_secret, utcnow
 from .affected import EVERYTHING, Resolver, Touches, touches
@@ -219,7 +220,10 @@ def pending_affected(session: Session) -> set[str] | None:
     return None if pending is None else set(pending)
 
 
-_UNAUDITED_TABLES = frozenset(m.__table__ for m in UNAUDITED)
+# Statements on these tables change no node document: unaudited bookkeeping, and browser
+# sessions (a sign-in's DELETE of expired sessions once marked every document changed,
+# which emptied every cache and woke every feed follower).
+_UNAUDITED_TABLES = frozenset(m.__table__ for m in (*UNAUDITED, WebSession))
 
 
 @event.listens_for(Session, "do_orm_execute")

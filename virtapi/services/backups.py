@@ -10,6 +10,7 @@ elapsed since its last success (or its creation) more than ``grace`` ago.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,25 +192,38 @@ def _oldest_latest(disks: list[int], latest: dict[int, datetime | None]) -> date
 def last_success(session: Session, schedule: BackupSchedule) -> datetime | None:
     """When the oldest of the schedule's disks last had a successful backup finished; None if
     any of its disks never had one."""
-    disks = (
-        [schedule.storage_id]
-        if schedule.storage_id is not None
-        else list(session.scalars(select(Storage.id).where(Storage.vm_id == schedule.vm_id)))
-    )
-    if not disks:
-        return None
-    latest = dict(
-        session.execute(
-            select(Backup.storage_id, func.max(Backup.finished_at))
-            .where(
-                Backup.schedule_id == schedule.id,
-                Backup.result == "success",
-                Backup.storage_id.in_(disks),
-            )
-            .group_by(Backup.storage_id)
-        ).all()
-    )
-    return _oldest_latest(disks, latest)
+    return last_successes(session, [schedule])[schedule.id]
+
+
+def last_successes(
+    session: Session, schedules: Sequence[BackupSchedule]
+) -> dict[int, datetime | None]:
+    """`last_success` of each schedule, in at most two statements whatever their number (a
+    page of schedules)."""
+    if not schedules:
+        return {}
+    whole_vms = {s.vm_id for s in schedules if s.storage_id is None}
+    disks_of: dict[int | None, list[int]] = {}
+    if whole_vms:
+        for disk_id, vm in session.execute(
+            select(Storage.id, Storage.vm_id)
+            .where(Storage.vm_id.in_(whole_vms))
+            .order_by(Storage.id)
+        ):
+            disks_of.setdefault(vm, []).append(disk_id)
+    latest: dict[tuple[int, int], datetime] = {
+        (schedule_id, storage_id): finished
+        for schedule_id, storage_id, finished in session.execute(
+            select(Backup.schedule_id, Backup.storage_id, func.max(Backup.finished_at))
+            .where(Backup.result == "success", Backup.schedule_id.in_([s.id for s in schedules]))
+            .group_by(Backup.schedule_id, Backup.storage_id)
+        )
+    }
+    out = {}
+    for s in schedules:
+        disks = [s.storage_id] if s.storage_id is not None else disks_of.get(s.vm_id, [])
+        out[s.id] = _oldest_latest(disks, {d: latest.get((s.id, d)) for d in disks})
+    return out
 
 
 def due_at(on_calendar: str, last: datetime | None, created_at: datetime) -> datetime | None:

@@ -17,7 +17,7 @@ bp = Blueprint(
 
 
 def init_app(app: Flask) -> None:
-    from . import apidocs, drift, views  # noqa: F401 - register the routes on bp
+    from . import apidocs, drift, restores, storage_forms, views  # noqa: F401 - register the routes on bp
 
     app.register_blueprint(bp)
     apidocs.init_app(app)

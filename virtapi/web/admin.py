@@ -1,5 +1,6 @@
-"""Operator forms for the inventory: nodes and their roles, networks, addresses, VLANs, pools,
-images, quotas; migrating VMs and marking nodes for maintenance.
+"""Forms for the inventory: nodes and their roles, networks, addresses, VLANs, pools, images,
+quotas, Ceph clusters and clients, backup stores (operators); snapshots, backup schedules and
+backups (customers too, their own VMs' only); migrating VMs and marking nodes for maintenance.
 
 Each form is made from the API resource's own create/update schema, and posts through
 ``forms.create/update/delete`` to the resource's own hooks: what the API accepts, the form
@@ -19,16 +20,20 @@ from sqlalchemy.orm import ColumnProperty, Session
 from werkzeug.datastructures import MultiDict
 
 from ..api import crud
+from ..api.backups import BACKUPS, SCHEDULES, STORES
+from ..api.ceph import CEPH_CLIENTS, CEPH_CLUSTERS
 from ..api.compute import QUOTAS
 from ..api.host_groups import HOST_GROUPS
 from ..api.installs import IMAGES
 from ..api.network import ADDRESSES, NETWORKS, VLANS
 from ..api.nodes import CEPH_MON_NODES, CEPH_OSD_NODES, NODES, VIRT_NODES
 from ..api.operations import MigrateSchema, overcommit
+from ..api.snapshots import SNAPSHOTS
 from ..api.vocabularies import CEPH_POOLS
 from ..auth import OPERATORS
 from ..db import get_session
 from ..models import NodeState
+from ..models.backups import BACKUP_RESULTS
 from ..services import placement
 from ..services.lookups import vm_by_uuid
 from . import bp, format, forms, list_specs, lists, login
@@ -49,16 +54,36 @@ RESOURCES: dict[str, crud.Resource] = {
         IMAGES,
         QUOTAS,
         HOST_GROUPS,  # issue 18
+        CEPH_CLUSTERS,
+        CEPH_CLIENTS,
+        STORES,
+        SCHEDULES,
+        SNAPSHOTS,
+        BACKUPS,
     )
 }
+# Pages customers have too: the API scopes them to their own VMs (another's object is a 404).
+CUSTOMER_PAGES = frozenset({SNAPSHOTS.path, SCHEDULES.path, BACKUPS.path})
 PAGE = 50
 # Byte counts the forms read as "256G" / "512M" (a bare number stays bytes, as in the API).
-SIZE_FIELDS = frozenset({"ram", "size", "max_ram", "max_disk"})
+SIZE_FIELDS = frozenset({"ram", "size", "max_ram", "max_disk", "bytes"})
+# Secrets go in, never come out: a password input, never filled in again (Ceph keys).
+SECRET_FIELDS = frozenset({"key"})
 
 
 def _operator() -> None:
     if login.principal().role not in OPERATORS:
         abort(403, "These forms are for operators.")
+
+
+def _reader(resource: crud.Resource) -> None:
+    """The page of ``resource`` for this caller: operators every one, customers and readers
+    those the API lets them read (customers: CUSTOMER_PAGES only)."""
+    me = login.principal()
+    if resource.path not in CUSTOMER_PAGES:
+        _operator()
+    if me.role not in resource.read_roles:
+        abort(403, f"the {me.role} role may not read {resource.path}")
 
 
 def _resource(path: str) -> crud.Resource:
@@ -68,6 +93,8 @@ def _resource(path: str) -> crud.Resource:
 
 
 def _kind(field: fields.Field, name: str = "") -> str:
+    if name in SECRET_FIELDS:
+        return "secret"
     if isinstance(field, fields.Integer) and (
         name in SIZE_FIELDS or field.metadata.get("description") == "bytes"
     ):
@@ -175,6 +202,8 @@ def _choices(path: str, name: str) -> dict[str, Any]:
         return {"choices": list_specs.names_of(NodeState)}
     if path == "nodes" and name == "role":
         return {"choices": list_specs.role_choices}
+    if path == BACKUPS.path and name == "result":
+        return {"choices": lambda _s: [(r, r) for r in BACKUP_RESULTS]}
     return {}
 
 
@@ -219,8 +248,8 @@ def inventory_index() -> Any:
 @bp.route("/inventory/<path>", methods=["GET", "POST"])
 @login.signed_in
 def inventory_list(path: str) -> Any:
-    _operator()
     resource = _resource(path)
+    _reader(resource)
     outcome = forms.Outcome()
     if request.method == "POST":
         login.check_csrf()
@@ -243,7 +272,7 @@ def inventory_list(path: str) -> Any:
     ), (200 if outcome.ok else forms.FORM_ERROR_STATUS)
 
 
-def _edit_page(resource: crud.Resource, key: int, outcome: forms.Outcome) -> Any:
+def edit_page(resource: crud.Resource, key: int, outcome: forms.Outcome) -> Any:
     session = get_session()
     session.expire_all()
     obj = crud.load(session, resource, login.principal(), key)
@@ -264,10 +293,10 @@ def _edit_page(resource: crud.Resource, key: int, outcome: forms.Outcome) -> Any
 @bp.route("/inventory/<path>/<int:key>", methods=["GET", "POST"])
 @login.signed_in
 def inventory_edit(path: str, key: int) -> Any:
-    _operator()
     resource = _resource(path)
+    _reader(resource)
     if request.method == "GET":
-        return _edit_page(resource, key, forms.Outcome())
+        return edit_page(resource, key, forms.Outcome())
     login.check_csrf()
     if resource.update_schema is None:
         abort(405)
@@ -275,19 +304,19 @@ def inventory_edit(path: str, key: int) -> Any:
     outcome = forms.update(resource, key, body, request.form.get("etag", ""))
     if outcome.ok:
         return redirect(url_for("web.inventory_edit", path=path, key=key), code=303)
-    return _edit_page(resource, key, outcome)
+    return edit_page(resource, key, outcome)
 
 
 @bp.post("/inventory/<path>/<int:key>/delete")
 @login.signed_in
 def inventory_delete(path: str, key: int) -> Any:
-    _operator()
-    login.check_csrf()
     resource = _resource(path)
+    _reader(resource)
+    login.check_csrf()
     outcome = forms.delete(resource, key, request.form.get("etag") or None)
     if outcome.ok:
         return redirect(url_for("web.inventory_list", path=path), code=303)
-    return _edit_page(resource, key, outcome)
+    return edit_page(resource, key, outcome)
 
 
 @bp.post("/nodes/<int:node_id>/state")
@@ -300,7 +329,7 @@ def node_state(node_id: int) -> Any:
     outcome = forms.update(NODES, node_id, {"state": state}, None)
     if outcome.ok:
         return redirect(url_for("web.node", node_id=node_id), code=303)
-    return _edit_page(NODES, node_id, outcome)
+    return edit_page(NODES, node_id, outcome)
 
 
 @bp.post("/vms/<vm_uuid>/migrate")

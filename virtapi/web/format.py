@@ -88,7 +88,16 @@ def exact_size(value: int | None) -> str:
     return str(value)
 
 
+def parsed_time(text: str | None) -> datetime | None:
+    """A time as the API's representation writes it (ISO 8601), for pages that show one."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except (TypeError, ValueError):
+        return None
+
+
 FILTERS = {
+    "as_time": parsed_time,
     "gib": gib,
     "exact_size": exact_size,
     "bytes": human_bytes,
