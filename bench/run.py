@@ -3,6 +3,7 @@
     python3 -m bench.run                       # the full 1,000 x 20 fleet (a few minutes)
     python3 -m bench.run --hypervisors 100     # quicker
     python3 -m bench.run --profile import      # pyinstrument profile of the import
+    python3 -m bench.run --hypervisors 20 --profile http   # cProfile of cached ENC hits and 304s
 
 Prints one table (docs/scale.md shows the latest). Never part of the test run: timings depend
 on the machine and on whatever else it is doing.
@@ -285,7 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per HTTP run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--profile", choices=["import", "document"], help="pyinstrument")
+    parser.add_argument(
+        "--profile",
+        choices=["import", "document", "http"],
+        help="pyinstrument (import, document); http: cProfile of cached ENC answers and 304s "
+        "through the WSGI app, instead of the gunicorn runs",
+    )
     args = parser.parse_args(argv)
 
     table = Table()
@@ -340,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
             big_id = s.execute(text("SELECT id FROM node WHERE fqdn = :f"), {"f": BIG_HV}).scalar()
         db.dispose()
         auth = {"Authorization": f"Bearer {reader}"}
+        if args.profile == "http":
+            profile_http(url, auth)
+            return
         _http(table, url, auth, args, big_id)
     print()
     print(table.markdown())
@@ -397,6 +406,58 @@ def _http(
             static_file.unlink(missing_ok=True)
             if STATIC_DIR.exists() and not any(STATIC_DIR.iterdir()):
                 STATIC_DIR.rmdir()
+
+
+def profile_http(url: str, auth: dict[str, str], requests: int = 3000) -> None:
+    """cProfile of the WSGI app (what a gunicorn worker calls) answering cached ENC requests:
+    full answers, then 304 revalidations; prints the top lines of each."""
+    import cProfile
+    import io
+    import pstats
+
+    from werkzeug.test import EnvironBuilder
+
+    from virtapi.app import create_app
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    path = f"/enc/{BIG_HV}"
+
+    def call(headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+        environ = EnvironBuilder(path=path, headers=headers).get_environ()
+        out: dict[str, Any] = {}
+
+        def start_response(status: str, hdrs: list[tuple[str, str]], *_: Any) -> None:
+            out["status"], out["headers"] = status, dict(hdrs)
+
+        body = app(environ, start_response)
+        b"".join(body)
+        getattr(body, "close", lambda: None)()
+        return out["status"], out["headers"]
+
+    status, headers = call(auth)  # builds and caches the document
+    assert status.startswith("200"), status
+    for label, sent in (("full", auth), ("304", {**auth, "If-None-Match": headers["ETag"]})):
+        environ = EnvironBuilder(path=path, headers=sent).get_environ()
+        assert call(sent)[0].startswith("304" if label == "304" else "200")
+        profiler = cProfile.Profile()
+        t = time.perf_counter()
+        profiler.enable()
+        for _ in range(requests):
+            # A fresh environ per request, as a server hands one over.
+            body = app(dict(environ, **{"wsgi.input": io.BytesIO()}), lambda *_a: None)
+            b"".join(body)
+            getattr(body, "close", lambda: None)()
+        profiler.disable()
+        elapsed = time.perf_counter() - t
+        each = elapsed / requests * 1e6
+        load = os.getloadavg()[0]
+        print(f"\n--- cached ENC {label}: {requests} requests, {each:.0f} µs each under "
+              f"cProfile (load average {load:.1f})", file=sys.stderr)  # fmt: skip
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
+        print(stream.getvalue(), file=sys.stderr)
 
 
 def _profiler(enabled: bool) -> Any:

@@ -28,6 +28,7 @@ UNMATCHED_ROUTE = "<unmatched>"
 DOCUMENT_VIEWS = frozenset({"enc", "hiera", "pillar", "document"})
 REFUSAL_REASONS = frozenset({"quota", "capacity"})
 ENGINES = frozenset({"primary", "replica"})
+FORMATS = frozenset({"yaml", "json"})
 # Node documents are budgeted at 5 ms uncached: resolution around that.
 _DOCUMENT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _LAG_BUCKETS = (0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000)
@@ -47,6 +48,7 @@ class Metrics:
     db_connections_opened: Counter
     document_build: Histogram
     document_cache: Counter
+    document_renders: Counter
     allocations_refused: Counter
     feed_waiters: Gauge
     feed_cursor_lag: Histogram
@@ -85,6 +87,10 @@ def _build() -> Metrics:
         document_cache=Counter(
             "document_cache", "Node document cache look-ups by view and result",
             ["view", "result"], **kw,
+        ),
+        document_renders=Counter(
+            "document_renders", "Config-management answers serialised (not served from cache)",
+            ["format"], **kw,
         ),
         allocations_refused=Counter(
             "allocations_refused", "VM creations or resizes refused, by reason",
@@ -171,6 +177,11 @@ def observe_document_build(seconds: float) -> None:
 def count_cache(view: str, hit: bool) -> None:
     """Call once per document cache look-up; ``view`` is enc, hiera, pillar or document."""
     get().document_cache.labels(_closed(view, DOCUMENT_VIEWS), "hit" if hit else "miss").inc()
+
+
+def count_render(fmt: str) -> None:
+    """Call once per ENC/Hiera/pillar answer serialised; ``fmt`` is yaml or json."""
+    get().document_renders.labels(_closed(fmt, FORMATS)).inc()
 
 
 def count_refusal(reason: str) -> None:

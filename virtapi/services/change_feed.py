@@ -11,8 +11,9 @@ learns what changed since it last looked for the price of one cheap query.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, select, union
+from sqlalchemy import ColumnElement, Connection, Row, Table, select, union
 from sqlalchemy.orm import Session
 
 from ..models import ChangeNode, DataVersion, Node, Vm
@@ -45,6 +46,33 @@ def changes_since(conn: Session | Connection, since: int | None) -> Changes:
     if not rows:
         return Changes(None, 0, frozenset())
     return Changes(rows[0][0], rows[0][1], frozenset(r[2] for r in rows if r[2] is not None))
+
+
+def changes_with(
+    conn: Session | Connection, since: int | None, table: Table, onclause: ColumnElement[bool]
+) -> tuple[Changes, Row[Any] | None]:
+    """`changes_since`, and in the same statement the row of ``table`` that ``onclause``
+    matches (None if none): a config-management request learns who asks (its token) and
+    what changed for one round trip. The row has ``table``'s columns as attributes.
+
+    Without a data_version row (not migrated) nothing is read: (Changes(None, …), None)."""
+    columns = [c.label(c.name) for c in table.c]
+    stmt = select(
+        DataVersion.version.label("feed_version"),
+        DataVersion.retained_from.label("feed_retained_from"),
+    )
+    if since is not None:
+        stmt = stmt.add_columns(ChangeNode.certname.label("feed_certname"))
+    stmt = stmt.add_columns(*columns).select_from(DataVersion).outerjoin(table, onclause)
+    if since is not None:
+        stmt = stmt.outerjoin(ChangeNode, ChangeNode.version > since)
+    rows = conn.execute(stmt.where(DataVersion.id == 1)).all()
+    if not rows:
+        return Changes(None, 0, frozenset()), None
+    names = frozenset(r[2] for r in rows if r[2] is not None) if since is not None else frozenset()
+    first = rows[0]
+    key = table.primary_key.columns.values()[0].name
+    return Changes(first[0], first[1], names), (first if first._mapping[key] is not None else None)
 
 
 def parse_cursor(cursor: str | None) -> int | None:
