@@ -110,9 +110,7 @@ def _authenticate_and_look() -> None:
 
     def lookup(digest: str) -> Any:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            changes, row = changes_with(
-                conn, cache.seen, ApiToken.__table__, ApiToken.token_hash == digest
-            )
+            changes, row = changes_with(conn, cache.seen, ApiToken.__table__.c.token_hash, digest)
         if changes.version is None:  # not migrated: nothing to fold into
             return get_session().scalar(select(ApiToken).where(ApiToken.token_hash == digest))
         g.setdefault(_CHANGES, changes)
@@ -185,16 +183,20 @@ def respond(answer: Rendered, mimetype: str, entry: CachedDocument) -> Response:
     """200 with the body, or 304 if the client's If-None-Match already names this ETag;
     either way with the hash of the node document it came from."""
     raw, etag = answer
-    if request.if_none_match.contains_weak(etag):
-        response = Response(status=304)
-    else:
-        response = Response(raw, mimetype=mimetype)
-    response.set_etag(etag)
-    # Any cache in between must revalidate: the data changes whenever an operator acts.
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers[DOCUMENT_HEADER] = entry.hash
-    response.headers[REPORT_HEADER] = report_path(entry.document)
-    return response
+    quoted = f'"{etag}"'
+    headers = {
+        "ETag": quoted,
+        # Any cache in between must revalidate: the data changes whenever an operator acts.
+        "Cache-Control": "private, no-cache",
+        DOCUMENT_HEADER: entry.hash,
+        REPORT_HEADER: report_path(entry.document),
+    }
+    # A client sends back the one ETag it was given: compare that string before parsing
+    # the header in full (lists, W/ prefixes, *).
+    sent = request.environ.get("HTTP_IF_NONE_MATCH")
+    if sent == quoted or (sent and request.if_none_match.contains_weak(etag)):
+        return Response(status=304, headers=headers)
+    return Response(raw, mimetype=mimetype, headers=headers)
 
 
 def secret_document(entry: CachedDocument) -> dict[str, Any] | None:
