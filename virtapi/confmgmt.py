@@ -104,7 +104,8 @@ def _authenticate_and_look() -> None:
     the read (liveness, failure counting and 429s, last use) is the one of auth.py.
     """
     db = get_db()
-    if "principal" in g or db.read_sessionmaker is not None:
+    # Only what the views answer: an OPTIONS request is not authenticated (nor counted) here.
+    if request.method not in ("GET", "HEAD") or "principal" in g or db.read_sessionmaker:
         return
     cache = _cache()
 
