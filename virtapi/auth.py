@@ -16,7 +16,6 @@ from werkzeug.exceptions import TooManyRequests, Unauthorized
 
 from .config import current_settings
 from .db import get_db, get_session
-from .models import ApiToken
 from .services import ratelimit, tokens
 from .services.audit import set_actor
 from .services.errors import Forbidden
@@ -65,11 +64,13 @@ def _policy() -> ratelimit.Policy:
     )
 
 
-def resolve_principal() -> Principal | None:
+def resolve_principal(lookup: tokens.TokenLookup | None = None) -> Principal | None:
     """The authenticated caller of this request, looked up once.
 
     One SELECT for a valid token: failures are throttled, valid tokens never are, and the
     token's last use is written later in a batch (``UsageLog``), outside this transaction.
+    ``lookup`` reads the token row instead of the plain SELECT (config management folds it
+    into the statement it needs anyway); every check after it is the same.
     """
     if "principal" in g:
         return g.principal
@@ -78,7 +79,7 @@ def resolve_principal() -> Principal | None:
     g.principal = None
     plaintext = _bearer()
     if plaintext:
-        row = authenticate(plaintext)
+        row = authenticate(plaintext, lookup)
     elif session.get("sid"):
         # A stale browser session is not a guess: no failure is counted, the page asks to sign in.
         row = tokens.session_token(get_session(), session["sid"])
@@ -93,14 +94,14 @@ def resolve_principal() -> Principal | None:
     return g.principal
 
 
-def authenticate(plaintext: str) -> ApiToken | None:
-    """The live token for ``plaintext``; a failure is counted per source address, and past
-    the limit answered 429 instead of 401.
+def authenticate(plaintext: str, lookup: tokens.TokenLookup | None = None) -> Any:
+    """The live token for ``plaintext`` (an ApiToken, or the row ``lookup`` read); a failure
+    is counted per source address, and past the limit answered 429 instead of 401.
 
     Shared by Bearer requests and the HTML login form, so both count against one limit.
     """
     db = get_session()
-    row = tokens.authenticate(db, plaintext)
+    row = tokens.authenticate(db, plaintext, lookup=lookup)
     if row is not None:
         current_app.extensions[USAGE].note(row)
         return row

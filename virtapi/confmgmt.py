@@ -8,7 +8,11 @@ nothing that node needs has changed.
 
 Documents and rendered answers are cached per process (virtapi/services/document_cache.py)
 until a committed change affects their certname: a repeated request, a 304 included, costs
-one ``SELECT`` (what changed since this process last looked) instead of a build.
+one ``SELECT`` instead of a build. That one statement reads the Bearer token and what changed
+since this process last looked (change_feed.changes_with), outside any transaction (no
+BEGIN/ROLLBACK round trips); a cache miss builds in the request's ordinary session. With a
+read replica the two stay apart: tokens are read on the primary, changes on the replica the
+document is built from.
 
 Every answer carries ``X-Virtapi-Document``: the hash of the node document itself, the same
 for ENC, Hiera and pillar; hosts report it back as ``applied_document`` (drift) to the path
@@ -21,16 +25,18 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
-from .auth import current_principal
+from .auth import current_principal, resolve_principal
 from .config import current_secret_box, current_settings
-from .db import get_read_session
+from .db import get_db, get_read_session, get_session
 from .enc.emit import to_yaml
+from .models import ApiToken
 from .observability import metrics
 from .services.ceph import client_keys
-from .services.change_feed import changes_since
+from .services.change_feed import Changes, changes_since, changes_with
 from .services.document_cache import CachedDocument, DocumentCache
 from .services.document_secrets import secret_uuids, with_keys
 from .services.errors import NotFound
@@ -87,14 +93,42 @@ def _cache() -> DocumentCache:
     return cache
 
 
+_CHANGES = "virtapi_changes"  # g: what the authentication statement read of the change feed
+
+
+@blp.before_request
+def _authenticate_and_look() -> None:
+    """Read the Bearer token and the changes since the cache last looked in one statement.
+
+    Runs before ``auth.require`` (which then finds the principal resolved); every check after
+    the read (liveness, failure counting and 429s, last use) is the one of auth.py.
+    """
+    db = get_db()
+    # Only what the views answer: an OPTIONS request is not authenticated (nor counted) here.
+    if request.method not in ("GET", "HEAD") or "principal" in g or db.read_sessionmaker:
+        return
+    cache = _cache()
+
+    def lookup(digest: str) -> Any:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            changes, row = changes_with(conn, cache.seen, ApiToken.__table__.c.token_hash, digest)
+        if changes.version is None:  # not migrated: nothing to fold into
+            return get_session().scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+        g.setdefault(_CHANGES, changes)
+        return row
+
+    resolve_principal(lookup)
+
+
 def node_document(certname: str, view: str = "document") -> CachedDocument:
     """The (cached) node document of certname; 404 if virtapi knows no such node or VM.
 
     ``view`` (enc, hiera, pillar) only labels the cache metrics."""
-    session = get_read_session()
     cache = _cache()
     # Synced before the build: see document_cache for why the order matters.
-    changes = changes_since(session, cache.seen)
+    changes: Changes | None = g.pop(_CHANGES, None)
+    if changes is None:
+        changes = changes_since(get_read_session(), cache.seen)
     cache.sync(changes)
     entry = cache.get(certname)
     metrics.count_cache(view, entry is not None)
@@ -102,7 +136,7 @@ def node_document(certname: str, view: str = "document") -> CachedDocument:
         return entry
     with metrics.document_build_timer():
         document = build_node_document(
-            session, certname, default_environment=current_settings().puppet_environment
+            get_read_session(), certname, default_environment=current_settings().puppet_environment
         )
     if document is None:
         raise NotFound(
@@ -117,10 +151,19 @@ def node_document(certname: str, view: str = "document") -> CachedDocument:
 to_json = canonical_json
 
 
-def rendered(body: str) -> Rendered:
-    """The body's bytes and the ETag derived from them."""
-    raw = body.encode("utf-8")
+def render(data: Any, fmt: str) -> Rendered:
+    """``data`` as YAML (``fmt="yaml"``) or JSON bytes, and the ETag derived from them.
+
+    Block-style YAML in insertion order keeps the ENC answer readable; the builder is
+    deterministic, so the bytes (and the ETag) are too. See enc/emit.py for why our own
+    emitter. Counted (virtapi_document_renders_total): a cached answer renders nothing.
+    """
+    raw = (to_yaml(data) if fmt == "yaml" else to_json(data)).encode("utf-8")
+    metrics.count_render(fmt)
     return raw, hashlib.sha256(raw).hexdigest()[:40]
+
+
+MIMETYPES = {"yaml": "application/yaml", "json": "application/json"}
 
 
 DOCUMENT_HEADER = "X-Virtapi-Document"
@@ -141,16 +184,20 @@ def respond(answer: Rendered, mimetype: str, entry: CachedDocument) -> Response:
     """200 with the body, or 304 if the client's If-None-Match already names this ETag;
     either way with the hash of the node document it came from."""
     raw, etag = answer
-    if request.if_none_match.contains_weak(etag):
-        response = Response(status=304)
-    else:
-        response = Response(raw, mimetype=mimetype)
-    response.set_etag(etag)
-    # Any cache in between must revalidate: the data changes whenever an operator acts.
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers[DOCUMENT_HEADER] = entry.hash
-    response.headers[REPORT_HEADER] = report_path(entry.document)
-    return response
+    quoted = f'"{etag}"'
+    headers = {
+        "ETag": quoted,
+        # Any cache in between must revalidate: the data changes whenever an operator acts.
+        "Cache-Control": "private, no-cache",
+        DOCUMENT_HEADER: entry.hash,
+        REPORT_HEADER: report_path(entry.document),
+    }
+    # A client sends back the one ETag it was given: compare that string before parsing
+    # the header in full (lists, W/ prefixes, *).
+    sent = request.environ.get("HTTP_IF_NONE_MATCH")
+    if sent == quoted or (sent and request.if_none_match.contains_weak(etag)):
+        return Response(status=304, headers=headers)
+    return Response(raw, mimetype=mimetype, headers=headers)
 
 
 def secret_document(entry: CachedDocument) -> dict[str, Any] | None:
@@ -171,16 +218,9 @@ def serve(certname: str, view: View, fmt: str) -> Response:
     entry = node_document(certname, view.__name__.removesuffix("_view"))
     secret = secret_document(entry)
     if secret is not None:
-        data = view(secret)
-        answer = rendered(to_yaml(data) if fmt == "yaml" else to_json(data))
-        return respond(answer, "application/yaml" if fmt == "yaml" else "application/json", entry)
+        return respond(render(view(secret), fmt), MIMETYPES[fmt], entry)
     key = f"{view.__name__}.{fmt}"
     answer = entry.renders.get(key)
     if answer is None:
-        data = view(entry.document)
-        # Block-style YAML in insertion order keeps the ENC answer readable; the builder is
-        # deterministic, so the bytes (and the ETag) are too. See enc/emit.py for why our
-        # own emitter.
-        answer = rendered(to_yaml(data) if fmt == "yaml" else to_json(data))
-        entry.renders[key] = answer
-    return respond(answer, "application/yaml" if fmt == "yaml" else "application/json", entry)
+        answer = entry.renders[key] = render(view(entry.document), fmt)
+    return respond(answer, MIMETYPES[fmt], entry)

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from tests.api.helpers import GiB, H, db_of
 from tests.support.queries import statements_sent
 from virtapi.models import Node
+from virtapi.observability import metrics
 from virtapi.services.audit import data_version
 
 
@@ -74,8 +75,8 @@ def test_heartbeat_is_one_update_after_authentication(
     assert sent[1].startswith("UPDATE node SET") and "RETURNING" in sent[1]
     with statements_sent(db.engine) as enc:
         assert client.get("/enc/hv01.dc1.example.com", headers=reader).status_code == 200
-    # Authentication and the cache's one look at what changed: nothing was rebuilt.
-    assert len([q for q in enc if not q.startswith("BEGIN")]) == 2, enc
+    # Authentication and the cache's look at what changed, one statement: nothing rebuilt.
+    assert len([q for q in enc if not q.startswith("BEGIN")]) == 1, enc
     with db.session() as s:
         assert s.scalar(text("SELECT count(*) FROM change")) == changes
         assert data_version(s) == version
@@ -86,3 +87,48 @@ def test_heartbeat_is_one_update_after_authentication(
     assert bad.status_code == 422 and "node_state" in bad.json["message"], bad.json
     with db.session() as s:
         assert s.scalar(select(Node.facts).where(Node.fqdn == hv)) == {"kernel": "6.1"}
+
+
+def _built_and_rendered() -> tuple[float, float]:
+    registry = metrics.local_registry()
+    renders = sum(
+        registry.get_sample_value("virtapi_document_renders_total", {"format": f}) or 0
+        for f in metrics.FORMATS
+    )
+    return registry.get_sample_value("virtapi_document_build_seconds_count") or 0, renders
+
+
+def test_cached_answer_and_304_are_one_statement_and_no_work(
+    app: Any, client: Any, api_tokens: Any, demo: Any
+) -> None:
+    """A cached ENC/Hiera/pillar answer and its 304 cost one SQL statement (the token and what
+    changed, read together) and build or render nothing."""
+    reader, hv = H(api_tokens.reader), "hv01.dc1.example.com"
+    paths = [f"/enc/{hv}", f"/hiera/{hv}", f"/hiera/{hv}/virtapi::roles", f"/pillar/{hv}"]
+    etags = {}
+    for path in paths:  # build, render and record the token's use before counting
+        first = client.get(path, headers=reader)
+        assert first.status_code == 200, first.json
+        etags[path] = first.headers["ETag"]
+    before = _built_and_rendered()
+    assert before[0] >= 1 and before[1] >= len(paths)
+    for path in paths:
+        for headers, status in ((reader, 200), ({**reader, "If-None-Match": etags[path]}, 304)):
+            with statements_sent(db_of(app).engine) as statements:
+                resp = client.get(path, headers=headers)
+            assert resp.status_code == status, (path, resp.status_code)
+            assert resp.headers["ETag"] == etags[path]
+            assert resp.headers["X-Virtapi-Document"] and resp.headers["X-Virtapi-Report"]
+            sent = [" ".join(q.split()) for q in statements if not q.startswith("BEGIN")]
+            assert len(sent) == 1, (path, status, sent)
+            assert "FROM data_version" in sent[0] and "api_token" in sent[0], sent
+    assert _built_and_rendered() == before
+    # A change to the node is seen by that same statement: one build, one render, new ETag.
+    op = H(api_tokens.operator)
+    node = client.get(f"/api/v1/nodes?fqdn={hv}", headers=op).json["results"][0]
+    patched = client.patch(f"/api/v1/nodes/{node['id']}", json={"location": "dc1 rack 9"},
+                           headers=op)  # fmt: skip
+    assert patched.status_code == 200, patched.json
+    changed = client.get(paths[0], headers={**reader, "If-None-Match": etags[paths[0]]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etags[paths[0]]
+    assert _built_and_rendered() == (before[0] + 1, before[1] + 1)

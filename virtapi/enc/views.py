@@ -11,11 +11,10 @@ from ..confmgmt import (
     blp,
     etag_responses,
     node_document,
-    rendered,
+    render,
     respond,
     secret_document,
     serve,
-    to_json,
 )
 from ..services.errors import NotFound
 from .render import SECRET_KEYS as _SECRET_KEYS
@@ -54,7 +53,7 @@ def hiera_key(certname: str, key: str) -> Response:
         data = hiera_view(secret)
         if key not in data:
             raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
-        return respond(rendered(to_json({key: data[key]})), "application/json", entry)
+        return respond(render({key: data[key]}, "json"), "application/json", entry)
     # Rendered once per document version like the whole views; only keys that exist are
     # kept, so what the cache holds stays bounded by the document.
     answer = entry.renders.get(f"hiera_key.{key}")
@@ -62,5 +61,5 @@ def hiera_key(certname: str, key: str) -> Response:
         data = hiera_view(entry.document)
         if key not in data:
             raise NotFound(f"node {certname!r} has no Hiera key {key!r}", code="unknown_key")
-        answer = entry.renders[f"hiera_key.{key}"] = rendered(to_json({key: data[key]}))
+        answer = entry.renders[f"hiera_key.{key}"] = render({key: data[key]}, "json")
     return respond(answer, "application/json", entry)

@@ -28,6 +28,7 @@ UNMATCHED_ROUTE = "<unmatched>"
 DOCUMENT_VIEWS = frozenset({"enc", "hiera", "pillar", "document"})
 REFUSAL_REASONS = frozenset({"quota", "capacity"})
 ENGINES = frozenset({"primary", "replica"})
+FORMATS = frozenset({"yaml", "json"})
 # Node documents are budgeted at 5 ms uncached: resolution around that.
 _DOCUMENT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _LAG_BUCKETS = (0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000)
@@ -47,6 +48,7 @@ class Metrics:
     db_connections_opened: Counter
     document_build: Histogram
     document_cache: Counter
+    document_renders: Counter
     allocations_refused: Counter
     feed_waiters: Gauge
     feed_cursor_lag: Histogram
@@ -86,6 +88,10 @@ def _build() -> Metrics:
             "document_cache", "Node document cache look-ups by view and result",
             ["view", "result"], **kw,
         ),
+        document_renders=Counter(
+            "document_renders", "Config-management answers serialised (not served from cache)",
+            ["format"], **kw,
+        ),
         allocations_refused=Counter(
             "allocations_refused", "VM creations or resizes refused, by reason",
             ["reason"], **kw,
@@ -116,8 +122,23 @@ def get() -> Metrics:
                 # been set later (by `virtapi serve`, before the fork), so pick again here.
                 if multiprocess_dir() and values.ValueClass is values.MutexValue:
                     values.ValueClass = values.MultiProcessValue()
+                _children.clear()
                 _current = (pid, _build())
     return _current[1]
+
+
+# Labelled children by metric and label values. prometheus_client's labels() validates and
+# locks on every call; a request moves about six series, so look each one up once per process.
+# Bounded like the series themselves: label values come from closed sets.
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (id(metric), labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
 
 
 def local_registry() -> CollectorRegistry:
@@ -138,24 +159,24 @@ def _closed(value: str, allowed: frozenset[str]) -> str:
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     labels = (_closed(method, METHODS), route, str(status))
     m = get()
-    m.http_requests.labels(*labels).inc()
-    m.http_duration.labels(*labels).observe(seconds)
+    _child(m.http_requests, *labels).inc()
+    _child(m.http_duration, *labels).observe(seconds)
 
 
 def count_auth_failure(reason: str) -> None:
-    get().auth_failures.labels(reason).inc()
+    _child(get().auth_failures, reason).inc()
 
 
 def count_statement(engine: str) -> None:
-    get().db_statements.labels(_closed(engine, ENGINES)).inc()
+    _child(get().db_statements, _closed(engine, ENGINES)).inc()
 
 
 def pool_checkout(engine: str, delta: int) -> None:
-    get().db_pool_checked_out.labels(_closed(engine, ENGINES)).inc(delta)
+    _child(get().db_pool_checked_out, _closed(engine, ENGINES)).inc(delta)
 
 
 def count_connection(engine: str) -> None:
-    get().db_connections_opened.labels(_closed(engine, ENGINES)).inc()
+    _child(get().db_connections_opened, _closed(engine, ENGINES)).inc()
 
 
 def document_build_timer() -> AbstractContextManager[Any]:
@@ -170,12 +191,17 @@ def observe_document_build(seconds: float) -> None:
 
 def count_cache(view: str, hit: bool) -> None:
     """Call once per document cache look-up; ``view`` is enc, hiera, pillar or document."""
-    get().document_cache.labels(_closed(view, DOCUMENT_VIEWS), "hit" if hit else "miss").inc()
+    _child(get().document_cache, _closed(view, DOCUMENT_VIEWS), "hit" if hit else "miss").inc()
+
+
+def count_render(fmt: str) -> None:
+    """Call once per ENC/Hiera/pillar answer serialised; ``fmt`` is yaml or json."""
+    _child(get().document_renders, _closed(fmt, FORMATS)).inc()
 
 
 def count_refusal(reason: str) -> None:
     """Call when a VM creation or resize is refused; ``reason`` is quota or capacity."""
-    get().allocations_refused.labels(_closed(reason, REFUSAL_REASONS)).inc()
+    _child(get().allocations_refused, _closed(reason, REFUSAL_REASONS)).inc()
 
 
 @contextmanager

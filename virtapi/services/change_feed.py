@@ -10,9 +10,11 @@ learns what changed since it last looked for the price of one cheap query.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, select, union
+from sqlalchemy import Column, Connection, Row, Select, bindparam, null, select, union
 from sqlalchemy.orm import Session
 
 from ..models import ChangeNode, DataVersion, Node, Vm
@@ -45,6 +47,41 @@ def changes_since(conn: Session | Connection, since: int | None) -> Changes:
     if not rows:
         return Changes(None, 0, frozenset())
     return Changes(rows[0][0], rows[0][1], frozenset(r[2] for r in rows if r[2] is not None))
+
+
+def changes_with(
+    conn: Session | Connection, since: int | None, key: Column[Any], value: Any
+) -> tuple[Changes, Row[Any] | None]:
+    """`changes_since`, and in the same statement the row of ``key``'s table where ``key``
+    equals ``value`` (None if none): a config-management request learns who asks (its token)
+    and what changed for one round trip. The row has the table's columns as attributes.
+
+    Without a data_version row (not migrated) nothing is read: (Changes(None, …), None)."""
+    stmt = _changes_with_statement(key, since is not None)
+    rows = conn.execute(stmt, {"feed_since": since, "feed_key": value}).all()
+    if not rows:
+        return Changes(None, 0, frozenset()), None
+    names = frozenset(r[2] for r in rows if r[2] is not None) if since is not None else frozenset()
+    first = rows[0]
+    found = first._mapping[key.table.primary_key.columns.values()[0].name] is not None
+    return Changes(first[0], first[1], names), (first if found else None)
+
+
+@functools.cache
+def _changes_with_statement(key: Column[Any], with_changes: bool) -> Select[Any]:
+    # Built once: this runs on every cached ENC/Hiera/pillar hit, where building the
+    # statement cost more Python than the rest of the request.
+    table = key.table
+    stmt = select(
+        DataVersion.version.label("feed_version"),
+        DataVersion.retained_from.label("feed_retained_from"),
+        (ChangeNode.certname if with_changes else null()).label("feed_certname"),
+        *(c.label(c.name) for c in table.c),
+    ).select_from(DataVersion)
+    stmt = stmt.outerjoin(table, key == bindparam("feed_key"))
+    if with_changes:
+        stmt = stmt.outerjoin(ChangeNode, ChangeNode.version > bindparam("feed_since"))
+    return stmt.where(DataVersion.id == 1)
 
 
 def parse_cursor(cursor: str | None) -> int | None:

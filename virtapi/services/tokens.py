@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,12 +75,26 @@ def could_be_token(plaintext: str) -> bool:
     return plaintext.startswith(TOKEN_PREFIX) and len(plaintext) <= 128
 
 
-def authenticate(session: Session, plaintext: str, now: datetime | None = None) -> ApiToken | None:
-    """The live token matching ``plaintext``, or None for unknown, revoked or expired ones."""
+# The token row of a digest, read by the caller (config management reads it in the statement
+# that also asks what changed, see change_feed.changes_with): an ApiToken or a row of its columns.
+TokenLookup = Callable[[str], Any]
+
+
+def authenticate(
+    session: Session,
+    plaintext: str,
+    now: datetime | None = None,
+    lookup: TokenLookup | None = None,
+) -> Any:
+    """The live token matching ``plaintext`` (an ApiToken, or the row ``lookup`` read), or
+    None for unknown, revoked or expired ones."""
     if not could_be_token(plaintext):
         return None
     digest = hash_token(plaintext)
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if lookup is not None:
+        row = lookup(digest)
+    else:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     # The index lookup already matched; compare again in constant time so no timing of
     # string comparison inside the database driver or Python leaks how close a guess was.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
@@ -102,7 +117,7 @@ class UsageLog:
         self._lock = threading.Lock()
         self._pending: dict[int, datetime] = {}
 
-    def note(self, row: ApiToken, now: datetime | None = None) -> None:
+    def note(self, row: Any, now: datetime | None = None) -> None:
         now = now or utcnow()
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
             with self._lock:
