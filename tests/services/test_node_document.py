@@ -35,6 +35,8 @@ from virtapi.models import (
     VmInterface,
     VmState,
 )
+from virtapi.services import config_data
+from virtapi.services.audit import set_actor
 from virtapi.services.demo import load_demo
 from virtapi.services.node_document import build_node_document, disk_name
 
@@ -314,3 +316,28 @@ def test_build_time_for_100_vms(session: Session) -> None:
     for _ in range(5):
         build_node_document(session, "hv-a.test")
     assert (time.perf_counter() - started) / 5 < 0.25
+
+
+def test_config_section_follows_every_change(session: Session) -> None:
+    """The merged ``config`` is cached by the stored levels' text: a change shows at once, and a
+    cache hit equals a fresh merge; a document's containers are its own."""
+    set_actor(session, None, "test")
+    make_fleet(session, 1)
+    config_data.put_level(session, "global", None, {"data": {"ntp::servers": ["a"]}})
+    config_data.put_level(session, "node", "hv-a.test", {"data": {"motd": "%%{not}"}})
+    session.commit()
+    first = build_node_document(session, "hv-a.test")
+    assert first is not None
+    first["config"]["data"]["ntp::servers"] = ["changed by a caller"]
+    second = build_node_document(session, "hv-a.test")
+    assert second is not None
+    assert second["config"]["data"] == {"motd": "%{not}", "ntp::servers": ["a"]}
+    node = session.query(Node).filter_by(fqdn="hv-a.test").one()
+    fresh = config_data.merge(
+        config_data.machine_levels(session.connection(), "node", node.id, None, ["hypervisor"])
+    ).as_document()
+    assert second["config"] == fresh
+    config_data.put_level(session, "global", None, {"data": {"ntp::servers": ["b"]}})
+    session.commit()
+    third = build_node_document(session, "hv-a.test")
+    assert third is not None and third["config"]["data"]["ntp::servers"] == ["b"]
