@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -232,23 +232,44 @@ def target_of(kind: str, object_id: int) -> str:
 _RawLevel = tuple[str, str | None, str | None]
 
 
+def statements() -> dict[str, Select[Any]]:
+    """The two statements of a machine's levels by name (the node document may send them
+    along with its own), both taking `level_params`."""
+    levels, groups = _statements()
+    return {"config_levels": levels, "config_groups": groups}
+
+
+def level_params(
+    kind: str, object_id: int, area: str | None, roles: Iterable[str]
+) -> dict[str, Any]:
+    return {
+        "area": area or "",
+        "roles": list(roles),
+        "node_target": target_of(kind, object_id),
+        "node_id": object_id if kind == "node" else None,
+        "vm_id": object_id if kind == "vm" else None,
+    }
+
+
 def _raw_levels(
     conn: Any, kind: str, object_id: int, area: str | None, roles: Iterable[str]
 ) -> list[_RawLevel]:
     """The levels of one node (``kind="node"``) or VM, lowest first, unparsed."""
-    levels_stmt, groups_stmt = _statements()
+    params = level_params(kind, object_id, area, roles)
+    rows, groups = (conn.execute(s, params).all() for s in statements().values())
+    return _ordered(rows, groups, kind, object_id, area, roles)
+
+
+def _ordered(
+    rows: Iterable[Sequence[Any]],
+    groups: Iterable[Sequence[Any]],
+    kind: str,
+    object_id: int,
+    area: str | None,
+    roles: Iterable[str],
+) -> list[_RawLevel]:
+    """The rows of the two statements as levels, lowest first."""
     role_list = list(roles)
-    rows = conn.execute(
-        levels_stmt,
-        {"area": area or "", "roles": role_list, "node_target": target_of(kind, object_id)},
-    ).all()
-    groups = conn.execute(
-        groups_stmt,
-        {
-            "node_id": object_id if kind == "node" else None,
-            "vm_id": object_id if kind == "vm" else None,
-        },
-    ).all()
     by_level = {(level, target): (classes, data) for level, target, classes, data in rows}
     out: list[_RawLevel] = []
     if ("global", "") in by_level:
@@ -315,6 +336,18 @@ def document_section(
 ) -> dict[str, Any]:
     """The node document's ``config``: assigned classes and merged data."""
     return _merged.section(_raw_levels(conn, kind, object_id, area, roles))
+
+
+def section_of_rows(
+    rows: Iterable[Sequence[Any]],
+    groups: Iterable[Sequence[Any]],
+    kind: str,
+    object_id: int,
+    area: str | None,
+    roles: Iterable[str],
+) -> dict[str, Any]:
+    """`document_section` from the rows of `statements()`, fetched by the caller."""
+    return _merged.section(_ordered(rows, groups, kind, object_id, area, roles))
 
 
 # --- explain ----------------------------------------------------------------------------------
