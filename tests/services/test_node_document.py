@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -341,17 +340,6 @@ def test_disk_names() -> None:
         "vdzz",
         "vdaaa",
     ]
-
-
-def test_build_time_for_100_vms(session: Session) -> None:
-    """Not a benchmark (bench/ has those): guards against an accidental N+1 or quadratic
-    stitching, which would blow far past this bound."""
-    make_fleet(session, 100)
-    build_node_document(session, "hv-a.test")  # warm statement caches
-    started = time.perf_counter()
-    for _ in range(5):
-        build_node_document(session, "hv-a.test")
-    assert (time.perf_counter() - started) / 5 < 0.25
 
 
 def test_config_section_follows_every_change(session: Session) -> None:
