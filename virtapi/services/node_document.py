@@ -137,6 +137,10 @@ def disk_name(index: int) -> str:
     return "vd" + name
 
 
+_DISK_NAMES = tuple(disk_name(i) for i in range(26))
+_MISSING: Any = object()
+
+
 def _raw(column: Any) -> Any:
     # The column's TypeDecorator would build a netaddr object per row; raw bytes are
     # formatted far faster by inet_ntop.
@@ -177,7 +181,6 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
     """`scope()` is a condition on vm / node_method naming the bound parameter ``scope``;
     every statement joins vm and node_method and applies it."""
     requested = vm_state_t.alias("requested")
-    actual = vm_state_t.alias("actual")
     hv_node = node_t.alias("hv_node")
     vms = (
         select(
@@ -189,7 +192,6 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
             vm_t.c.ram,
             vm_t.c.cputime_limit,
             requested.c.name.label("requested_state"),
-            actual.c.name.label("actual_state"),
             virt_method_t.c.name.label("virt_method"),
             hv_node.c.fqdn.label("hypervisor"),
             virt_node_t.c.vg_name,
@@ -197,7 +199,6 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         )
         .select_from(vm_t)
         .join(requested, requested.c.id == vm_t.c.requested_state_id)
-        .join(actual, actual.c.id == vm_t.c.actual_state_id)
         .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
         .outerjoin(virt_method_t, virt_method_t.c.id == node_method_t.c.virt_method_id)
         .outerjoin(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
@@ -1022,7 +1023,6 @@ def _vms(fetch: _Fetch, vlan_vnis: dict[int, int] | None = None) -> list[dict[st
         ram,
         cputime_limit,
         requested_state,
-        _actual_state,  # still selected (query left alone), no longer in the document
         virt_method,
         hypervisor,
         vg_name,
@@ -1070,13 +1070,17 @@ def _vms(fetch: _Fetch, vlan_vnis: dict[int, int] | None = None) -> list[dict[st
             iface["vnis"].append(vni)
             iface["vlans"].append({"vni": vni, "name": name})
 
+    gateways: dict[Any, str | None] = {None: None}  # a network's gateway, formatted once
     for iface_id, raw, prefixlen, gateway in fetch("addresses"):
         key, family = _FAMILY_OF_WIDTH[len(raw)]
+        gateway_text = gateways.get(gateway, _MISSING)
+        if gateway_text is _MISSING:
+            gateway_text = gateways[gateway] = _address(gateway, family)
         interfaces[iface_id][key].append(
             {
                 "address": socket.inet_ntop(family, bytes(raw)),
                 "prefixlen": prefixlen,
-                "gateway": _address(gateway, family),
+                "gateway": gateway_text,
             }
         )
     _add_routed_prefixes(fetch("routed_prefixes"), interfaces)
@@ -1098,7 +1102,7 @@ def _vms(fetch: _Fetch, vlan_vnis: dict[int, int] | None = None) -> list[dict[st
     ) in fetch("disks"):
         disks = vms[vm_id]["disks"]
         disk: dict[str, Any] = {
-            "name": disk_name(len(disks)),
+            "name": _DISK_NAMES[len(disks)] if len(disks) < 26 else disk_name(len(disks)),
             "type": disk_type,
             "size": size,
             "cache": cache_mode,
