@@ -229,7 +229,7 @@ def target_of(kind: str, object_id: int) -> str:
 
 
 # One level as stored: its name, then classes and data as JSON text (None when unset).
-_RawLevel = tuple[str, str | None, str | None]
+RawLevel = tuple[str, str | None, str | None]
 
 
 def statements() -> dict[str, Select[Any]]:
@@ -253,25 +253,25 @@ def level_params(
 
 def _raw_levels(
     conn: Any, kind: str, object_id: int, area: str | None, roles: Iterable[str]
-) -> list[_RawLevel]:
+) -> list[RawLevel]:
     """The levels of one node (``kind="node"``) or VM, lowest first, unparsed."""
     params = level_params(kind, object_id, area, roles)
     rows, groups = (conn.execute(s, params).all() for s in statements().values())
-    return _ordered(rows, groups, kind, object_id, area, roles)
+    return ordered_levels(rows, groups, kind, object_id, area, roles)
 
 
-def _ordered(
+def ordered_levels(
     rows: Iterable[Sequence[Any]],
     groups: Iterable[Sequence[Any]],
     kind: str,
     object_id: int,
     area: str | None,
     roles: Iterable[str],
-) -> list[_RawLevel]:
-    """The rows of the two statements as levels, lowest first."""
+) -> list[RawLevel]:
+    """The rows of `statements()` as a machine's levels, lowest first, unparsed."""
     role_list = list(roles)
     by_level = {(level, target): (classes, data) for level, target, classes, data in rows}
-    out: list[_RawLevel] = []
+    out: list[RawLevel] = []
     if ("global", "") in by_level:
         out.append(("global", *by_level["global", ""]))
     if area and ("area", area) in by_level:
@@ -291,7 +291,7 @@ def _json(text: str | None) -> Any:
     return (json.loads(text) if text else None) or {}
 
 
-def _parsed(raw: list[_RawLevel]) -> list[Level]:
+def _parsed(raw: list[RawLevel]) -> list[Level]:
     return [Level(name, _json(classes), _json(data)) for name, classes, data in raw]
 
 
@@ -309,10 +309,10 @@ class _MergeCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: OrderedDict[tuple[_RawLevel, ...], dict[str, Any]] = OrderedDict()
+        self.entries: OrderedDict[tuple[RawLevel, ...], dict[str, Any]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def section(self, raw: list[_RawLevel]) -> dict[str, Any]:
+    def section(self, raw: list[RawLevel]) -> dict[str, Any]:
         key = tuple(raw)
         with self.lock:
             merged = self.entries.get(key)
@@ -331,23 +331,10 @@ class _MergeCache:
 _merged = _MergeCache(1024)
 
 
-def document_section(
-    conn: Any, kind: str, object_id: int, area: str | None, roles: Iterable[str]
-) -> dict[str, Any]:
-    """The node document's ``config``: assigned classes and merged data."""
-    return _merged.section(_raw_levels(conn, kind, object_id, area, roles))
-
-
-def section_of_rows(
-    rows: Iterable[Sequence[Any]],
-    groups: Iterable[Sequence[Any]],
-    kind: str,
-    object_id: int,
-    area: str | None,
-    roles: Iterable[str],
-) -> dict[str, Any]:
-    """`document_section` from the rows of `statements()`, fetched by the caller."""
-    return _merged.section(_ordered(rows, groups, kind, object_id, area, roles))
+def document_section(levels: list[RawLevel]) -> dict[str, Any]:
+    """The node document's ``config`` (assigned classes and merged data) of a machine's
+    levels as `ordered_levels` gives them."""
+    return _merged.section(levels)
 
 
 # --- explain ----------------------------------------------------------------------------------

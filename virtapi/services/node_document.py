@@ -873,8 +873,10 @@ def _node_document(
             ceph["client"] = client
         document["ceph"] = ceph
     # Issue 18: classes and data assigned by level (global, area, role, groups, node).
-    document["config"] = config_data.section_of_rows(
-        fetch("config_levels"), fetch("config_groups"), "node", row.id, row.area, roles
+    document["config"] = config_data.document_section(
+        config_data.ordered_levels(
+            fetch("config_levels"), fetch("config_groups"), "node", row.id, row.area, roles
+        )
     )
     return document
 
@@ -1203,7 +1205,9 @@ def _vm_document(
         "roles": ["guest"],
         "environment": default_environment,
         "vm": vm,
-        "config": config_data.section_of_rows(
-            fetch("config_levels"), fetch("config_groups"), "vm", vm_id, None, ("vm",)
+        "config": config_data.document_section(
+            config_data.ordered_levels(
+                fetch("config_levels"), fetch("config_groups"), "vm", vm_id, None, ("vm",)
+            )
         ),
     }
