@@ -47,6 +47,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     bindparam,
     func,
     or_,
@@ -54,7 +55,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from virtapi.models import (
@@ -503,6 +504,7 @@ class _Statements:
     vm_by_hostname: Select[Any]
     vm_by_uuid: Select[Any]
     remote_peers: Select[Any]
+    remote_peers_array: Select[Any]  # PostgreSQL
     by_hypervisor: _VmStatements
     by_vm: _VmStatements
 
@@ -578,17 +580,22 @@ def _statements() -> _Statements:
     # (its VLANs, its peers, its monitors), so its cost follows the node, not the fleet.
     # Written as semi-joins over "my VLANs" they were planned as hash joins over all of
     # vlan_member, vm_interface and vm (see docs/scale.md).
-    remote_peers = (
-        select(member_t.c.vlan_id, virt_node_t.c.node_id)
-        .select_from(member_t)
-        .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
-        .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
-        .join(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .join(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
-        .where(member_t.c.vlan_id.in_(bindparam("vlan_ids", expanding=True)))
-        .where(virt_node_t.c.id != bindparam("virt_node_id"))
-        .distinct()
-    )
+    def remote_peers(mine: ColumnElement[bool]) -> Select[Any]:
+        return (
+            select(member_t.c.vlan_id, virt_node_t.c.node_id)
+            .select_from(member_t)
+            .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
+            .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
+            .join(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+            .join(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
+            .where(mine)
+            .where(virt_node_t.c.id != bindparam("virt_node_id"))
+            .distinct()
+        )
+
+    # PostgreSQL takes the VLAN ids as one array: an IN list of a hundred parameters is
+    # rendered by SQLAlchemy and parsed by the driver anew on every build.
+    vlan_array = bindparam("vlan_ids", type_=ARRAY(member_t.c.vlan_id.type))
     # The NICs and addresses (both families) of this node, the monitors and the VXLAN peers
     # in one statement, by vm_interface.node_id (indexed): purpose, name and MAC of each NIC,
     # each address with its network (prefix, gateway). Outer joins keep a NIC without
@@ -635,7 +642,8 @@ def _statements() -> _Statements:
         virt_methods=virt_methods,
         vm_by_hostname=vm_by_hostname,
         vm_by_uuid=vm_by_uuid,
-        remote_peers=remote_peers,
+        remote_peers=remote_peers(member_t.c.vlan_id.in_(bindparam("vlan_ids", expanding=True))),
+        remote_peers_array=remote_peers(member_t.c.vlan_id == any_(vlan_array)),
         by_hypervisor=_vm_statements(lambda: node_method_t.c.virt_node_id == bindparam("scope")),
         by_vm=_vm_statements(lambda: vm_t.c.id == bindparam("scope")),
     )
@@ -784,7 +792,7 @@ def _node_document(
             peers = [
                 (vlan_vnis[vlan_id], node_id)
                 for vlan_id, node_id in conn.execute(
-                    statements.remote_peers,
+                    statements.remote_peers_array if fetch.combined else statements.remote_peers,
                     {"vlan_ids": sorted(vlan_vnis), "virt_node_id": row.virt_node_id},
                 )
             ]
