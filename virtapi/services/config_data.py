@@ -20,13 +20,15 @@ Two groups at the same depth that set the same key for a common member are refus
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+import json
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, Text, bindparam, cast, or_, select
 from sqlalchemy.orm import Session
 
 from .. import values
@@ -180,9 +182,16 @@ def class_parameters(document_config: Mapping[str, Any]) -> dict[str, dict[str, 
 # --- reading the levels of one machine: two statements ----------------------------------------
 
 
+def _text(column: Any) -> Any:
+    # JSON as the text the database holds: a cache key, parsed only on a cache miss.
+    return cast(column, Text)
+
+
 @cache
 def _statements() -> tuple[Select[Any], Select[Any]]:
-    levels = select(data_t.c.level, data_t.c.target, data_t.c.classes, data_t.c.data).where(
+    levels = select(
+        data_t.c.level, data_t.c.target, _text(data_t.c.classes), _text(data_t.c.data)
+    ).where(
         or_(
             data_t.c.level == "global",
             (data_t.c.level == "area") & (data_t.c.target == bindparam("area")),
@@ -208,9 +217,9 @@ def _statements() -> tuple[Select[Any], Select[Any]]:
         .join(chain, parent.c.id == chain.c.id)
         .where(parent.c.parent_id.is_not(None))
     )
-    groups = select(group_t.c.name, group_t.c.depth, group_t.c.classes, group_t.c.data).where(
-        group_t.c.id.in_(select(chain.c.id))
-    )
+    groups = select(
+        group_t.c.name, group_t.c.depth, _text(group_t.c.classes), _text(group_t.c.data)
+    ).where(group_t.c.id.in_(select(chain.c.id)))
     return levels, groups
 
 
@@ -219,48 +228,113 @@ def target_of(kind: str, object_id: int) -> str:
     return f"{kind}:{object_id}"
 
 
+# One level as stored: its name, then classes and data as JSON text (None when unset).
+RawLevel = tuple[str, str | None, str | None]
+
+
+def statements() -> dict[str, Select[Any]]:
+    """The two statements of a machine's levels by name (the node document may send them
+    along with its own), both taking `level_params`."""
+    levels, groups = _statements()
+    return {"config_levels": levels, "config_groups": groups}
+
+
+def level_params(
+    kind: str, object_id: int, area: str | None, roles: Iterable[str]
+) -> dict[str, Any]:
+    return {
+        "area": area or "",
+        "roles": list(roles),
+        "node_target": target_of(kind, object_id),
+        "node_id": object_id if kind == "node" else None,
+        "vm_id": object_id if kind == "vm" else None,
+    }
+
+
+def _raw_levels(
+    conn: Any, kind: str, object_id: int, area: str | None, roles: Iterable[str]
+) -> list[RawLevel]:
+    """The levels of one node (``kind="node"``) or VM, lowest first, unparsed."""
+    params = level_params(kind, object_id, area, roles)
+    rows, groups = (conn.execute(s, params).all() for s in statements().values())
+    return ordered_levels(rows, groups, kind, object_id, area, roles)
+
+
+def ordered_levels(
+    rows: Iterable[Sequence[Any]],
+    groups: Iterable[Sequence[Any]],
+    kind: str,
+    object_id: int,
+    area: str | None,
+    roles: Iterable[str],
+) -> list[RawLevel]:
+    """The rows of `statements()` as a machine's levels, lowest first, unparsed."""
+    role_list = list(roles)
+    by_level = {(level, target): (classes, data) for level, target, classes, data in rows}
+    out: list[RawLevel] = []
+    if ("global", "") in by_level:
+        out.append(("global", *by_level["global", ""]))
+    if area and ("area", area) in by_level:
+        out.append((f"area {area}", *by_level["area", area]))
+    for role in ROLE_ORDER:
+        if role in role_list and ("role", role) in by_level:
+            out.append((f"role {role}", *by_level["role", role]))
+    for name, depth, classes, data in sorted(groups, key=lambda g: (g[1], g[0])):
+        out.append((f"group {name} (depth {depth})", classes, data))
+    own = by_level.get(("node", target_of(kind, object_id)))
+    if own is not None:
+        out.append(("node", *own))
+    return out
+
+
+def _json(text: str | None) -> Any:
+    return (json.loads(text) if text else None) or {}
+
+
+def _parsed(raw: list[RawLevel]) -> list[Level]:
+    return [Level(name, _json(classes), _json(data)) for name, classes, data in raw]
+
+
 def machine_levels(
     conn: Any, kind: str, object_id: int, area: str | None, roles: Iterable[str]
 ) -> list[Level]:
     """The levels of one node (``kind="node"``) or VM, lowest first."""
-    levels_stmt, groups_stmt = _statements()
-    role_list = list(roles)
-    rows = conn.execute(
-        levels_stmt,
-        {"area": area or "", "roles": role_list, "node_target": target_of(kind, object_id)},
-    ).all()
-    groups = conn.execute(
-        groups_stmt,
-        {
-            "node_id": object_id if kind == "node" else None,
-            "vm_id": object_id if kind == "vm" else None,
-        },
-    ).all()
-    by_level: dict[tuple[str, str], Any] = {(r.level, r.target): r for r in rows}
-    out: list[Level] = []
-    if ("global", "") in by_level:
-        r = by_level["global", ""]
-        out.append(Level("global", r.classes or {}, r.data or {}))
-    if area and ("area", area) in by_level:
-        r = by_level["area", area]
-        out.append(Level(f"area {area}", r.classes or {}, r.data or {}))
-    for role in ROLE_ORDER:
-        if role in role_list and ("role", role) in by_level:
-            r = by_level["role", role]
-            out.append(Level(f"role {role}", r.classes or {}, r.data or {}))
-    for name, depth, classes, data in sorted(groups, key=lambda g: (g.depth, g.name)):
-        out.append(Level(f"group {name} (depth {depth})", classes or {}, data or {}))
-    own = by_level.get(("node", target_of(kind, object_id)))
-    if own is not None:
-        out.append(Level("node", own.classes or {}, own.data or {}))
-    return out
+    return _parsed(_raw_levels(conn, kind, object_id, area, roles))
 
 
-def document_section(
-    conn: Any, kind: str, object_id: int, area: str | None, roles: Iterable[str]
-) -> dict[str, Any]:
-    """The node document's ``config``: assigned classes and merged data."""
-    return merge(machine_levels(conn, kind, object_id, area, roles)).as_document()
+class _MergeCache:
+    """Merged sections by the exact stored levels (names and JSON text): a write changes the
+    text, so an entry is never stale, and the common rebuild (the document was invalidated
+    by a write elsewhere) skips parsing and merging. Least recently used out beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[RawLevel, ...], dict[str, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def section(self, raw: list[RawLevel]) -> dict[str, Any]:
+        key = tuple(raw)
+        with self.lock:
+            merged = self.entries.get(key)
+            if merged is not None:
+                self.entries.move_to_end(key)
+        if merged is None:
+            merged = merge(_parsed(raw)).as_document()
+            with self.lock:
+                self.entries[key] = merged
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
+        # New outer containers per document; the values inside are shared and read-only.
+        return {"classes": list(merged["classes"]), "data": dict(merged["data"])}
+
+
+_merged = _MergeCache(1024)
+
+
+def document_section(levels: list[RawLevel]) -> dict[str, Any]:
+    """The node document's ``config`` (assigned classes and merged data) of a machine's
+    levels as `ordered_levels` gives them."""
+    return _merged.section(levels)
 
 
 # --- explain ----------------------------------------------------------------------------------
@@ -349,8 +423,6 @@ def explain(session: Session, certname: str, key: str | None = None) -> dict[str
 
 def explain_text(explained: Mapping[str, Any]) -> str:
     """``explain``'s answer for a terminal, one key after the other (``virtapi explain``)."""
-    import json
-
     lines = [f"{explained['certname']}: levels " + " < ".join(explained["levels"] or ["none"])]
     for cls, entry in explained.get("classes", {}).items():
         where = ", ".join(

@@ -35,7 +35,7 @@ import json
 import socket
 import uuid as uuidlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -47,6 +47,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     bindparam,
     func,
     or_,
@@ -54,6 +55,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from virtapi.models import (
@@ -136,6 +138,10 @@ def disk_name(index: int) -> str:
     return "vd" + name
 
 
+_DISK_NAMES = tuple(disk_name(i) for i in range(26))
+_MISSING: Any = object()
+
+
 def _raw(column: Any) -> Any:
     # The column's TypeDecorator would build a netaddr object per row; raw bytes are
     # formatted far faster by inet_ntop.
@@ -167,12 +173,15 @@ class _VmStatements:
     backup_schedules: Select[Any]  # issue 17
     restores: Select[Any]  # issue 17
 
+    def sections(self) -> dict[str, Any]:
+        """The statements by section name (`_Fetch` reads them by these names)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
 
 def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
     """`scope()` is a condition on vm / node_method naming the bound parameter ``scope``;
     every statement joins vm and node_method and applies it."""
     requested = vm_state_t.alias("requested")
-    actual = vm_state_t.alias("actual")
     hv_node = node_t.alias("hv_node")
     vms = (
         select(
@@ -184,7 +193,6 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
             vm_t.c.ram,
             vm_t.c.cputime_limit,
             requested.c.name.label("requested_state"),
-            actual.c.name.label("actual_state"),
             virt_method_t.c.name.label("virt_method"),
             hv_node.c.fqdn.label("hypervisor"),
             virt_node_t.c.vg_name,
@@ -192,7 +200,6 @@ def _vm_statements(scope: Callable[[], ColumnElement[bool]]) -> _VmStatements:
         )
         .select_from(vm_t)
         .join(requested, requested.c.id == vm_t.c.requested_state_id)
-        .join(actual, actual.c.id == vm_t.c.actual_state_id)
         .outerjoin(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
         .outerjoin(virt_method_t, virt_method_t.c.id == node_method_t.c.virt_method_id)
         .outerjoin(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
@@ -374,9 +381,7 @@ def _restore_statement(scope: Callable[[], ColumnElement[bool]]) -> Select[Any]:
 
 
 def _add_backups(
-    conn: Any,
-    statements: _VmStatements,
-    params: dict[str, Any],
+    fetch: _Fetch,
     vms: dict[int, dict[str, Any]],
     disks: dict[int, Any],
     disk_vm: dict[int, int],
@@ -386,9 +391,9 @@ def _add_backups(
     disks_of: dict[int, list[int]] = {}
     for disk_id in sorted(disks):  # creation order, which names them (vda, vdb, …)
         disks_of.setdefault(disk_vm[disk_id], []).append(disk_id)
-    for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in conn.execute(
-        statements.backup_schedules, params
-    ).all():
+    for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in fetch(
+        "backup_schedules"
+    ):
         vm = vms[vm_id]
         covered = [storage_id] if storage_id is not None else disks_of.get(vm_id, [])
         vm["backups"].append(
@@ -403,9 +408,7 @@ def _add_backups(
                 "storage_ids": covered,
             }
         )
-    for storage_id, backup_id, vm_id, source_id, started, kind, target, store in conn.execute(
-        statements.restores, params
-    ).all():
+    for storage_id, backup_id, vm_id, source_id, started, kind, target, store in fetch("restores"):
         source = f"vm{vm_id}-disk{source_id}"
         taken = started if isinstance(started, datetime) else datetime.fromisoformat(started)
         stamp = taken.astimezone(UTC).strftime(BACKUP_STAMP)
@@ -431,15 +434,13 @@ def _backup_timers(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _add_clones(
-    conn: Any,
-    statement: Select[Any],
-    params: dict[str, Any],
+    rows: Iterable[Sequence[Any]],
     disks: dict[int, Any],
     disk_vm: dict[int, int],
     storage_of: dict[int, tuple[str | None, str | None]],
 ) -> None:
     """Each cloned disk's base: what the hypervisor clones it from (copy-on-write)."""
-    for storage_id, name, size, source_url, pool in conn.execute(statement, params).all():
+    for storage_id, name, size, source_url, pool in rows:
         disk, disk_type, _base = disks[storage_id]
         vg_name, path = storage_of[disk_vm[storage_id]]
         disk["clone_of"] = {
@@ -461,14 +462,10 @@ def _base_images(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [bases[key] for key in sorted(bases)]
 
 
-def _add_snapshots(
-    conn: Any, statement: Select[Any], params: dict[str, Any], disks: dict[int, Any]
-) -> None:
+def _add_snapshots(rows: Iterable[Sequence[Any]], disks: dict[int, Any]) -> None:
     """Each disk's snapshots with what the host does for its storage type: make
     (requested present), remove (requested deleted), and roll back when asked."""
-    for storage_id, snapshot_id, name, requested, state, rollback in conn.execute(
-        statement, params
-    ).all():
+    for storage_id, snapshot_id, name, requested, state, rollback in rows:
         disk, disk_type, base = disks[storage_id]
         disk["snapshots"].append(
             {
@@ -482,11 +479,9 @@ def _add_snapshots(
         )
 
 
-def _add_routed_prefixes(
-    conn: Any, statement: Select[Any], params: dict[str, Any], interfaces: dict[int, Any]
-) -> None:
+def _add_routed_prefixes(rows: Iterable[Sequence[Any]], interfaces: dict[int, Any]) -> None:
     """Each interface's routed /64 (at most one), routed by the hypervisor to its bridge."""
-    for iface_id, raw in conn.execute(statement, params).all():
+    for iface_id, raw in rows:
         interfaces[iface_id]["routed_ipv6"] = f"{_address(raw, socket.AF_INET6)}/64"
 
 
@@ -509,8 +504,25 @@ class _Statements:
     vm_by_hostname: Select[Any]
     vm_by_uuid: Select[Any]
     remote_peers: Select[Any]
+    remote_peers_array: Select[Any]  # PostgreSQL
     by_hypervisor: _VmStatements
     by_vm: _VmStatements
+
+    def sections(self, kind: str) -> dict[str, Any]:
+        """What a document of `kind` reads once it knows the machine (`_Fetch`'s names)."""
+        config = config_data.statements()
+        if kind == "vm":
+            return {**self.by_vm.sections(), **config}
+        if kind == "hypervisor":
+            return {
+                "monitors": self.monitors,
+                "virt_methods": self.virt_methods,
+                **self.by_hypervisor.sections(),
+                **config,
+            }
+        if kind == "ceph":
+            return {"monitors": self.monitors, **config}
+        return config
 
 
 @cache
@@ -568,17 +580,22 @@ def _statements() -> _Statements:
     # (its VLANs, its peers, its monitors), so its cost follows the node, not the fleet.
     # Written as semi-joins over "my VLANs" they were planned as hash joins over all of
     # vlan_member, vm_interface and vm (see docs/scale.md).
-    remote_peers = (
-        select(member_t.c.vlan_id, virt_node_t.c.node_id)
-        .select_from(member_t)
-        .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
-        .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
-        .join(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
-        .join(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
-        .where(member_t.c.vlan_id.in_(bindparam("vlan_ids", expanding=True)))
-        .where(virt_node_t.c.id != bindparam("virt_node_id"))
-        .distinct()
-    )
+    def remote_peers(mine: ColumnElement[bool]) -> Select[Any]:
+        return (
+            select(member_t.c.vlan_id, virt_node_t.c.node_id)
+            .select_from(member_t)
+            .join(iface_t, iface_t.c.id == member_t.c.vm_interface_id)
+            .join(vm_t, vm_t.c.id == iface_t.c.vm_id)
+            .join(node_method_t, node_method_t.c.id == vm_t.c.node_method_id)
+            .join(virt_node_t, virt_node_t.c.id == node_method_t.c.virt_node_id)
+            .where(mine)
+            .where(virt_node_t.c.id != bindparam("virt_node_id"))
+            .distinct()
+        )
+
+    # PostgreSQL takes the VLAN ids as one array: an IN list of a hundred parameters is
+    # rendered by SQLAlchemy and parsed by the driver anew on every build.
+    vlan_array = bindparam("vlan_ids", type_=ARRAY(member_t.c.vlan_id.type))
     # The NICs and addresses (both families) of this node, the monitors and the VXLAN peers
     # in one statement, by vm_interface.node_id (indexed): purpose, name and MAC of each NIC,
     # each address with its network (prefix, gateway). Outer joins keep a NIC without
@@ -625,7 +642,8 @@ def _statements() -> _Statements:
         virt_methods=virt_methods,
         vm_by_hostname=vm_by_hostname,
         vm_by_uuid=vm_by_uuid,
-        remote_peers=remote_peers,
+        remote_peers=remote_peers(member_t.c.vlan_id.in_(bindparam("vlan_ids", expanding=True))),
+        remote_peers_array=remote_peers(member_t.c.vlan_id == any_(vlan_array)),
         by_hypervisor=_vm_statements(lambda: node_method_t.c.virt_node_id == bindparam("scope")),
         by_vm=_vm_statements(lambda: vm_t.c.id == bindparam("scope")),
     )
@@ -641,20 +659,94 @@ def document_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
+# --- reading the sections: one statement each, or all in one on PostgreSQL ---------------------
+
+# Columns that hold bytes (addresses): JSON carries them as bytea's text, ``\\x0a000001``.
+_BYTES_COLUMNS = {"addresses": (1, 3), "routed_prefixes": (1,)}
+
+
+@cache
+def _combined(kind: str) -> Select[Any]:
+    """PostgreSQL: every section of `kind` in one statement, one JSON array of row arrays
+    per column, in each section's own order. One round trip instead of up to thirteen,
+    and the rows arrive as lists parsed by the C JSON decoder instead of one Row object
+    (and its type processing) each. The sections' statements are the portable ones."""
+    columns = []
+    for name, statement in _statements().sections(kind).items():
+        sub = statement.subquery(name)
+        order = [sub.c[key] for key in _order_keys(statement)]
+        # Only configuration levels come unordered (their reader orders them); anything else
+        # would make the document's bytes, and its hash, depend on the plan.
+        assert order or name.startswith("config_"), f"section {name} has no ORDER BY"
+        row = func.json_build_array(*sub.c)
+        aggregated = func.json_agg(aggregate_order_by(row, *order) if order else row)
+        columns.append(select(aggregated).scalar_subquery().label(name))
+    return select(*columns)
+
+
+def _order_keys(statement: Any) -> list[str]:
+    """The statement's ORDER BY as names of its selected columns (every section orders by
+    columns it selects)."""
+    keys = []
+    for clause in statement._order_by_clauses:
+        element = getattr(clause, "element", clause)  # a label or column
+        key = getattr(element, "key", None) or getattr(element, "name", None) or str(element)
+        keys.append(key)
+    return keys
+
+
+class _Fetch:
+    """The rows of a machine's sections by name, as sequences in each statement's order:
+    one statement per section wherever it is called, or (PostgreSQL) all of them at the
+    first call through `_combined`."""
+
+    def __init__(self, conn: Any, kind: str, params: dict[str, Any], combined: bool) -> None:
+        self.conn = conn
+        self.kind = kind
+        self.params = params
+        self.combined = combined
+        self.rows: dict[str, list[Any]] | None = None
+
+    def __call__(self, name: str) -> list[Any]:
+        if not self.combined:
+            statement = _statements().sections(self.kind)[name]
+            return self.conn.execute(statement, self.params).all()  # type: ignore[no-any-return]
+        if self.rows is None:
+            values = self.conn.execute(_combined(self.kind), self.params).one()._asdict()
+            self.rows = {key: value or [] for key, value in values.items()}
+            for section, indexes in _BYTES_COLUMNS.items():
+                for row in self.rows.get(section, ()):
+                    for i in indexes:
+                        if row[i] is not None:
+                            row[i] = bytes.fromhex(row[i][2:])
+        return self.rows[name]
+
+
+def _fetch(conn: Any, kind: str, params: dict[str, Any], portable: bool) -> _Fetch:
+    return _Fetch(conn, kind, params, not portable and conn.dialect.name == "postgresql")
+
+
 # --- the document -------------------------------------------------------------------------------
 
 
 def build_node_document(
-    session: Session, certname: str, default_environment: str = DEFAULT_ENVIRONMENT
+    session: Session,
+    certname: str,
+    default_environment: str = DEFAULT_ENVIRONMENT,
+    *,
+    portable: bool = False,
 ) -> dict[str, Any] | None:
-    """The node document for a node fqdn or a VM hostname/uuid; None if virtapi knows neither."""
+    """The node document for a node fqdn or a VM hostname/uuid; None if virtapi knows neither.
+
+    ``portable=True`` reads with one statement per section on PostgreSQL too (tests compare
+    both forms)."""
     statements = _statements()
     # Core statements through the session's connection: the session's transaction and
     # bind (primary or replica), without ORM entity processing.
     conn = session.connection()
     row = conn.execute(statements.node, {"fqdn": certname}).one_or_none()
     if row is not None:
-        return _node_document(conn, statements, row, default_environment)
+        return _node_document(conn, statements, row, default_environment, portable)
     vm_id = conn.execute(statements.vm_by_hostname, {"name": certname}).scalar()
     if vm_id is None:
         try:
@@ -664,11 +756,11 @@ def build_node_document(
         vm_id = conn.execute(statements.vm_by_uuid, {"uuid": vm_uuid}).scalar()
         if vm_id is None:
             return None
-    return _vm_document(conn, statements, vm_id, certname, default_environment)
+    return _vm_document(conn, vm_id, certname, default_environment, portable)
 
 
 def _node_document(
-    conn: Any, statements: _Statements, row: Any, default_environment: str
+    conn: Any, statements: _Statements, row: Any, default_environment: str, portable: bool
 ) -> dict[str, Any]:
     is_hypervisor = row.virt_node_id is not None
     is_ceph = row.osd_id is not None or row.mon_port is not None
@@ -682,27 +774,32 @@ def _node_document(
         if present
     ]
 
+    kind = "hypervisor" if is_hypervisor else "ceph" if is_ceph else "node"
+    params = {
+        "scope": row.virt_node_id,
+        "virt_node_id": row.virt_node_id,
+        **config_data.level_params("node", row.id, row.area, roles),
+    }
+    fetch = _fetch(conn, kind, params, portable)
     # Ids first (monitors, this hypervisor's VMs and VLANs, the peers sharing them), then
     # the underlay addresses of exactly those nodes: two queries, index lookups by node id.
-    monitor_rows = list(conn.execute(statements.monitors)) if is_hypervisor or is_ceph else []
+    monitor_rows = fetch("monitors") if is_hypervisor or is_ceph else []
     vms: list[dict[str, Any]] = []
     virt_methods: list[str] = []
     peers: list[tuple[int, int]] = []
     vlan_vnis: dict[int, int] = {}
     if is_hypervisor:
-        vms = _vms(conn, statements.by_hypervisor, row.virt_node_id, vlan_vnis)
-        virt_methods = list(
-            conn.execute(statements.virt_methods, {"virt_node_id": row.virt_node_id}).scalars()
-        )
+        vms = _vms(fetch, vlan_vnis)
+        virt_methods = [name for (name,) in fetch("virt_methods")]
         if vlan_vnis:
             peers = [
                 (vlan_vnis[vlan_id], node_id)
                 for vlan_id, node_id in conn.execute(
-                    statements.remote_peers,
+                    statements.remote_peers_array if fetch.combined else statements.remote_peers,
                     {"vlan_ids": sorted(vlan_vnis), "virt_node_id": row.virt_node_id},
                 )
             ]
-    node_ids = {row.id, *(m.id for m in monitor_rows), *(node_id for _, node_id in peers)}
+    node_ids = {row.id, *(m[0] for m in monitor_rows), *(node_id for _, node_id in peers)}
     nics = _node_nics(conn.execute(statements.node_addresses, {"node_ids": sorted(node_ids)}).all())
     underlay = {node_id: node.underlay() for node_id, node in nics.items()}
     own_nics = nics.get(row.id, _NodeNics())
@@ -787,7 +884,11 @@ def _node_document(
             ceph["client"] = client
         document["ceph"] = ceph
     # Issue 18: classes and data assigned by level (global, area, role, groups, node).
-    document["config"] = config_data.document_section(conn, "node", row.id, row.area, roles)
+    document["config"] = config_data.document_section(
+        config_data.ordered_levels(
+            fetch("config_levels"), fetch("config_groups"), "node", row.id, row.area, roles
+        )
+    )
     return document
 
 
@@ -919,12 +1020,9 @@ def _mon_addr(monitor: dict[str, Any]) -> str:
     return f"{address}:{monitor['port']}"
 
 
-def _vms(
-    conn: Any, statements: _VmStatements, scope: int, vlan_vnis: dict[int, int] | None = None
-) -> list[dict[str, Any]]:
-    """Every VM in scope with interfaces, VLANs, addresses and disks: four queries.
-    `vlan_vnis`, if given, is filled with the VNI of every VLAN id met."""
-    params = {"scope": scope}
+def _vms(fetch: _Fetch, vlan_vnis: dict[int, int] | None = None) -> list[dict[str, Any]]:
+    """Every VM in scope with interfaces, VLANs, addresses and disks (the `_VmStatements`
+    sections). `vlan_vnis`, if given, is filled with the VNI of every VLAN id met."""
     vms: dict[int, dict[str, Any]] = {}
     storage_of: dict[int, tuple[str | None, str | None]] = {}
     # Rows are unpacked as tuples: attribute access on Row objects costs more, and this
@@ -938,12 +1036,11 @@ def _vms(
         ram,
         cputime_limit,
         requested_state,
-        _actual_state,  # still selected (query left alone), no longer in the document
         virt_method,
         hypervisor,
         vg_name,
         storage_path,
-    ) in conn.execute(statements.vms, params).all():
+    ) in fetch("vms"):
         vms[vm_id] = {
             "uuid": str(vm_uuid),
             "hostname": hostname,
@@ -966,9 +1063,7 @@ def _vms(
         return []
 
     interfaces: dict[int, dict[str, Any]] = {}
-    for iface_id, vm_id, mac, vni, name, vlan_id in conn.execute(
-        statements.interfaces, params
-    ).all():
+    for iface_id, vm_id, mac, vni, name, vlan_id in fetch("interfaces"):
         iface = interfaces.get(iface_id)
         if iface is None:
             iface = interfaces[iface_id] = {
@@ -988,16 +1083,20 @@ def _vms(
             iface["vnis"].append(vni)
             iface["vlans"].append({"vni": vni, "name": name})
 
-    for iface_id, raw, prefixlen, gateway in conn.execute(statements.addresses, params).all():
+    gateways: dict[Any, str | None] = {None: None}  # a network's gateway, formatted once
+    for iface_id, raw, prefixlen, gateway in fetch("addresses"):
         key, family = _FAMILY_OF_WIDTH[len(raw)]
+        gateway_text = gateways.get(gateway, _MISSING)
+        if gateway_text is _MISSING:
+            gateway_text = gateways[gateway] = _address(gateway, family)
         interfaces[iface_id][key].append(
             {
                 "address": socket.inet_ntop(family, bytes(raw)),
                 "prefixlen": prefixlen,
-                "gateway": _address(gateway, family),
+                "gateway": gateway_text,
             }
         )
-    _add_routed_prefixes(conn, statements.routed_prefixes, params, interfaces)
+    _add_routed_prefixes(fetch("routed_prefixes"), interfaces)
 
     disk_entries: dict[int, Any] = {}
     disk_vm: dict[int, int] = {}
@@ -1013,10 +1112,10 @@ def _vms(
         write_bps,
         discard,
         pool,
-    ) in conn.execute(statements.disks, params).all():
+    ) in fetch("disks"):
         disks = vms[vm_id]["disks"]
         disk: dict[str, Any] = {
-            "name": disk_name(len(disks)),
+            "name": _DISK_NAMES[len(disks)] if len(disks) < 26 else disk_name(len(disks)),
             "type": disk_type,
             "size": size,
             "cache": cache_mode,
@@ -1042,9 +1141,9 @@ def _vms(
         disks.append(disk)
         disk_entries[disk_id] = (disk, disk_type, base)
         disk_vm[disk_id] = vm_id
-    _add_snapshots(conn, statements.snapshots, params, disk_entries)
-    _add_clones(conn, statements.clones, params, disk_entries, disk_vm, storage_of)
-    _add_backups(conn, statements, params, vms, disk_entries, disk_vm)
+    _add_snapshots(fetch("snapshots"), disk_entries)
+    _add_clones(fetch("clones"), disk_entries, disk_vm, storage_of)
+    _add_backups(fetch, vms, disk_entries, disk_vm)
     return list(vms.values())
 
 
@@ -1096,9 +1195,15 @@ def _sorted_addresses(addresses: set[str], family: int) -> list[str]:
 
 
 def _vm_document(
-    conn: Any, statements: _Statements, vm_id: int, certname: str, default_environment: str
+    conn: Any, vm_id: int, certname: str, default_environment: str, portable: bool
 ) -> dict[str, Any]:
-    vm = _vms(conn, statements.by_vm, vm_id)[0]
+    fetch = _fetch(
+        conn,
+        "vm",
+        {"scope": vm_id, **config_data.level_params("vm", vm_id, None, ("vm",))},
+        portable,
+    )
+    vm = _vms(fetch)[0]
     vm["gateways"] = {
         family: sorted({a["gateway"] for i in vm["interfaces"] for a in i[family] if a["gateway"]})
         for family in ("ipv4", "ipv6")
@@ -1111,5 +1216,9 @@ def _vm_document(
         "roles": ["guest"],
         "environment": default_environment,
         "vm": vm,
-        "config": config_data.document_section(conn, "vm", vm_id, None, ("vm",)),
+        "config": config_data.document_section(
+            config_data.ordered_levels(
+                fetch("config_levels"), fetch("config_groups"), "vm", vm_id, None, ("vm",)
+            )
+        ),
     }
