@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import settings_of
@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 # A replica that does not answer within this many seconds counts as down for this request.
 REPLICA_CONNECT_TIMEOUT = 2
+
+# A pooled PostgreSQL connection idle longer than this is pinged before use. Pinging on every
+# checkout (pool_pre_ping) was a second round trip on every request, as much as a cached ENC
+# answer's own statement; a connection returned a moment ago is alive unless the server died
+# in that moment, and then the request answers 503 with Retry-After and the pool starts over.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 # PostgreSQL drivers: SQLAlchemy name → (module, what to pip install).
@@ -70,8 +76,11 @@ def resolve_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the settings each backend needs to enforce our constraints."""
+def make_engine(
+    url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **kwargs: Any
+) -> Engine:
+    """An engine with the settings each backend needs to enforce our constraints; pooled
+    PostgreSQL connections idle for `ping_after_idle` seconds are pinged before use."""
     url = resolve_url(url)
     if url.startswith("sqlite"):
         connect_args = {"timeout": 30, **kwargs.pop("connect_args", {})}
@@ -98,7 +107,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout only after `idle_seconds` unused; a dead one is
+    replaced (DisconnectionError makes the pool reconnect) before the request sees it."""
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", 0.0) < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            alive = False
+            log.info("pooled connection lost while idle, reconnecting: %s", exc)
+        if not alive:
+            raise DisconnectionError("connection lost while idle in the pool")
 
 
 class Database:
@@ -122,7 +159,9 @@ class Database:
                 if read_url.startswith("sqlite")
                 else {"connect_timeout": REPLICA_CONNECT_TIMEOUT}
             )
-            self.read_engine = make_engine(read_url, connect_args=connect_args)
+            # Always pinged: a replica that went away must show at checkout, where
+            # read_session() falls back to the primary, not halfway through a view.
+            self.read_engine = make_engine(read_url, connect_args=connect_args, ping_after_idle=0)
             self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
         self.replica_retry_seconds = replica_retry_seconds
         self._replica_down_until = 0.0
