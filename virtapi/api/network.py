@@ -112,7 +112,7 @@ INTERFACE_SHAPE = reads.Shape(
         "id": VmInterface.id,
         "name": IFACE_NAME,
         "bridge": IFACE_BRIDGE,
-        "mac": VmInterface.mac,
+        "mac": reads.stored(VmInterface.mac),
         "vm_id": VmInterface.vm_id,
         "node_id": VmInterface.node_id,
         "purpose": VmInterface.purpose,

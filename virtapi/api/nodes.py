@@ -113,7 +113,7 @@ def _node_shape() -> reads.Shape:
             "id": VmInterface.id,
             "name": IFACE_NAME,
             "purpose": VmInterface.purpose,
-            "mac": VmInterface.mac,
+            "mac": reads.stored(VmInterface.mac),
             "ipv4_addresses": address_refs(NodeInterfaceSchema, "ipv4_addresses", 4),
             "ipv6_addresses": address_refs(NodeInterfaceSchema, "ipv6_addresses", 6),
         },
