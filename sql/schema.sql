@@ -801,5 +801,11 @@ ALTER TABLE ipv6_network ADD COLUMN purpose VARCHAR(16);
 
 UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
 
+-- Running upgrade 0012 -> 0018
+
+CREATE INDEX ix_install_vm_id ON install (vm_id);
+
+UPDATE alembic_version SET version_num='0018' WHERE alembic_version.version_num = '0012';
+
 COMMIT;
 
