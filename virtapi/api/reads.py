@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -57,7 +58,7 @@ class One:
     present: ColumnElement[Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: its statement is built once
 class Many:
     """A list of children, read for the whole page by one statement on ``parent IN (keys)``.
 
@@ -77,7 +78,7 @@ class Many:
 Source = ColumnElement[Any] | One | Many | Derived
 
 
-@dataclass
+@dataclass(eq=False)
 class Shape:
     """Where each field of ``schema`` comes from; ``schema`` None: raw rows for a ``build``."""
 
@@ -104,6 +105,7 @@ class Shape:
         for name, source in self.fields.items():
             _check_nesting(schema.__name__, name, declared[name], source)
 
+    @cached_property
     def from_clause(self) -> Any:
         clause = _table(self.table)
         for target, onclause in self.joins:
@@ -223,19 +225,14 @@ def _fill(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
 
 
 def _children(session: Session, plan: _Plan, objects: list[tuple[dict[str, Any], Attrs]]) -> None:
+    postgresql = session.get_bind().dialect.name == "postgresql"
     for name, many in plan.many:
         keys = {ctx[many.key] for _, ctx in objects if ctx[many.key] is not None}
         groups: dict[Any, list[tuple[dict[str, Any], Attrs]]] = {}
         if keys:
             sub = many.shape._plan
-            stmt = (
-                select(*sub.columns, many.parent.label("parent"))
-                .select_from(many.shape.from_clause())
-                .where(_among(session, many.parent, sorted(keys)))
-                .order_by(*many.order_by)
-            )
             children = []
-            for row in session.execute(stmt):
+            for row in session.execute(_statement(many, postgresql), {"keys": sorted(keys)}):
                 child = sub.build(row)
                 children.append(child)
                 groups.setdefault(row[-1], []).append(child)
@@ -254,12 +251,21 @@ def _children(session: Session, plan: _Plan, objects: list[tuple[dict[str, Any],
                 out[name] = [child[0] for child in rows]
 
 
-def _among(session: Session, column: ColumnElement[Any], keys: list[Any]) -> Any:
-    """``column IN keys``; on PostgreSQL ``= ANY(array)``: one parameter, so the statement's
-    text is the same for every page and psycopg prepares it once, not per number of keys."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("keys", keys, type_=ARRAY(column.type)))
-    return column.in_(keys)
+@cache
+def _statement(many: Many, postgresql: bool) -> Select:
+    """The children of the parents whose keys are bound as ``keys``, built once. On PostgreSQL
+    ``= ANY(array)``: one parameter, so the text is the same whatever the number of keys and
+    psycopg prepares it once (an IN list is a new statement per page size)."""
+    if postgresql:
+        among = many.parent == any_(bindparam("keys", type_=ARRAY(many.parent.type)))
+    else:
+        among = many.parent.in_(bindparam("keys", expanding=True))
+    return (
+        select(*many.shape._plan.columns, many.parent.label("parent"))
+        .select_from(many.shape.from_clause)
+        .where(among)
+        .order_by(*many.order_by)
+    )
 
 
 def read(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
@@ -267,4 +273,4 @@ def read(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
     order, limit and offset), in its order. Joined tables of the shape are aliases, so the
     filters' subqueries keep correlating to the model's own table only."""
     page = stmt.with_only_columns(*shape._plan.columns, maintain_column_froms=False)
-    return _fill(session, shape, page.select_from(shape.from_clause()))
+    return _fill(session, shape, page.select_from(shape.from_clause))
