@@ -93,7 +93,10 @@ def address_refs(schema: type[Schema], name: str, version: int) -> reads.Many:
     model = ADDRESS_MODELS[version]
     ref = schema._declared_fields[name].nested  # type: ignore[attr-defined]
     shape = reads.Shape(ref, model, {"address": model.address})
-    return reads.Many(shape, model.vm_interface_id, (model.address,), pluck="address")
+    # Both families of an interface in one statement.
+    return reads.Many(
+        shape, model.vm_interface_id, (model.address,), pluck="address", together="addresses"
+    )
 
 
 VLAN_REF_SHAPE = reads.Shape(

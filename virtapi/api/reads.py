@@ -29,10 +29,13 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    TypeDecorator,
     any_,
     bindparam,
+    literal,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -73,6 +76,9 @@ class Many:
     pluck: str | None = None
     first: bool = False
     build: Callable[[Attrs], Any] | None = None
+    # Lists of one parent with the same ``together`` name come in one UNION ALL statement
+    # (IPv4 and IPv6 addresses): their shapes have as many columns, each order_by one column.
+    together: str | None = None
 
 
 Source = ColumnElement[Any] | One | Many | Derived
@@ -226,46 +232,125 @@ def _fill(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
 
 def _children(session: Session, plan: _Plan, objects: list[tuple[dict[str, Any], Attrs]]) -> None:
     postgresql = session.get_bind().dialect.name == "postgresql"
-    for name, many in plan.many:
-        keys = {ctx[many.key] for _, ctx in objects if ctx[many.key] is not None}
-        groups: dict[Any, list[tuple[dict[str, Any], Attrs]]] = {}
+    for manys in _reads(tuple(many for _, many in plan.many)):
+        groups: list[dict[Any, list[tuple[dict[str, Any], Attrs]]]] = [{} for _ in manys]
+        keys = {ctx[manys[0].key] for _, ctx in objects} - {None}
         if keys:
-            sub = many.shape._plan
-            children = []
-            for row in session.execute(_statement(many, postgresql), {"keys": sorted(keys)}):
-                child = sub.build(row)
-                children.append(child)
-                groups.setdefault(row[-1], []).append(child)
-            _children(session, sub, children)
-        for out, ctx in objects:
-            rows = groups.get(ctx[many.key], [])
-            if many.first:
-                first = rows[0] if rows else None
-                if many.build is not None:
-                    out[name] = many.build(first[1]) if first else None
-                else:
-                    out[name] = first[0] if first else None
-            elif many.pluck is not None:
-                out[name] = [child[0][many.pluck] for child in rows]
+            stmt, convert = _statement(manys, postgresql)
+            children: list[list[tuple[dict[str, Any], Attrs]]] = [[] for _ in manys]
+            for row in session.execute(stmt, {"keys": sorted(keys)}):
+                branch = row[-1]
+                values = convert[branch](row)
+                child = manys[branch].shape._plan.build(values)
+                children[branch].append(child)
+                groups[branch].setdefault(row[-2], []).append(child)
+            for many, found in zip(manys, children, strict=True):
+                _children(session, many.shape._plan, found)
+        for many, grouped in zip(manys, groups, strict=True):
+            _assign(plan, many, grouped, objects)
+
+
+def _assign(
+    plan: _Plan,
+    many: Many,
+    groups: dict[Any, list[tuple[dict[str, Any], Attrs]]],
+    objects: list[tuple[dict[str, Any], Attrs]],
+) -> None:
+    name = next(n for n, m in plan.many if m is many)
+    for out, ctx in objects:
+        rows = groups.get(ctx[many.key], [])
+        if many.first:
+            first = rows[0] if rows else None
+            if many.build is not None:
+                out[name] = many.build(first[1]) if first else None
             else:
-                out[name] = [child[0] for child in rows]
+                out[name] = first[0] if first else None
+        elif many.pluck is not None:
+            out[name] = [child[0][many.pluck] for child in rows]
+        else:
+            out[name] = [child[0] for child in rows]
 
 
 @cache
-def _statement(many: Many, postgresql: bool) -> Select:
-    """The children of the parents whose keys are bound as ``keys``, built once. On PostgreSQL
-    ``= ANY(array)``: one parameter, so the text is the same whatever the number of keys and
-    psycopg prepares it once (an IN list is a new statement per page size)."""
-    if postgresql:
-        among = many.parent == any_(bindparam("keys", type_=ARRAY(many.parent.type)))
+def _reads(manys: tuple[Many, ...]) -> list[tuple[Many, ...]]:
+    """The statements of a plan's lists: one per list, or one per ``together`` group."""
+    out: list[tuple[Many, ...]] = []
+    together: dict[str, list[Many]] = {}
+    for many in manys:
+        if many.together is None:
+            out.append((many,))
+        elif many.together not in together:
+            together[many.together] = [many]
+            out.append(())  # placeholder, filled below in declaration order
+        else:
+            together[many.together].append(many)
+    groups = iter(tuple(g) for g in together.values())
+    return [read if read else next(groups) for read in out]
+
+
+@cache
+def _statement(
+    manys: tuple[Many, ...], postgresql: bool
+) -> tuple[Any, list[Callable[[Sequence[Any]], Sequence[Any]]]]:
+    """The children of the parents whose keys are bound as ``keys``, built once, and per branch
+    the conversion of its rows. On PostgreSQL ``= ANY(array)``: one parameter, so the text is
+    the same whatever the number of keys and psycopg prepares it once (an IN list is a new
+    statement per page size). Each row ends with the parent's key and the branch number."""
+    selects, converts = [], []
+    for branch, many in enumerate(manys):
+        if postgresql:
+            among = many.parent == any_(bindparam("keys", type_=ARRAY(many.parent.type)))
+        else:
+            among = many.parent.in_(bindparam("keys", expanding=True))
+        columns = list(many.shape._plan.columns)
+        convert: Callable[[Sequence[Any]], Sequence[Any]] = _identity
+        order: list[Any] = []
+        if len(manys) > 1:
+            # One result type per union column: read each branch's values as stored and
+            # convert them with the branch's own column types afterwards.
+            columns, convert = _as_stored(columns)
+            (first,) = many.order_by
+            order = [type_coerce(first, _stored_type(first)).label("sort")]
+        selects.append(
+            select(*columns, *order, many.parent.label("parent"), literal(branch).label("branch"))
+            .select_from(many.shape.from_clause)
+            .where(among)
+        )
+        converts.append(convert)
+    if len(selects) == 1:
+        stmt: Any = selects[0].order_by(*manys[0].order_by)
     else:
-        among = many.parent.in_(bindparam("keys", expanding=True))
-    return (
-        select(*many.shape._plan.columns, many.parent.label("parent"))
-        .select_from(many.shape.from_clause)
-        .where(among)
-        .order_by(*many.order_by)
-    )
+        stmt = union_all(*selects).order_by("parent", "branch", "sort")
+    return stmt, converts
+
+
+def _identity(row: Sequence[Any]) -> Sequence[Any]:
+    return row
+
+
+def _stored_type(column: Any) -> Any:
+    kind = column.type
+    return kind.impl if isinstance(kind, TypeDecorator) else kind
+
+
+def _as_stored(columns: list[Any]) -> tuple[list[Any], Callable[[Sequence[Any]], Sequence[Any]]]:
+    stored_columns, steps = [], []
+    for index, labelled in enumerate(columns):
+        element, kind = labelled.element, labelled.element.type
+        if isinstance(kind, TypeDecorator):
+            stored_columns.append(type_coerce(element, kind.impl).label(labelled.name))
+            steps.append((index, kind.process_result_value))
+        else:
+            stored_columns.append(labelled)
+
+    def convert(row: Sequence[Any]) -> Sequence[Any]:
+        values = list(row)
+        for index, process in steps:
+            if values[index] is not None:
+                values[index] = process(values[index], None)
+        return values
+
+    return stored_columns, convert
 
 
 def read(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
