@@ -17,7 +17,7 @@ from tests.services.test_node_document import make_fleet
 from virtapi.api import crud, reads
 from virtapi.api.compute import VMS
 from virtapi.api.etag import etag_of
-from virtapi.api.network import ADDRESSES, INTERFACES, VLAN_REF_SHAPE, VlanRefSchema
+from virtapi.api.network import ADDRESSES, INTERFACES, VlanRefSchema
 from virtapi.api.nodes import NODES
 from virtapi.api.storage import STORAGE
 from virtapi.models import (
@@ -33,6 +33,7 @@ from virtapi.models import (
     NodeState,
     Storage,
     StorageType,
+    Vlan,
     Vm,
     VmInterface,
     VmState,
@@ -136,11 +137,23 @@ def test_http_get_and_page_answer_the_dump_and_its_etag(
 
 
 def test_a_schema_field_without_a_read_source_stops_the_declaration() -> None:
+    # A plain field named like a column is read without being listed …
     grown = Schema.from_dict(
         {**VlanRefSchema._declared_fields, "description": fields.String()}, name="Grown"
     )
-    with pytest.raises(TypeError, match=r"no source for \['description'\]"):
-        reads.Shape(grown, VLAN_REF_SHAPE.table, VLAN_REF_SHAPE.fields)
+    assert reads.Shape(grown, Vlan, {}).fields["description"] is Vlan.description
+    # … any other needs a source, or the shape (and so the app) does not load.
+    owner = Schema.from_dict(
+        {**VlanRefSchema._declared_fields, "owner": fields.String(attribute="customer.name")},
+        name="Owner",
+    )
+    with pytest.raises(TypeError, match=r"no source for \['owner'\]"):
+        reads.Shape(owner, Vlan, {})
+    counted = Schema.from_dict(
+        {**VlanRefSchema._declared_fields, "size": fields.Function(len)}, name="Counted"
+    )
+    with pytest.raises(TypeError, match=r"no source for \['size'\]"):
+        reads.Shape(counted, Vlan, {})
+    thin = Schema.from_dict({"id": fields.Integer()}, name="Thin")
     with pytest.raises(TypeError, match=r"not in the schema: \['vni'\]"):
-        thin = Schema.from_dict({"id": fields.Integer(), "name": fields.String()}, name="Thin")
-        reads.Shape(thin, VLAN_REF_SHAPE.table, VLAN_REF_SHAPE.fields)
+        reads.Shape(thin, Vlan, {"vni": Vlan.vni})

@@ -141,13 +141,6 @@ def _vm_shape() -> reads.Shape:
         VmSchema,
         Vm,
         {
-            "id": Vm.id,
-            "uuid": Vm.uuid,
-            "hostname": Vm.hostname,
-            "customer_id": Vm.customer_id,
-            "cores": Vm.cores,
-            "ram": Vm.ram,
-            "cputime_limit": Vm.cputime_limit,
             "host": reads.One(host, method.id),
             "virt_method": virt_method.name,
             "requested_state": requested.name,
@@ -156,9 +149,6 @@ def _vm_shape() -> reads.Shape:
             "transition_pending": reads.Derived(declared["transition_pending"].serialize_func),  # type: ignore[attr-defined]
             "interfaces": reads.Many(INTERFACE_SHAPE, VmInterface.vm_id, (VmInterface.id,)),
             "disks": reads.Many(DISK_SHAPE, Storage.vm_id, (Storage.id,)),
-            "reported_at": Vm.reported_at,
-            "created_at": Vm.created_at,
-            "updated_at": Vm.updated_at,
             "install": _install_shape(),
         },
         joins=(

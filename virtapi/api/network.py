@@ -92,7 +92,7 @@ def address_refs(schema: type[Schema], name: str, version: int) -> reads.Many:
     """The read source of an ``address_list`` field of ``schema``: one statement per page."""
     model = ADDRESS_MODELS[version]
     ref = schema._declared_fields[name].nested  # type: ignore[attr-defined]
-    shape = reads.Shape(ref, model, {"address": model.address})
+    shape = reads.Shape(ref, model, {})  # address: the same-name column
     # Both families of an interface in one statement.
     return reads.Many(
         shape, model.vm_interface_id, (model.address,), pluck="address", together="addresses"
@@ -102,7 +102,7 @@ def address_refs(schema: type[Schema], name: str, version: int) -> reads.Many:
 VLAN_REF_SHAPE = reads.Shape(
     VlanRefSchema,
     Vlan,
-    {"id": Vlan.id, "vni": Vlan.vni, "name": Vlan.name},
+    {},  # id, vni, name: the same-name columns
     joins=((vlan_member, vlan_member.c.vlan_id == Vlan.id),),
 )
 # The models' own rules for the derived names, called on the row.
@@ -112,13 +112,9 @@ INTERFACE_SHAPE = reads.Shape(
     InterfaceSchema,
     VmInterface,
     {
-        "id": VmInterface.id,
         "name": IFACE_NAME,
         "bridge": IFACE_BRIDGE,
         "mac": reads.stored(VmInterface.mac),
-        "vm_id": VmInterface.vm_id,
-        "node_id": VmInterface.node_id,
-        "purpose": VmInterface.purpose,
         "vlans": reads.Many(VLAN_REF_SHAPE, vlan_member.c.vm_interface_id, (Vlan.vni,)),
         "ipv4_addresses": address_refs(InterfaceSchema, "ipv4_addresses", 4),
         "ipv6_addresses": address_refs(InterfaceSchema, "ipv6_addresses", 6),
@@ -481,11 +477,7 @@ def _address_shape(schema: type[Schema], version: int) -> reads.Shape:
         schema,
         model,
         {
-            "id": model.id,
-            "address": model.address,
-            "network_id": model.network_id,
             "prefix": reads.Derived(cidr),
-            "vm_interface_id": model.vm_interface_id,
             "vm_id": iface.vm_id,
         },
         joins=(

@@ -110,9 +110,7 @@ def _node_shape() -> reads.Shape:
         NodeInterfaceSchema,
         VmInterface,
         {
-            "id": VmInterface.id,
             "name": IFACE_NAME,
-            "purpose": VmInterface.purpose,
             "mac": reads.stored(VmInterface.mac),
             "ipv4_addresses": address_refs(NodeInterfaceSchema, "ipv4_addresses", 4),
             "ipv6_addresses": address_refs(NodeInterfaceSchema, "ipv6_addresses", 6),
@@ -128,22 +126,13 @@ def _node_shape() -> reads.Shape:
         NodeSchema,
         Node,
         {
-            "id": Node.id,
-            "fqdn": Node.fqdn,
-            "location": Node.location,
-            "area": Node.area,
             "state": state.name,
             "reported_state": reported.name,
-            "puppet_environment": Node.puppet_environment,
             "roles": reads.Derived(Node.roles.fget),  # type: ignore[attr-defined]
             "interfaces": reads.Many(interface, VmInterface.node_id, (VmInterface.id,)),
-            "last_seen_at": Node.last_seen_at,
             "stale": reads.Derived(declared["stale"].serialize_func),  # type: ignore[attr-defined]
-            "facts": Node.facts,
             "ceph_cluster": cluster.name,
             "ceph_client": client.name,
-            "created_at": Node.created_at,
-            "updated_at": Node.updated_at,
         },
         joins=(
             (state, state.id == Node.node_state_id),

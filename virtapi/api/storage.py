@@ -60,17 +60,10 @@ def _disk_shape() -> reads.Shape:
         DiskSchema,
         Storage,
         {
-            "id": Storage.id,
-            "vm_id": Storage.vm_id,
-            "size": Storage.size,
             "storage_type": kind.name,
             "cache_option": cache.name,
             "ceph_pool": pool.name,
             "discard": ceph.discard,
-            "read_iops_limit": Storage.read_iops_limit,
-            "write_iops_limit": Storage.write_iops_limit,
-            "read_bps_limit": Storage.read_bps_limit,
-            "write_bps_limit": Storage.write_bps_limit,
             "base_image": image.name,
         },
         joins=(
