@@ -352,6 +352,8 @@ def _stored_type(column: Any) -> Any:
 
 
 def _as_stored(columns: list[Any]) -> tuple[list[Any], Callable[[Sequence[Any]], Sequence[Any]]]:
+    """``columns`` as stored, and the conversion their TypeDecorators would have made. The
+    decorators of virtapi.models.types convert without looking at the dialect (None here)."""
     stored_columns, steps = [], []
     for index, labelled in enumerate(columns):
         element, kind = labelled.element, labelled.element.type
