@@ -1,10 +1,16 @@
-"""REST reads in process: statements and time for GET of one VM/node and a page of 100 VMs.
+"""REST reads: GET of one VM/node and a page of 100 VMs, in process and over HTTP (gunicorn).
 
-    python3 -m bench.rest                      # private PostgreSQL, 100 VMs on one hypervisor
-    python3 -m bench.rest --profile            # cProfile top lines of the 100-VM page
+    python3 -m bench.rest                      # everything below, private PostgreSQL
+    python3 -m bench.rest --profile            # plus cProfile top lines of the 100-VM page
+    python3 -m bench.rest --no-http            # in process only
 
-Flask's test client against the real app (authentication included), so the figures are
-the view's own cost without HTTP parsing. Never part of the test run's pass/fail.
+In process (Flask's test client, authentication included): statements and median/p99 of the
+fast read path (virtapi/api/reads.py) and of the ORM + marshmallow path it replaced, the two
+alternating round by round so both see the same machine load; then their ratio.
+
+Over HTTP: ``virtapi serve`` (gunicorn) serves each endpoint and a static file of the same size
+(issue 13: GET of one object and a page of 100 VMs ≥ 1/3 of that file's rate), measured with
+bench/run.py's client, and prints the ratio with its budget. Never part of the test run.
 """
 
 from __future__ import annotations
@@ -16,32 +22,63 @@ import os
 import pstats
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event, text
 
-from bench.run import bench_database
+from bench.run import STATIC_DIR, Table, bench_database, fetch, serve, wrk
 from tests.services.test_node_document import make_fleet
-from virtapi import migrate
 from virtapi.app import create_app
 from virtapi.db import Database
 from virtapi.services import tokens
 from virtapi.services.audit import set_actor
 
-
-def timed_get(client: Any, url: str, headers: dict[str, str], rounds: int) -> tuple[float, float]:
-    """Median and p99 in ms of ``rounds`` GETs through a Flask test client."""
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        resp = client.get(url, headers=headers)
-        times.append(time.perf_counter() - started)
-        assert resp.status_code == 200, (url, resp.status_code)
-    return statistics.median(times) * 1000, statistics.quantiles(times, n=100)[98] * 1000
+PAGE = "/api/v1/vms?limit=100"
+BUDGET = 1 / 3  # of the same-size static file's rate (issue 13 point 3)
 
 
-def run(url: str, rounds: int, profile: bool) -> None:
-    migrate.upgrade(url)
+def endpoints(vm_id: int, node_id: int) -> list[tuple[str, str]]:
+    return [
+        ("GET /api/v1/vms/<id>", f"/api/v1/vms/{vm_id}"),
+        ("GET /api/v1/nodes/<id>", f"/api/v1/nodes/{node_id}"),
+        ("GET /api/v1/vms?limit=100 (interfaces, addresses, disks)", PAGE),
+        ("GET /api/v1/vms?limit=100&after=<id>", PAGE + "&after=0"),
+    ]
+
+
+@contextmanager
+def orm_path() -> Iterator[None]:
+    """The read path before reads.py: ORM loading and Schema.dump (the resources' shapes off)."""
+    from virtapi.api.crud import _REGISTRY
+
+    shapes = [(r, r.shape) for r in _REGISTRY.values()]
+    for resource, _ in shapes:
+        resource.shape = None
+    try:
+        yield
+    finally:
+        for resource, shape in shapes:
+            resource.shape = shape
+
+
+def timed(client: Any, url: str, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    resp = client.get(url, headers=headers)
+    elapsed = time.perf_counter() - started
+    assert resp.status_code == 200, (url, resp.status_code)
+    return elapsed
+
+
+def summary(times: list[float]) -> str:
+    median = statistics.median(times) * 1000
+    p99 = statistics.quantiles(times, n=100)[98] * 1000 if len(times) > 1 else median
+    return f"median {median:.2f} ms / p99 {p99:.2f} ms"
+
+
+def make_database(url: str) -> tuple[str, int, int]:
+    """A fleet of 100 VMs on one hypervisor; a reader token, the last VM's and hv-a's ids."""
     db = Database(url)
     with db.sessionmaker() as session:
         set_actor(session, None, "bench")
@@ -53,48 +90,105 @@ def run(url: str, rounds: int, profile: bool) -> None:
         node_id = session.execute(text("SELECT id FROM node WHERE fqdn = 'hv-a.test'")).scalar()
         session.commit()
     db.dispose()
+    return token, int(vm_id), int(node_id)
+
+
+def in_process(url: str, token: str, paths: list[tuple[str, str]], rounds: int) -> Any:
+    """Fast path and ORM path, alternating, each endpoint; returns the app for profiling."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "DATABASE_READ_URL": None})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     engine = app.extensions["virtapi.db"].engine
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    page = "/api/v1/vms?limit=100"
-    for label, path in (
-        ("GET /api/v1/vms/<id>", f"/api/v1/vms/{vm_id}"),
-        ("GET /api/v1/nodes/<id>", f"/api/v1/nodes/{node_id}"),
-        ("GET /api/v1/vms?limit=100 (interfaces, addresses, disks)", page),
-        ("GET /api/v1/vms?limit=100&after=<id>", page + "&after=0"),
-    ):
-        client.get(path, headers=headers)  # warm up: compiled statements, token last use
-        statements.clear()
-        size = len(client.get(path, headers=headers).data)
-        count = len(statements)
-        median, p99 = timed_get(client, path, headers, rounds)
+    print(f"in process, {rounds} rounds, fast and ORM path alternating:", flush=True)
+    for label, path in paths:
+        counts, times, sizes = {}, {"fast": [], "orm": []}, {}
+        for mode in ("fast", "orm"):
+            with orm_path() if mode == "orm" else nullcontext():
+                client.get(path, headers=headers)  # warm up: compiled statements, token use
+                statements.clear()
+                sizes[mode] = len(client.get(path, headers=headers).data)
+                counts[mode] = len(statements)
+        for _ in range(rounds):
+            times["fast"].append(timed(client, path, headers))
+            with orm_path():
+                times["orm"].append(timed(client, path, headers))
+        ratio = statistics.median(times["orm"]) / statistics.median(times["fast"])
         print(
-            f"{label}: {size:,} bytes, {count} statements, median {median:.2f} ms"
-            f" / p99 {p99:.2f} ms (load average {os.getloadavg()[0]:.1f})",
+            f"  {label}: {sizes['fast']:,} bytes (ORM path {sizes['orm']:,})\n"
+            f"    fast path: {counts['fast']} statements, {summary(times['fast'])}\n"
+            f"    ORM path:  {counts['orm']} statements, {summary(times['orm'])}\n"
+            f"    fast path {ratio:.1f}× faster (load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
-    if profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(rounds):
-            client.get(page, headers=headers)
-        profiler.disable()
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-        print(out.getvalue())
-    app.extensions["virtapi.db"].dispose()
+    return app
+
+
+def profile(app: Any, token: str, rounds: int) -> None:
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(rounds):
+        client.get(PAGE, headers=headers)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+    print(f"cProfile of {rounds} × GET {PAGE} (fast path):")
+    print(out.getvalue())
+
+
+def over_http(url: str, token: str, paths: list[tuple[str, str]], args: Any) -> Table:
+    """Each endpoint and a static file of its size from the same gunicorn: rates and ratio."""
+    auth = {"Authorization": f"Bearer {token}"}
+    table = Table()
+    STATIC_DIR.mkdir(exist_ok=True)
+    made: list[Any] = []
+    try:
+        with serve(url, args.workers) as base:
+            for label, path in paths:
+                status, body, _ = fetch(base + path, auth)
+                assert status == 200, (path, status)
+                static = STATIC_DIR / f"bench-rest-{len(body)}.json"
+                static.write_bytes(b"x" * len(body))
+                made.append(static)
+                ceiling = wrk(f"{base}/static/{static.name}", {}, args.duration, args.connections)
+                rate = wrk(base + path, auth, args.duration, args.connections)
+                ok = "✔" if rate >= BUDGET * ceiling else "✘"
+                table.add(f"static file of {len(body):,} bytes, same gunicorn",
+                          f"{ceiling:,.0f} req/s", "1.00")  # fmt: skip
+                table.add(f"{label} ({len(body):,} bytes, load average "
+                          f"{os.getloadavg()[0]:.1f})", f"{rate:,.0f} req/s",
+                          f"{rate / ceiling:.2f}", f"≥ 0.33 of static {ok}")  # fmt: skip
+    finally:
+        for static in made:
+            static.unlink(missing_ok=True)
+        if STATIC_DIR.exists() and not any(STATIC_DIR.iterdir()):
+            STATIC_DIR.rmdir()
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-http", dest="http", action="store_false")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per HTTP run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     with bench_database() as url:
-        run(url, args.rounds, args.profile)
+        token, vm_id, node_id = make_database(url)
+        paths = endpoints(vm_id, node_id)
+        app = in_process(url, token, paths, args.rounds)
+        if args.profile:
+            profile(app, token, args.rounds)
+        app.extensions["virtapi.db"].dispose()
+        if args.http:
+            table = over_http(url, token, paths[:3], args)
+            print()
+            print(table.markdown())
 
 
 if __name__ == "__main__":

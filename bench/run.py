@@ -177,13 +177,14 @@ def python_client(url: str, headers: dict[str, str], duration: int, connections:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path  # keep ?limit=100
     stop = time.monotonic() + duration
     counts = [0] * connections
 
     def worker(i: int) -> None:
         conn = http.client.HTTPConnection(parts.hostname, parts.port)
         while time.monotonic() < stop:
-            conn.request("GET", parts.path, headers=headers)
+            conn.request("GET", target, headers=headers)
             resp = conn.getresponse()
             resp.read()
             counts[i] += 1

@@ -807,5 +807,11 @@ ALTER TABLE applied_document ADD COLUMN synced_version BIGINT;
 
 UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0012';
 
+-- Running upgrade 0015 -> 0018
+
+CREATE INDEX ix_install_vm_id ON install (vm_id);
+
+UPDATE alembic_version SET version_num='0018' WHERE alembic_version.version_num = '0015';
+
 COMMIT;
 

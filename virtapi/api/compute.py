@@ -7,16 +7,18 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .. import values
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..models import (
     CustomerQuota,
+    Image,
     Install,
     Node,
     NodeMethod,
     Storage,
+    VirtMethod,
     VirtNode,
     Vlan,
     Vm,
@@ -29,7 +31,7 @@ from ..services import lifecycle
 from ..services import quotas as quota_service
 from ..services import vms as vm_service
 from ..services.validation import checked
-from . import crud
+from . import crud, reads
 from .fields import (
     INT64_MAX,
     IPAddress,
@@ -45,9 +47,9 @@ from .fields import (
     updating,
 )
 from .filters import Filter
-from .network import InterfaceSchema
+from .network import INTERFACE_SHAPE, InterfaceSchema
 from .operations import overcommit
-from .storage import DiskSchema
+from .storage import DISK_SHAPE, DiskSchema
 
 blp = Blueprint("compute", __name__, url_prefix="/api/v1", description="VMs and quotas")
 
@@ -100,6 +102,71 @@ class VmSchema(Schema):
             "description": "the latest network install (state, phase, percent …); null if none",
         },
     )
+
+
+def _install_shape() -> reads.Many:
+    """A VM's latest install, summarised by the one function the ORM path uses."""
+    vm, image = aliased(Vm), aliased(Image)
+    columns = ("id", "node_id", "state", "hostname", "phase", "percent", "message", "ssh_keys",
+               "root_password_hash", "created_at", "updated_at", "finished_at")  # fmt: skip
+    shape = reads.Shape(
+        None,
+        Install,
+        {name: getattr(Install, name) for name in columns}
+        | {"vm_uuid": vm.uuid, "image_name": image.name},
+        joins=((vm, vm.id == Install.vm_id), (image, image.id == Install.image_id)),
+    )
+
+    def summary(row: reads.Attrs) -> Any:
+        uuid = row.vm_uuid
+        vm_ = reads.Attrs(uuid=uuid) if uuid is not None else None
+        return install_service.install_summary(
+            reads.Attrs(row, vm=vm_, image=reads.Attrs(name=row.image_name))  # type: ignore[arg-type]
+        )
+
+    return reads.Many(shape, Install.vm_id, (Install.id.desc(),), first=True, build=summary)
+
+
+def _vm_shape() -> reads.Shape:
+    # Aliases: the filters' subqueries (hypervisor, area, state …) must not correlate to them.
+    method, virt_node, node = aliased(NodeMethod), aliased(VirtNode), aliased(Node)
+    virt_method, requested, actual = aliased(VirtMethod), aliased(VmState), aliased(VmState)
+    host = reads.Shape(
+        HostSchema,
+        method,
+        {"virt_node_id": method.virt_node_id, "node_id": virt_node.node_id, "fqdn": node.fqdn},
+    )
+    declared = VmSchema._declared_fields
+    return reads.Shape(
+        VmSchema,
+        Vm,
+        {
+            "host": reads.One(host, method.id),
+            "virt_method": virt_method.name,
+            "requested_state": requested.name,
+            "actual_state": actual.name,
+            # The schema's own function, on the row.
+            "transition_pending": reads.Derived(declared["transition_pending"].serialize_func),  # type: ignore[attr-defined]
+            "interfaces": reads.Many(INTERFACE_SHAPE, VmInterface.vm_id, (VmInterface.id,)),
+            "disks": reads.Many(DISK_SHAPE, Storage.vm_id, (Storage.id,)),
+            "install": _install_shape(),
+        },
+        joins=(
+            (method, method.id == Vm.node_method_id),
+            (virt_node, virt_node.id == method.virt_node_id),
+            (node, node.id == virt_node.node_id),
+            (virt_method, virt_method.id == method.virt_method_id),
+            (requested, requested.id == Vm.requested_state_id),
+            (actual, actual.id == Vm.actual_state_id),
+        ),
+        hidden={
+            "requested_state_id": Vm.requested_state_id,
+            "actual_state_id": Vm.actual_state_id,
+        },
+    )
+
+
+VM_SHAPE = _vm_shape()
 
 
 class VmBaseSchema(Schema):
@@ -248,6 +315,7 @@ VMS = crud.register(
         write_roles=CUSTOMERS_AND_OPERATORS,
         customer_scope=_vm_scope,
         options=VM_OPTIONS,
+        shape=VM_SHAPE,
         create=lambda s, p, data: vm_service.create_vm(s, p, data, overcommit=overcommit()),
         update=lambda s, p, vm, data: vm_service.update_vm(s, p, vm, data, overcommit=overcommit()),
         delete=lifecycle.delete_vm,

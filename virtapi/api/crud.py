@@ -36,6 +36,7 @@ from .etag import check_if_match, etag_of, not_modified
 from .fields import INT64_MAX
 from .filters import Filter, apply_filters, query_schema
 from .pagination import page_schema, paginate
+from .reads import Shape, read
 
 CreateHook = Callable[[Session, Principal, dict[str, Any]], Any]
 UpdateHook = Callable[[Session, Principal, Any, dict[str, Any]], None]
@@ -82,6 +83,8 @@ class Resource:
     # Customers in read_roles see only rows matching this; None = every row (vocabularies).
     customer_scope: CustomerScope | None = None
     options: Sequence[Any] = ()  # loader options (selectinload …) so nesting costs no N+1
+    # GET reads straight from Core rows in the schema's shape (reads.py); writes keep the ORM.
+    shape: Shape | None = None
     create: CreateHook | None = None
     update: UpdateHook | None = None
     delete: DeleteHook | None = None
@@ -127,21 +130,40 @@ def load(
     field_name: str | None = None,
 ) -> Any:
     """One visible object by primary key, else NotFound (for customers: also others' objects)."""
-    if isinstance(key, int) and not 0 < key <= INT64_MAX:
-        obj = None
-    else:
-        stmt = visible(resource, principal).where(resource.pk == key).options(*resource.options)
-        stmt = stmt.execution_options(populate_existing=True)
+    stmt = _by_key(resource, principal, key)
+    obj = None
+    if stmt is not None:
+        stmt = stmt.options(*resource.options).execution_options(populate_existing=True)
         if lock:
             # Row lock from the ETag check to the commit (PostgreSQL; SQLite's BEGIN IMMEDIATE
             # already serialises writers). OF: eager outer joins must not be locked.
             stmt = stmt.with_for_update(of=resource.model)
         obj = session.scalars(stmt).unique().one_or_none()
     if obj is None:
-        message = f"no {resource.title} with id {key}"
-        errors = {field_name: [message]} if field_name else {}
-        raise NotFound(message, errors=errors)
+        _not_found(resource, key, field_name)
     return obj
+
+
+def represent(session: Session, resource: Resource, principal: Principal, key: Any) -> Any:
+    """The JSON of one visible object, read by its shape (no ORM object), else NotFound."""
+    assert resource.shape is not None
+    stmt = _by_key(resource, principal, key)
+    rows = read(session, resource.shape, stmt) if stmt is not None else []
+    if not rows:
+        _not_found(resource, key, None)
+    return rows[0]
+
+
+def _by_key(resource: Resource, principal: Principal, key: Any) -> Select | None:
+    if isinstance(key, int) and not 0 < key <= INT64_MAX:
+        return None
+    return visible(resource, principal).where(resource.pk == key)
+
+
+def _not_found(resource: Resource, key: Any, field_name: str | None) -> None:
+    message = f"no {resource.title} with id {key}"
+    errors = {field_name: [message]} if field_name else {}
+    raise NotFound(message, errors=errors)
 
 
 def load_ref(session: Session, principal: Principal, model: type, key: Any, field_name: str) -> Any:
@@ -232,10 +254,16 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
     def list_(self: Any, args: dict[str, Any]) -> Response:
         principal = current_principal()
         session = get_session()
-        stmt = apply_filters(visible(r, principal), r.filters, args)
-        stmt = stmt.options(*r.options).order_by(r.pk)
-        result = paginate(session, stmt, args["limit"], args["offset"], args.get("after"), key=r.pk)
-        result["results"] = r.schema(many=True).dump(result["results"])
+        stmt = apply_filters(visible(r, principal), r.filters, args).order_by(r.pk)
+        page = (args["limit"], args["offset"], args.get("after"))
+        if r.shape is not None:
+            shape = r.shape
+            result = paginate(
+                session, stmt, *page, key=r.pk, rows=lambda s: read(session, shape, s)
+            )
+        else:
+            result = paginate(session, stmt.options(*r.options), *page, key=r.pk)
+            result["results"] = r.schema(many=True).dump(result["results"])
         return json_response(result)
 
     list_.__doc__ = (
@@ -275,8 +303,12 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
     blp.route(f"/{r.path}", endpoint=f"{r.endpoint}_collection", tags=tags)(collection)
 
     def get(self: Any, id: int) -> Response:
-        obj = load(get_session(), r, current_principal(), id)
-        body, tag = _represent(r, obj)
+        session, principal = get_session(), current_principal()
+        if r.shape is not None:
+            body = represent(session, r, principal, id)
+            tag = etag_of(body)
+        else:
+            body, tag = _represent(r, load(session, r, principal, id))
         if not_modified(tag):
             return Response(status=304, headers={"ETag": tag})
         return json_response(body, 200, {"ETag": tag})

@@ -8,17 +8,17 @@ from typing import Any
 import netaddr
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
 from ..config import current_settings
-from ..models import Node, Vlan, Vm, VmInterface
+from ..models import Node, Vlan, Vm, VmInterface, vlan_member
 from ..models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ..services import value_fields
 from ..services.caller import operators_only
 from ..services.errors import InvalidInput
 from ..services.network import interfaces, ipam, networks, vlans
-from . import crud
+from . import crud, reads
 from .fields import (
     IPAddress,
     MACAddress,
@@ -86,6 +86,41 @@ class InterfaceSchema(Schema):
     vlans = fields.List(fields.Nested(VlanRefSchema), required=True)
     ipv4_addresses = address_list(4)
     ipv6_addresses = address_list(6)
+
+
+def address_refs(schema: type[Schema], name: str, version: int) -> reads.Many:
+    """The read source of an ``address_list`` field of ``schema``: one statement per page."""
+    model = ADDRESS_MODELS[version]
+    ref = schema._declared_fields[name].nested  # type: ignore[attr-defined]
+    shape = reads.Shape(ref, model, {})  # address: the same-name column
+    # Both families of an interface in one statement.
+    return reads.Many(
+        shape, model.vm_interface_id, (model.address,), pluck="address", together="addresses"
+    )
+
+
+VLAN_REF_SHAPE = reads.Shape(
+    VlanRefSchema,
+    Vlan,
+    {},  # id, vni, name: the same-name columns
+    joins=((vlan_member, vlan_member.c.vlan_id == Vlan.id),),
+)
+# The models' own rules for the derived names, called on the row.
+IFACE_NAME = reads.Derived(VmInterface.name.fget)  # type: ignore[attr-defined]
+IFACE_BRIDGE = reads.Derived(VmInterface.bridge.fget)  # type: ignore[attr-defined]
+INTERFACE_SHAPE = reads.Shape(
+    InterfaceSchema,
+    VmInterface,
+    {
+        "name": IFACE_NAME,
+        "bridge": IFACE_BRIDGE,
+        "mac": reads.stored(VmInterface.mac),
+        "vlans": reads.Many(VLAN_REF_SHAPE, vlan_member.c.vm_interface_id, (Vlan.vni,)),
+        "ipv4_addresses": address_refs(InterfaceSchema, "ipv4_addresses", 4),
+        "ipv6_addresses": address_refs(InterfaceSchema, "ipv6_addresses", 6),
+    },
+    hidden={"node_ifname": VmInterface.node_ifname},
+)
 
 
 # Cross-field rules of interfaces, stated for the OpenAPI document.
@@ -184,6 +219,7 @@ INTERFACES = crud.register(
         write_roles=CUSTOMERS_AND_OPERATORS,
         customer_scope=_iface_scope,
         options=INTERFACE_OPTIONS,
+        shape=INTERFACE_SHAPE,
         create=create_interface,
         update=update_interface,
         delete=lambda session, principal, iface: interfaces.delete_interface(session, iface),
@@ -433,6 +469,25 @@ def _address_schemas(version: int) -> tuple[type[Schema], type[Schema], type[Sch
     return out, create, update
 
 
+def _address_shape(schema: type[Schema], version: int) -> reads.Shape:
+    model, network = ADDRESS_MODELS[version], aliased(NETWORK_MODELS[version])
+    iface = aliased(VmInterface)
+    cidr = NETWORK_MODELS[version].cidr.fget  # type: ignore[attr-defined]
+    return reads.Shape(
+        schema,
+        model,
+        {
+            "prefix": reads.Derived(cidr),
+            "vm_id": iface.vm_id,
+        },
+        joins=(
+            (network, network.id == model.network_id),
+            (iface, iface.id == model.vm_interface_id),
+        ),
+        hidden={"network": network.network, "prefixlen": network.prefixlen},
+    )
+
+
 def _address_hooks(network_model: Any) -> tuple[crud.CreateHook, crud.UpdateHook]:
     def create(session: Session, principal: Principal, data: dict[str, Any]) -> Any:
         operators_only(principal, ["address"], "addresses by hand")
@@ -521,6 +576,7 @@ for _version, _model in ADDRESS_MODELS.items():
             write_roles=CUSTOMERS_AND_OPERATORS,
             customer_scope=_address_scope(_model),
             options=(joinedload(_model.network), joinedload(_model.interface)),
+            shape=_address_shape(_out, _version),
             create=_c,
             update=_u,
             delete=_delete_address,

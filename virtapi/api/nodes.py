@@ -7,11 +7,13 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import or_
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from ..auth import Principal
 from ..config import current_settings
 from ..models import (
+    CephClient,
+    CephCluster,
     CephMonNode,
     CephOsdNode,
     Node,
@@ -26,7 +28,7 @@ from ..services import nodes as node_service
 from ..services import value_fields
 from ..services.lifecycle import is_stale
 from ..services.vocabulary import resolve
-from . import crud
+from . import crud, reads
 from .fields import (
     MACAddress,
     NameOrId,
@@ -39,7 +41,7 @@ from .fields import (
     updating,
 )
 from .filters import Filter
-from .network import address_list
+from .network import IFACE_NAME, address_list, address_refs
 
 blp = Blueprint("nodes", __name__, url_prefix="/api/v1", description="Nodes and their roles")
 
@@ -97,6 +99,56 @@ class NodeSchema(Schema):
     ceph_client = _name_of("ceph_client", "its cephx user (null: the cluster's default)")
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+
+
+def _node_shape() -> reads.Shape:
+    # Aliases: the filters' subqueries (state, role) must not correlate to the shape's joins.
+    state, reported = aliased(NodeState), aliased(NodeState)
+    cluster, client = aliased(CephCluster), aliased(CephClient)
+    virt, osd, mon = aliased(VirtNode), aliased(CephOsdNode), aliased(CephMonNode)
+    interface = reads.Shape(
+        NodeInterfaceSchema,
+        VmInterface,
+        {
+            "name": IFACE_NAME,
+            "mac": reads.stored(VmInterface.mac),
+            "ipv4_addresses": address_refs(NodeInterfaceSchema, "ipv4_addresses", 4),
+            "ipv6_addresses": address_refs(NodeInterfaceSchema, "ipv6_addresses", 6),
+        },
+        hidden={
+            "vm_id": VmInterface.vm_id,
+            "node_id": VmInterface.node_id,
+            "node_ifname": VmInterface.node_ifname,
+        },
+    )
+    declared = NodeSchema._declared_fields
+    return reads.Shape(
+        NodeSchema,
+        Node,
+        {
+            "state": state.name,
+            "reported_state": reported.name,
+            "roles": reads.Derived(Node.roles.fget),  # type: ignore[attr-defined]
+            "interfaces": reads.Many(interface, VmInterface.node_id, (VmInterface.id,)),
+            "stale": reads.Derived(declared["stale"].serialize_func),  # type: ignore[attr-defined]
+            "ceph_cluster": cluster.name,
+            "ceph_client": client.name,
+        },
+        joins=(
+            (state, state.id == Node.node_state_id),
+            (reported, reported.id == Node.reported_state_id),
+            (cluster, cluster.id == Node.ceph_cluster_id),
+            (client, client.id == Node.ceph_client_id),
+            (virt, virt.node_id == Node.id),
+            (osd, osd.node_id == Node.id),
+            (mon, mon.node_id == Node.id),
+        ),
+        # Node.roles asks whether each role row exists.
+        hidden={"virt_node": virt.id, "ceph_osd_node": osd.id, "ceph_mon_node": mon.id},
+    )
+
+
+NODE_SHAPE = _node_shape()
 
 
 class NodeCreateSchema(Schema):
@@ -176,6 +228,7 @@ NODES = crud.register(
             _node_iface.selectinload(VmInterface.ipv4_addresses),
             _node_iface.selectinload(VmInterface.ipv6_addresses),
         ),
+        shape=NODE_SHAPE,
         create=create_node,
         update=update_node,
         delete=lambda session, principal, node: node_service.delete_node(session, node),

@@ -8,6 +8,7 @@ entry, so every page costs the same. ``next`` links keep the mode the client cho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
@@ -68,9 +69,12 @@ def paginate(
     offset: int,
     after: int | None = None,
     key: Any = None,
+    rows: Callable[[Select], list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Run ``stmt`` (already filtered, ordered by ``key``) for one page, with the total count.
-    With ``after``, the page is the ``limit`` rows whose ``key`` is greater (keyset)."""
+    With ``after``, the page is the ``limit`` rows whose ``key`` is greater (keyset).
+    ``rows`` runs the page's statement (default: ORM objects; reads.read gives JSON dicts)."""
+    fetch = rows or (lambda page: list(session.scalars(page).unique()))
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     count = int(count or 0)
     if after is not None:
@@ -78,20 +82,24 @@ def paginate(
         # walk); the next link continues by key alone.
         # One row more than the page tells whether a next page exists, without a count.
         page = stmt.where(key > after).limit(limit + 1).offset(offset)
-        rows = list(session.scalars(page).unique())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last = getattr(rows[-1], key.key) if rows else None
+        found = fetch(page)
+        more = len(found) > limit
+        found = found[:limit]
+        last = _key_of(found[-1], key.key) if found else None
         return {
             "count": count,
             "next": _link(limit, after=last) if more and last is not None else None,
             "previous": None,  # keyset pages walk forward; restart with after=0
-            "results": rows,
+            "results": found,
         }
-    rows = list(session.scalars(stmt.limit(limit).offset(offset)).unique())
+    found = fetch(stmt.limit(limit).offset(offset))
     return {
         "count": count,
         "next": _link(limit, offset=offset + limit) if offset + limit < count else None,
         "previous": _link(limit, offset=max(offset - limit, 0)) if offset > 0 else None,
-        "results": rows,
+        "results": found,
     }
+
+
+def _key_of(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else getattr(row, name)

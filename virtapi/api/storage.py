@@ -6,12 +6,12 @@ from typing import Any
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from ..auth import CUSTOMERS_AND_OPERATORS, EVERYONE, Principal
-from ..models import CephPool, Storage, StorageCeph, StorageType, Vm
+from ..models import BaseImage, CacheOption, CephPool, Storage, StorageCeph, StorageType, Vm
 from ..services import storage as storage_service
-from . import crud
+from . import crud, reads
 from .fields import NameOrId, boolean, int64, ref_id, string
 from .filters import Filter
 
@@ -50,6 +50,33 @@ class DiskSchema(Schema):
         allow_none=True,
         metadata={"type": "string", "description": "golden image this disk is a clone of"},
     )
+
+
+def _disk_shape() -> reads.Shape:
+    # Aliases: the filters' EXISTS subqueries must not correlate to the shape's joins.
+    kind, cache, ceph = aliased(StorageType), aliased(CacheOption), aliased(StorageCeph)
+    pool, image = aliased(CephPool), aliased(BaseImage)
+    return reads.Shape(
+        DiskSchema,
+        Storage,
+        {
+            "storage_type": kind.name,
+            "cache_option": cache.name,
+            "ceph_pool": pool.name,
+            "discard": ceph.discard,
+            "base_image": image.name,
+        },
+        joins=(
+            (kind, kind.id == Storage.storage_type_id),
+            (cache, cache.id == Storage.cache_option_id),
+            (ceph, ceph.storage_id == Storage.id),
+            (pool, pool.id == ceph.ceph_pool_id),
+            (image, image.id == Storage.base_image_id),
+        ),
+    )
+
+
+DISK_SHAPE = _disk_shape()
 
 
 class DiskCreateSchema(Schema):
@@ -108,6 +135,7 @@ STORAGE = crud.register(
         write_roles=CUSTOMERS_AND_OPERATORS,
         customer_scope=lambda c: Storage.vm.has(Vm.customer_id == c),
         options=(selectinload(Storage.ceph).joinedload(StorageCeph.ceph_pool),),
+        shape=DISK_SHAPE,
         create=create_disk,
         update=storage_service.update_disk,
         delete=lambda session, principal, disk: storage_service.delete_disk(session, disk),

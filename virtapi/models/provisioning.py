@@ -58,7 +58,7 @@ class Install(IdMixin, Base):
         ),
     )
 
-    vm_id: Mapped[int | None] = mapped_column(ForeignKey("vm.id", ondelete="CASCADE"))
+    vm_id: Mapped[int | None] = mapped_column(ForeignKey("vm.id", ondelete="CASCADE"), index=True)
     node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id", ondelete="CASCADE"))
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="RESTRICT"), index=True)
     hostname: Mapped[str] = mapped_column(String(253))
