@@ -9,15 +9,20 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.api.helpers import H
+from tests.support.ceph import cephx_key, with_secret_key
 from tests.support.pg import free_port
 from tests.support.server import self_signed_cert, wait_until_up
 from virtapi import migrate
-from virtapi.models import ApiToken, Node, Vm
+from virtapi.config import override
+from virtapi.models import ApiToken, CephClient, Node, Vm
+from virtapi.services import secretbox, tokens
 
 
 def run(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -181,3 +186,74 @@ def test_host_groups_and_explain(env: dict[str, str]) -> None:
     assert bad.returncode == 1 and "Hiera key" in bad.stderr
     unknown = run(env, "explain", "nobody.example.com", check=False)
     assert unknown.returncode == 1 and "nobody.example.com" in unknown.stderr
+
+
+def test_secrets_rotate_key(env: dict[str, str], app: Any, demo: Any, tmp_path: Path) -> None:
+    old_file = with_secret_key(app, tmp_path / "old")
+    with app.extensions["virtapi.db"].session() as s:
+        _, secret_token = tokens.create_token(s, "operator", name="ceph", secrets_scope=True)
+    http = app.test_client()
+    cluster = {"name": "main", "fsid": "6b1e3c0e-3f1e-4a53-9a0c-2f6a4a3c9d11"}
+    assert (
+        http.post("/api/v1/ceph-clusters", json=cluster, headers=H(secret_token)).status_code == 201
+    )
+    keys = [cephx_key(), cephx_key()]
+    for name, key in zip(("libvirt", "backup"), keys, strict=True):
+        body = {"ceph_cluster": "main", "name": name, "key": key, "is_default": name == "libvirt"}
+        assert (
+            http.post("/api/v1/ceph-clients", json=body, headers=H(secret_token)).status_code == 201
+        )
+    fqdn = "hv01.dc1.example.com"
+    node = http.get(f"/api/v1/nodes?fqdn={fqdn}", headers=H(secret_token)).get_json()["results"][0]
+    patched = http.patch(
+        f"/api/v1/nodes/{node['id']}", json={"ceph_cluster": "main"}, headers=H(secret_token)
+    )
+    assert patched.status_code == 200
+
+    def served_key() -> str:
+        resp = http.get(f"/pillar/{fqdn}", headers=H(secret_token))
+        return resp.get_json()["virtapi"]["hypervisor"]["ceph_client"]["key"]
+
+    def stored() -> list[str]:
+        with app.extensions["virtapi.db"].session() as s:
+            return list(s.scalars(select(CephClient.key_encrypted).order_by(CephClient.id)))
+
+    assert served_key() == keys[0]
+    before = stored()
+    new_file = tmp_path / "new.key"
+    new_file.write_text(secretbox.new_key_text())
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(secretbox.new_key_text())
+
+    # A key that opens nothing: refused, nothing written, no secret printed.
+    refused = run(env, "secrets", "rotate-key", str(new_file), "--old-key-file", str(wrong),
+                  check=False)  # fmt: skip
+    assert refused.returncode != 0, refused.stderr
+    assert "old key opens no stored key of 2" in refused.stderr, refused.stderr[-2500:]
+    assert "client.libvirt" in refused.stderr
+    assert stored() == before
+    # No old key at all, and a new key that is the old one: refused too.
+    assert "VIRTAPI_SECRET_KEY_FILE" in run(env, "secrets", "rotate-key", str(new_file),
+                                            check=False).stderr  # fmt: skip
+    same = run({**env, "VIRTAPI_SECRET_KEY_FILE": str(old_file)}, "secrets", "rotate-key",
+               str(old_file), check=False)  # fmt: skip
+    assert same.returncode != 0 and stored() == before
+
+    env = {**env, "VIRTAPI_SECRET_KEY_FILE": str(old_file)}
+    done = run(env, "secrets", "rotate-key", str(new_file))
+    assert done.stdout.startswith("2 secret(s) re-encrypted")
+    for key in keys:
+        assert key not in done.stdout + done.stderr
+    after = stored()
+    assert all(a != b and a.startswith("v1:") for a, b in zip(after, before, strict=True))
+    # The old key no longer opens them; the documents (with the new key) carry the same keys.
+    override(app, secret_key_file=str(new_file))
+    assert served_key() == keys[0]
+    box = secretbox.box_for(str(new_file))
+    with app.extensions["virtapi.db"].session() as s:
+        uuids = list(s.scalars(select(CephClient.secret_uuid).order_by(CephClient.id)))
+    assert [box.decrypt(a, str(u)) for a, u in zip(after, uuids, strict=True)] == keys
+    # Run again (hosts switched late): nothing left under the old key, nothing rewritten.
+    again = run(env, "secrets", "rotate-key", str(new_file))
+    assert again.stdout.startswith("0 secret(s) re-encrypted") and "2 already" in again.stdout
+    assert stored() == after

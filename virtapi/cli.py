@@ -218,6 +218,48 @@ def secret_key() -> None:
     click.echo(secretbox.new_key_text())
 
 
+@main.group()
+def secrets() -> None:
+    """Secrets at rest (the Ceph client keys): key rotation."""
+
+
+@secrets.command("rotate-key")
+@click.argument("new_key_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--old-key-file",
+    help=f"The key the secrets are stored under now (default: {secretbox.KEY_VARIABLE}).",
+)
+@with_appcontext
+def secrets_rotate_key(new_key_file: str, old_key_file: str | None) -> None:
+    """Re-encrypt every stored secret under NEW_KEY_FILE, in one transaction.
+
+    Every secret is opened with the old key first; if one does not open, nothing is
+    written. Afterwards set VIRTAPI_SECRET_KEY_FILE=NEW_KEY_FILE on every API host and
+    restart them; running the rotation again then picks up keys written in between."""
+    old_path = old_key_file or current_settings().secret_key_file
+    if not old_path:
+        raise click.ClickException(
+            f"no old key: set {secretbox.KEY_VARIABLE} or give --old-key-file"
+        )
+    try:
+        old = secretbox.SecretBox(secretbox.read_key_file(old_path, "--old-key-file"))
+        new = secretbox.SecretBox(secretbox.read_key_file(new_key_file, "NEW_KEY_FILE"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if Path(old_path).resolve() == Path(new_key_file).resolve():
+        raise click.ClickException("NEW_KEY_FILE is the key file in use: create a new one first")
+    from .services import ceph
+
+    with cli_session() as session:
+        rotated, already = ceph.reencrypt_keys(session, old, new)
+        session.commit()
+    click.echo(
+        f"{rotated} secret(s) re-encrypted under {new_key_file}"
+        + (f", {already} already under it" if already else "")
+        + f"; now set {secretbox.KEY_VARIABLE}={new_key_file} on every API host and restart"
+    )
+
+
 # --- host groups and explain (issue 18) ------------------------------------------------------
 
 

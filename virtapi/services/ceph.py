@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from ..models import CephClient, CephCluster, CephMonNode, CephPool, Node
 from ..values import parse_ceph_client_name, problem
@@ -266,3 +266,46 @@ def client_keys(
         except ValueError as exc:
             log.error("cannot serve Ceph key %s: %s", secret_uuid, exc)
     return keys
+
+
+def reencrypt_keys(session: Session, old: SecretBox, new: SecretBox) -> tuple[int, int]:
+    """Re-encrypt every stored client key under ``new`` (key rotation), all or nothing.
+
+    Every key is opened first: one that neither ``old`` nor ``new`` opens refuses the whole
+    rotation (a Conflict naming the clients, never a key) before anything is written. A key
+    ``new`` already opens is left alone, so a rotation run again after the API hosts switched
+    keys picks up what they wrote in between. Returns (re-encrypted, already under ``new``).
+    """
+    clients = session.scalars(
+        select(CephClient)
+        .where(CephClient.key_encrypted.is_not(None))
+        .order_by(CephClient.id)
+        .options(lazyload("*"))  # FOR UPDATE does not lock an outer join's nullable side
+        .with_for_update(of=CephClient)
+    ).all()
+    plain: dict[int, str] = {}
+    done: list[CephClient] = []
+    unreadable: list[str] = []
+    for client in clients:
+        context = str(client.secret_uuid)
+        try:
+            plain[client.id] = old.decrypt(client.key_encrypted, context)
+            continue
+        except ValueError:
+            pass
+        try:
+            new.decrypt(client.key_encrypted, context)
+            done.append(client)
+        except ValueError:
+            unreadable.append(f"{client.name} (id {client.id})")
+    if unreadable:
+        raise Conflict(
+            f"the old key opens no stored key of {len(unreadable)} ceph client(s): "
+            f"{', '.join(unreadable[:5])}; give the key file they were encrypted with",
+            errors={"old_key": [f"does not open {len(unreadable)} stored key(s)"]},
+        )
+    for client in clients:
+        if client.id in plain:
+            set_client_key(client, plain[client.id], new)
+    session.flush()
+    return len(plain), len(done)

@@ -1,7 +1,7 @@
 {#- Scheduled backups of this hypervisor's VMs (issue 17): one systemd timer and service
     per virtapi backup schedule, the schedule's details in an environment file the backup
     command reads. Same output as the Puppet class virtapi::hypervisor::backups. #}
-{%- from "virtapi/map.jinja" import doc, root, manage with context %}
+{%- from "virtapi/map.jinja" import doc, root, manage, running, svc_state with context %}
 {%- set timers = doc.get('hypervisor', {}).get('backup_timers', []) %}
 {%- set confdir = root ~ '/etc/virtapi/backup' %}
 {%- set unitdir = root ~ '/etc/systemd/system' %}
@@ -92,10 +92,10 @@ virtapi-backup-{{ timer.unit }}-timer:
         [Install]
         WantedBy=timers.target
 {%-   if manage %}
-  service.running:
+  {{ svc_state }}:
     - name: {{ timer.unit }}.timer
     - enable: True
-    - watch:
+    - {{ 'watch' if running else 'require' }}:
       - file: virtapi-backup-{{ timer.unit }}-timer
 {%-   endif %}
 {%- endfor %}

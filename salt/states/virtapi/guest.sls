@@ -1,5 +1,5 @@
 {#- A VM's own network configuration (inside the guest), matched by MAC. #}
-{%- from "virtapi/map.jinja" import doc, root, manage with context %}
+{%- from "virtapi/map.jinja" import doc, root, manage, running with context %}
 include:
   - virtapi.networkd
 {%- for iface in doc.get('vm', {}).get('interfaces', []) %}
@@ -10,7 +10,7 @@ virtapi-guest-{{ iface.name }}:
   file.managed:
     - name: {{ root }}/etc/systemd/network/20-virtapi-{{ iface.name }}.network
     - makedirs: True
-{%-   if manage %}
+{%-   if running %}
     - watch_in:
       - service: virtapi-networkd
 {%-   endif %}

@@ -1,7 +1,7 @@
 {#- A KVM hypervisor: libvirt domain definitions, one bridge per VM interface, VXLAN
     devices per VNI with the other hypervisors as flood destinations, disks. Same
     output as the Puppet class virtapi::hypervisor. #}
-{%- from "virtapi/map.jinja" import doc, root, manage, os, pkg_state, svc_state, pkg_mod, svc_mod with context %}
+{%- from "virtapi/map.jinja" import doc, root, manage, running, manage_libvirt, os, pkg_state, svc_state, pkg_mod, svc_mod with context %}
 {%- set hv = doc.get('hypervisor', {}) %}
 {%- set netdir = root ~ '/etc/systemd/network' %}
 {%- set domdir = root ~ '/etc/virtapi/libvirt' %}
@@ -14,8 +14,8 @@
 {%- set ceph_id = client.name | regex_replace('^client\\.', '') if client.get('name') else None %}
 {%- set auth = {'username': ceph_id, 'uuid': client.secret_uuid}
       if ceph_id and client.get('secret_uuid') else None %}
-{#- A changed network file reloads networkd (only where the host is managed). #}
-{%- set watch_networkd = '\n    - watch_in:\n      - service: virtapi-networkd' if manage else '' %}
+{#- A changed network file reloads networkd (only where the host is managed and runs it). #}
+{%- set watch_networkd = '\n    - watch_in:\n      - service: virtapi-networkd' if running else '' %}
 
 include:
   - virtapi.networkd
@@ -63,7 +63,7 @@ virtapi-domain-{{ vm.uuid }}:
         auth: {{ auth | json }}
     - require_in:
       - file: virtapi-domain-dir
-{%-   if manage %}
+{%-   if manage_libvirt %}
   cmd.run:
     - name: virsh define {{ domdir }}/{{ vm.uuid }}.xml
     - onchanges:
@@ -262,7 +262,7 @@ virtapi-secret-key:
     - require:
       - file: virtapi-secret-dir
 {%-   endif %}
-{%-   if manage %}
+{%-   if manage_libvirt %}
 
 virtapi-secret-define:
   cmd.run:

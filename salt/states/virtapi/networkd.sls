@@ -1,6 +1,6 @@
 {#- systemd-networkd brings up what the hypervisor and guest states write; a changed
     .network/.netdev file reloads it (networkctl reload keeps existing links up). #}
-{%- from "virtapi/map.jinja" import os, manage, pkg_state, svc_state, pkg_mod with context %}
+{%- from "virtapi/map.jinja" import os, running, pkg_state, svc_state, pkg_mod with context %}
 virtapi-networkd-pkgs:
   {{ pkg_state }}:
     - pkgs: {{ os.networkd_packages | json }}
@@ -9,7 +9,7 @@ virtapi-networkd:
   {{ svc_state }}:
     - name: {{ os.networkd_service }}
     - enable: True
-{%- if manage %}
+{%- if running %}
     - reload: True
 {%- endif %}
     - require:

@@ -1,6 +1,6 @@
 {#- A physical node's own NICs (management, storage, backup, underlay), matched by MAC;
     only management NICs get a gateway. Same output as the Puppet class virtapi::node_network. #}
-{%- from "virtapi/map.jinja" import doc, root, manage with context %}
+{%- from "virtapi/map.jinja" import doc, root, manage, running with context %}
 include:
   - virtapi.networkd
 {%- for purpose, nics in (doc.get('node', {}).get('interfaces') or {}) | dictsort %}
@@ -15,7 +15,7 @@ virtapi-node-nic-{{ nic.name }}:
   file.managed:
     - name: {{ root }}/etc/systemd/network/10-virtapi-{{ nic.name }}.network
     - makedirs: True
-{%-     if manage %}
+{%-     if running %}
     - watch_in:
       - service: virtapi-networkd
 {%-     endif %}

@@ -56,10 +56,8 @@ class virtapi::hypervisor (
     packages  => $packages,
     host_noop => $host_noop,
   }
-  -> service { $libvirt_service:
-    ensure => running,
-    enable => true,
-    noop   => $host_noop,
+  -> virtapi::service { $libvirt_service:
+    host_noop => $host_noop,
   }
   unless defined(Class['virtapi::networkd']) {
     class { 'virtapi::networkd':
@@ -101,7 +99,7 @@ class virtapi::hypervisor (
         default => Sensitive($client['key']),
       },
       manage_libvirt => $manage_libvirt,
-      require        => Service[$libvirt_service],
+      require        => Virtapi::Service[$libvirt_service],
     }
   }
 
@@ -139,8 +137,8 @@ class virtapi::hypervisor (
         refreshonly => true,
         subscribe   => File[$domain_file],
         require     => $auth ? {
-          undef   => Service[$libvirt_service],
-          default => [Service[$libvirt_service], Virtapi::Hypervisor::Secret[$secret_uuid]],
+          undef   => Virtapi::Service[$libvirt_service],
+          default => [Virtapi::Service[$libvirt_service], Virtapi::Hypervisor::Secret[$secret_uuid]],
         },
       }
       if $vm['requested_state'] == 'running' {

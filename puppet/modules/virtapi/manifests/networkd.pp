@@ -14,10 +14,8 @@ class virtapi::networkd (
     packages  => $packages,
     host_noop => $host_noop,
   }
-  -> service { $service:
-    ensure  => running,
-    enable  => true,
-    restart => 'networkctl reload',
-    noop    => $host_noop,
+  -> virtapi::service { $service:
+    restart   => 'networkctl reload',
+    host_noop => $host_noop,
   }
 }

@@ -9,9 +9,7 @@ define virtapi::ceph::daemon (
     host_noop => $host_noop,
     require   => Class['virtapi::ceph'],
   }
-  -> service { $service:
-    ensure => running,
-    enable => true,
-    noop   => $host_noop,
+  -> virtapi::service { $service:
+    host_noop => $host_noop,
   }
 }

@@ -76,9 +76,7 @@ class virtapi::hypervisor::backups (
       content => epp('virtapi/backup.timer.epp', { 'timer' => $timer }),
     }
     if $manage_systemd {
-      service { "${unit}.timer":
-        ensure    => running,
-        enable    => true,
+      virtapi::service { "${unit}.timer":
         subscribe => File[virtapi::path($root, "${unit_dir}/${unit}.timer")],
       }
     }
