@@ -89,11 +89,16 @@ class Touches:
     everything: bool = False
 
     def update(self, other: Touches) -> None:
-        for name, value in vars(other).items():
-            if isinstance(value, set):
+        # Called once per row of a bulk import: only the few non-empty sets are merged.
+        for name in _SET_FIELDS:
+            value = getattr(other, name)
+            if value:
                 getattr(self, name).update(value)
         self.monitors |= other.monitors
         self.everything |= other.everything
+
+
+_SET_FIELDS = tuple(name for name, value in vars(Touches()).items() if isinstance(value, set))
 
 
 def _values(key: str, *states: dict[str, Any] | None) -> set[Any]:

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from bench.fleet import generate
 from virtapi.db import Database
-from virtapi.models import Change, Ipv4Address, Node, Storage, Vm, VmInterface
-from virtapi.services.audit import set_actor
+from virtapi.models import Change, ChangeNode, Ipv4Address, Node, Storage, Vm, VmInterface
+from virtapi.services.audit import BULK_AFFECTED_LIMIT, set_actor
 from virtapi.services.demo import load_demo
 from virtapi.services.errors import InvalidInput
 from virtapi.services.transfer import export_inventory, import_inventory
@@ -119,6 +119,23 @@ def test_every_created_row_has_one_change_row(database: Database) -> None:
         ).one()
         assert iface_change.after["vlans"] == [v.id for v in iface.vlans]
         assert iface_change.customer_id == vm.customer_id
+
+
+def test_a_large_import_logs_star_per_row_and_feeds_every_certname(database: Database) -> None:
+    """Each bulk-created row would carry the batch's certnames: rows × certnames grows
+    quadratically with an import, so past BULK_AFFECTED_LIMIT a row says "*"; the feed still
+    names every certname, and a small batch keeps its exact list."""
+    doc = generate(hypervisors=6, vms_per_hypervisor=20, ceph_nodes=1, networks=1)
+    assert len(doc["vms"]) + 6 > BULK_AFFECTED_LIMIT
+    _import(database, doc)
+    with database.session() as s:
+        vm_rows = s.scalars(select(Change.affected).where(Change.object_type == "vm")).all()
+        assert len(vm_rows) == 120 and all(a == ["*"] for a in vm_rows)
+        # A batch of fewer certnames keeps them: the one Ceph node's own rows.
+        osd = s.scalars(select(Change.affected).where(Change.object_type == "ceph_osd_node")).one()
+        assert osd == sorted(n["fqdn"] for n in doc["nodes"] if n.get("ceph_osd"))
+        fed = set(s.scalars(select(ChangeNode.certname)))
+    assert {v["hostname"] for v in doc["vms"]} | {n["fqdn"] for n in doc["nodes"]} <= fed
 
 
 def test_change_rows_have_the_flush_hooks_shape(database: Database, other_url: str) -> None:
