@@ -86,7 +86,7 @@ def enc_and_rss(url: str, token: str, certnames: list[str], cache_size: int) -> 
 
 def measure(
     url: str, hypervisors: int, per_hv: int, doc_runs: int, cache_size: int = 1000
-) -> dict[str, str]:
+) -> tuple[dict[str, float], dict[str, str]]:
     migrate.upgrade(url)
     db = Database(url)
     fleet = generate(hypervisors, per_hv, 30, 20)
@@ -131,9 +131,11 @@ def measure(
     }
     app.extensions["virtapi.db"].dispose()
     enc_rate, rss = enc_and_rss(url, token, certnames, cache_size)
-    return {
+    raw = {"hypervisors": hypervisors, "vms": len(exported["vms"]), "import": phases["total"],
+           "document": statistics.median(times), "enc": enc_rate}  # fmt: skip
+    return raw, {
         "fleet": f"{hypervisors:,} × {per_hv} ({len(exported['vms']):,} VMs)",
-        "import": f"{phases['total']:.1f} s",
+        "import": f"{phases['total']:.1f} s ({phases['total'] / hypervisors * 1e3:.1f} s / 1,000)",
         "export": f"{export_s:.1f} s",
         "node document median / p99": f"{statistics.median(times) * 1000:.2f} / "
         f"{statistics.quantiles(times, n=100)[98] * 1000:.2f} ms ({statements} statements)",
@@ -158,21 +160,26 @@ def main() -> None:
     if bindir is None:
         sys.exit("PostgreSQL server binaries not found")
     cluster = PostgresCluster(bindir).init().start()
-    rows = []
+    rows, raws = [], []
     try:
         admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
         for size in args.sizes:
             with admin.connect() as conn:
                 conn.execute(text(f"CREATE DATABASE growth_{size}"))
             url = cluster.url(f"growth_{size}").replace("postgresql+psycopg2", "postgresql")
-            row = measure(url, size, args.vms_per_hypervisor, args.doc_runs, args.cache_size)
+            raw, row = measure(url, size, args.vms_per_hypervisor, args.doc_runs, args.cache_size)
             print("  ".join(f"{k}: {v}" for k, v in row.items()), file=sys.stderr, flush=True)
             rows.append(row)
+            raws.append(raw)
             with admin.connect() as conn:
                 conn.execute(text(f"DROP DATABASE growth_{size}"))
         admin.dispose()
+    except KeyboardInterrupt:  # a slow machine: the table of the sizes that finished
+        print("interrupted", file=sys.stderr)
     finally:
         cluster.destroy()
+    if not rows:
+        return
     head = list(rows[0])
     print(f"\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
           f"`python3 -m bench.growth --sizes {' '.join(map(str, args.sizes))}`\n")  # fmt: skip
@@ -180,6 +187,26 @@ def main() -> None:
     print("|" + "---|" * len(head))
     for row in rows:
         print("| " + " | ".join(row[k] for k in head) + " |")
+    _budgets(raws)
+
+
+def _budgets(raws: list[dict[str, float]]) -> None:
+    """Linear import, 200,000 VMs under 6 minutes, document and ENC flat within 20 %."""
+    small, large = raws[0], raws[-1]
+    per = [r["import"] / r["hypervisors"] for r in raws]
+    print(f"\nimport per hypervisor, largest / smallest fleet: {per[-1] / per[0]:.2f} "
+          f"(linear ≤ 1, 10 % noise allowed {_mark(per[-1] <= per[0] * 1.1)})")  # fmt: skip
+    if large["vms"] >= 200_000:
+        print(f"import of {large['vms']:,} VMs: {large['import']:.0f} s "
+              f"(< 360 s {_mark(large['import'] < 360)})")  # fmt: skip
+    doc = large["document"] / small["document"]
+    enc = large["enc"] / small["enc"]
+    print(f"node document time {doc:.2f}× and ENC rate {enc:.2f}× the smallest fleet's "
+          f"(flat within 20 % {_mark(doc <= 1.2 and enc >= 0.8)})")  # fmt: skip
+
+
+def _mark(ok: bool) -> str:
+    return "✔" if ok else "✘"
 
 
 if __name__ == "__main__":
