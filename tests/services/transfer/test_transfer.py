@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bench.fleet import generate
 from virtapi.db import Database
 from virtapi.models import Change, ChangeNode, Ipv4Address, Node, Storage, Vm, VmInterface
+from virtapi.services.affected import Resolver, Touches
 from virtapi.services.audit import BULK_AFFECTED_LIMIT, set_actor
 from virtapi.services.demo import load_demo
 from virtapi.services.errors import InvalidInput
@@ -496,3 +497,19 @@ def test_a_bad_config_entry_is_named_and_nothing_is_written(database: Database) 
         _import(database, doc)
     assert "config.host_groups[0].data" in caught.value.errors
     assert _count(database, Node) == 0
+
+
+def test_resolving_more_ids_than_a_driver_binds(database: Database) -> None:
+    """An import of 100,000 VMs resolves that many ids at once: past psycopg 3's 65,535 bound
+    parameters (and SQLite's 32,766), so id lists are rendered into the statement."""
+    doc = generate(hypervisors=1, vms_per_hypervisor=2, ceph_nodes=0, networks=1)
+    _import(database, doc)
+    url = database.engine.url
+    if url.get_backend_name() == "postgresql":  # psycopg 3, the driver of postgresql:// URLs
+        database = Database(url.set(drivername="postgresql+psycopg").render_as_string(False))
+    with database.session() as s:
+        vm_ids = set(s.scalars(select(Vm.id)))
+        names = Resolver(s.connection()).certnames(
+            Touches(vms=vm_ids | set(range(10**6, 10**6 + 70_000)))
+        )
+    assert names == {v["hostname"] for v in doc["vms"]} | {doc["nodes"][0]["fqdn"]}
