@@ -93,6 +93,10 @@ def _salt_call_times(salt_call: str, base: str, token: str, tmp: Path, rounds: i
     return statistics.median(times["with"]), statistics.median(times["without"])
 
 
+def _mark(ok: bool) -> str:
+    return "✔" if ok else "✘"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=50, help="in-process calls per figure")
@@ -111,7 +115,7 @@ def main() -> None:
             load = os.getloadavg()[0]
             for label, ms in _in_process(base, token, str(tmp / "cache"), args.rounds).items():
                 print(f"ext_pillar for hv01 in process, {label}: median {ms:.1f} ms"
-                      f" (budget < 25 ms; load average {load:.1f})")  # fmt: skip
+                      f" (budget < 25 ms {_mark(ms < 25)}; load average {load:.1f})")  # fmt: skip
             salt_call = _salt_call()
             if salt_call is None:
                 print("salt-call not found: .venv-salt or PATH")
@@ -119,8 +123,9 @@ def main() -> None:
             with_ext, without = _salt_call_times(salt_call, base, token, tmp, args.salt_rounds)
             print(
                 f"salt-call --local pillar.items: {with_ext:.2f} s with the ext_pillar,"
-                f" {without:.2f} s without (+{(with_ext / without - 1) * 100:.1f} %,"
-                f" budget ≤ 10 %; medians of {args.salt_rounds} alternating runs;"
+                f" {without:.2f} s without ({(with_ext / without - 1) * 100:+.1f} %,"
+                f" budget ≤ 10 % {_mark(with_ext <= without * 1.1)};"
+                f" medians of {args.salt_rounds} alternating runs;"
                 f" load average {os.getloadavg()[0]:.1f})"
             )
 

@@ -21,8 +21,9 @@ After a fresh answer (200 or 304) the module reports the ``X-Virtapi-Document`` 
 handed to the master as ``applied_document``, to the path the answer names in
 ``X-Virtapi-Report`` (POST /api/v1/nodes/<minion_id>/report, or /api/v1/vms/<uuid>/report
 for a VM's minion; ``report: false`` turns it off), so GET /api/v1/drift shows minions
-whose pillar predates their current document. Best effort: a failed report
-is a log line.
+whose pillar predates their current document. Each hash is reported once per cache (a
+revalidated pillar whose hash was already reported costs one request, not two). Best
+effort: a failed report is a log line, and retried on the next compile.
 
 Only the standard library is used, so the module works with any Salt installation.
 """
@@ -70,13 +71,13 @@ def _read_cache(path: str) -> dict | None:
     return cached if isinstance(cached, dict) and isinstance(cached.get("pillar"), dict) else None
 
 
-def _write_cache(path: str, pillar: dict, etag: str | None) -> None:
+def _write_cache(path: str, pillar: dict, etag: str | None, reported: str | None) -> None:
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         # Write-then-rename: parallel pillar renders must never read a torn file.
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"etag": etag, "pillar": pillar}, fh)
+            json.dump({"etag": etag, "pillar": pillar, "reported": reported}, fh)
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("virtapi ext_pillar: cannot write cache %s: %s", path, exc)
@@ -154,7 +155,9 @@ def ext_pillar(
     except urllib.error.HTTPError as exc:
         if exc.code == 304 and cached:
             if report and exc.headers:
-                _report(url, minion_id, headers, exc.headers, timeout, context)
+                reported = _report(url, minion_id, headers, exc.headers, timeout, context, cached)
+                if reported != cached.get("reported"):
+                    _write_cache(cache_path, cached["pillar"], cached.get("etag"), reported)
             return cached["pillar"]
         if exc.code == 404:
             log.info("virtapi ext_pillar: virtapi does not know minion %s", minion_id)
@@ -172,26 +175,38 @@ def ext_pillar(
 
     if not isinstance(body, dict):
         return _fallback(cached, minion_id, "response is not a JSON object")
-    _write_cache(cache_path, body, etag)
+    reported = (cached or {}).get("reported")
     if report:
-        _report(url, minion_id, headers, answered, timeout, context)
+        reported = _report(url, minion_id, headers, answered, timeout, context, cached)
+    _write_cache(cache_path, body, etag, reported)
     return body
 
 
 def _report(
-    url: str, minion_id: str, headers: dict, answered: Any, timeout: float, context: Any
-) -> None:
+    url: str,
+    minion_id: str,
+    headers: dict,
+    answered: Any,
+    timeout: float,
+    context: Any,
+    cached: dict | None,
+) -> str | None:
     """Tell virtapi which document the minion's pillar was rendered from (drift), at the
-    path the answer named (``X-Virtapi-Report``: the node's report, or a VM's)."""
+    path the answer named (``X-Virtapi-Report``: the node's report, or a VM's). Returns the
+    hash virtapi now holds as applied, as far as this cache knows.
+
+    A hash this cache already reported is not sent again: the second request (a write on the
+    server) would double every compile's cost for no news."""
+    previous = (cached or {}).get("reported")
     document = answered.get("X-Virtapi-Document")
-    if not document:
-        return
+    if not document or document == previous:
+        return previous
     path = answered.get("X-Virtapi-Report") or (
         "/api/v1/nodes/" + urllib.parse.quote(minion_id, safe="") + "/report"
     )
     if not path.startswith("/"):
         log.warning("virtapi ext_pillar: ignoring report path %r", path[:100])
-        return
+        return previous
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
         url.rstrip("/") + path,
         data=json.dumps({"applied_document": document}).encode(),
@@ -207,8 +222,11 @@ def _report(
             resp.read()
     except urllib.error.HTTPError as exc:
         log.warning("virtapi ext_pillar: could not report applied document (HTTP %s)", exc.code)
+        return previous
     except (OSError, ValueError) as exc:
         log.warning("virtapi ext_pillar: could not report applied document: %s", exc)
+        return previous
+    return document
 
 
 def _fallback(cached: dict | None, minion_id: str, reason: str) -> dict:

@@ -162,3 +162,28 @@ def test_ext_pillar_reports_the_document_it_rendered(
     assert pillar["virtapi"]["certname"] == CEPH02
     headers, _ = _get(live_server, f"/pillar/{CEPH02}")
     assert _applied(live_server, CEPH02) == headers["X-Virtapi-Document"]
+
+
+def test_ext_pillar_reports_each_hash_once(tmp_path: Path, live_server: LiveServer) -> None:
+    """A revalidated pillar whose hash this cache already reported costs one request: the
+    report (a write) is sent again only when the hash differs from the one last reported."""
+    module = _ext_pillar_module()
+    kwargs = {"url": live_server.url, "token": live_server.reader_token,
+              "cache_dir": str(tmp_path / "cache")}  # fmt: skip
+    report = f"/api/v1/nodes/{HV02}/report"
+    offset = live_server.log_offset()
+    module.ext_pillar(HV02, {}, **kwargs)
+    assert len(live_server.requests_since(offset, report)) == 1
+    offset = live_server.log_offset()
+    module.ext_pillar(HV02, {}, **kwargs)
+    assert live_server.requests_since(offset, f"/pillar/{HV02}")[0].find('" 304') > 0
+    assert live_server.requests_since(offset, report) == []
+    # The server's hash differs from the one this cache last reported: sent on the 304.
+    cache_file = tmp_path / "cache" / f"{HV02}.json"
+    cached = json.loads(cache_file.read_text())
+    cache_file.write_text(json.dumps({**cached, "reported": "an older hash"}))
+    offset = live_server.log_offset()
+    module.ext_pillar(HV02, {}, **kwargs)
+    assert len(live_server.requests_since(offset, report)) == 1
+    assert json.loads(cache_file.read_text())["reported"] == cached["reported"]
+    assert _applied(live_server, HV02) == cached["reported"]

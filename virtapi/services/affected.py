@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import BindParameter, Connection, bindparam, select
 
 from ..models import (
     BackupSchedule,
@@ -54,6 +54,15 @@ from ..models import (
 from ..models.network import ADDRESS_MODELS
 
 EVERYTHING = "*"
+
+
+def _ids(values: Iterable[int]) -> BindParameter:
+    """An id list rendered into the statement (integers only): an import resolves hundreds
+    of thousands of ids at once, past the drivers' bound-parameter limits (65,535 for
+    psycopg 3, 32,766 for SQLite) and costly to bind one by one."""
+    return bindparam(None, sorted(values), expanding=True, literal_execute=True)
+
+
 _VOCABULARIES = frozenset({"vm_state", "node_state", "virt_method", "storage_type", "cache_option"})
 
 
@@ -89,11 +98,16 @@ class Touches:
     everything: bool = False
 
     def update(self, other: Touches) -> None:
-        for name, value in vars(other).items():
-            if isinstance(value, set):
+        # Called once per row of a bulk import: only the few non-empty sets are merged.
+        for name in _SET_FIELDS:
+            value = getattr(other, name)
+            if value:
                 getattr(self, name).update(value)
         self.monitors |= other.monitors
         self.everything |= other.everything
+
+
+_SET_FIELDS = tuple(name for name, value in vars(Touches()).items() if isinstance(value, set))
 
 
 def _values(key: str, *states: dict[str, Any] | None) -> set[Any]:
@@ -226,7 +240,7 @@ class Resolver:
         if t.interfaces:
             for vm_id, node_id in self.conn.execute(
                 select(VmInterface.vm_id, VmInterface.node_id).where(
-                    VmInterface.id.in_(t.interfaces)
+                    VmInterface.id.in_(_ids(t.interfaces))
                 )
             ):
                 if vm_id is not None:
@@ -235,25 +249,29 @@ class Resolver:
                     nodes.add(node_id)
                     t.underlay.add(node_id)
         if t.snapshots:
-            t.storages |= self._col(select(Snapshot.storage_id).where(Snapshot.id.in_(t.snapshots)))
+            t.storages |= self._col(
+                select(Snapshot.storage_id).where(Snapshot.id.in_(_ids(t.snapshots)))
+            )
         if t.backup_stores or t.schedules:
             for vm_id, storage_id in self.conn.execute(
                 select(BackupSchedule.vm_id, BackupSchedule.storage_id).where(
-                    BackupSchedule.store_id.in_(t.backup_stores)
-                    | BackupSchedule.id.in_(t.schedules)
+                    BackupSchedule.store_id.in_(_ids(t.backup_stores))
+                    | BackupSchedule.id.in_(_ids(t.schedules))
                 )
             ):
                 vms |= {vm_id} - {None}
                 t.storages |= {storage_id} - {None}
         if t.base_images:
-            vms |= self._col(select(Storage.vm_id).where(Storage.base_image_id.in_(t.base_images)))
+            vms |= self._col(
+                select(Storage.vm_id).where(Storage.base_image_id.in_(_ids(t.base_images)))
+            )
         if t.storages:
-            vms |= self._col(select(Storage.vm_id).where(Storage.id.in_(t.storages)))
+            vms |= self._col(select(Storage.vm_id).where(Storage.id.in_(_ids(t.storages))))
         if t.pools:
             vms |= self._col(
                 select(Storage.vm_id)
                 .join(StorageCeph, StorageCeph.storage_id == Storage.id)
-                .where(StorageCeph.ceph_pool_id.in_(t.pools))
+                .where(StorageCeph.ceph_pool_id.in_(_ids(t.pools)))
             )
         for version, network_id in t.networks:
             address = ADDRESS_MODELS[version]
@@ -272,23 +290,23 @@ class Resolver:
             vms |= self._col(
                 select(VmInterface.vm_id)
                 .join(vlan_member, vlan_member.c.vm_interface_id == VmInterface.id)
-                .where(vlan_member.c.vlan_id.in_(t.vlans), VmInterface.vm_id.is_not(None))
+                .where(vlan_member.c.vlan_id.in_(_ids(t.vlans)), VmInterface.vm_id.is_not(None))
             )
         if t.hosts:
-            virt_nodes |= self._col(select(VirtNode.id).where(VirtNode.node_id.in_(t.hosts)))
+            virt_nodes |= self._col(select(VirtNode.id).where(VirtNode.node_id.in_(_ids(t.hosts))))
         if t.underlay:
             # A hypervisor's underlay address is in its VXLAN peers' remote lists, a
             # monitor's in every monitor list.
             peer_vlans |= self._vlans_on(
-                self._col(select(VirtNode.id).where(VirtNode.node_id.in_(t.underlay)))
+                self._col(select(VirtNode.id).where(VirtNode.node_id.in_(_ids(t.underlay))))
             )
-            if self._col(select(CephMonNode.id).where(CephMonNode.node_id.in_(t.underlay))):
+            if self._col(select(CephMonNode.id).where(CephMonNode.node_id.in_(_ids(t.underlay)))):
                 t.monitors = True
         if t.peers_of_vms:
             peer_vlans |= self._col(
                 select(vlan_member.c.vlan_id)
                 .join(VmInterface, VmInterface.id == vlan_member.c.vm_interface_id)
-                .where(VmInterface.vm_id.in_(t.peers_of_vms))
+                .where(VmInterface.vm_id.in_(_ids(t.peers_of_vms)))
             )
         if peer_vlans:
             nodes |= self._col(
@@ -297,20 +315,20 @@ class Resolver:
                 .join(Vm, Vm.node_method_id == NodeMethod.id)
                 .join(VmInterface, VmInterface.vm_id == Vm.id)
                 .join(vlan_member, vlan_member.c.vm_interface_id == VmInterface.id)
-                .where(vlan_member.c.vlan_id.in_(peer_vlans))
+                .where(vlan_member.c.vlan_id.in_(_ids(peer_vlans)))
             )
         if virt_nodes:
-            nodes |= self._col(select(VirtNode.node_id).where(VirtNode.id.in_(virt_nodes)))
+            nodes |= self._col(select(VirtNode.node_id).where(VirtNode.id.in_(_ids(virt_nodes))))
             vms |= self._col(
                 select(Vm.id)
                 .join(NodeMethod, NodeMethod.id == Vm.node_method_id)
-                .where(NodeMethod.virt_node_id.in_(virt_nodes))
+                .where(NodeMethod.virt_node_id.in_(_ids(virt_nodes)))
             )
         if t.node_methods:
             nodes |= self._col(
                 select(VirtNode.node_id)
                 .join(NodeMethod, NodeMethod.virt_node_id == VirtNode.id)
-                .where(NodeMethod.id.in_(t.node_methods))
+                .where(NodeMethod.id.in_(_ids(t.node_methods)))
             )
         if vms:
             for hostname, hypervisor in self.conn.execute(
@@ -318,23 +336,25 @@ class Resolver:
                 .outerjoin(NodeMethod, NodeMethod.id == Vm.node_method_id)
                 .outerjoin(VirtNode, VirtNode.id == NodeMethod.virt_node_id)
                 .outerjoin(Node, Node.id == VirtNode.node_id)
-                .where(Vm.id.in_(vms))
+                .where(Vm.id.in_(_ids(vms)))
             ):
                 names.add(hostname)
                 if hypervisor is not None:
                     names.add(hypervisor)
         if t.ceph_clients:
             t.ceph_clusters |= self._col(
-                select(CephClient.ceph_cluster_id).where(CephClient.id.in_(t.ceph_clients))
+                select(CephClient.ceph_cluster_id).where(CephClient.id.in_(_ids(t.ceph_clients)))
             )
         if t.ceph_clusters:
             # A node's cluster is its own choice, else its monitor's (node_document).
-            nodes |= self._col(select(Node.id).where(Node.ceph_cluster_id.in_(t.ceph_clusters)))
+            nodes |= self._col(
+                select(Node.id).where(Node.ceph_cluster_id.in_(_ids(t.ceph_clusters)))
+            )
             nodes |= self._col(
                 select(CephMonNode.node_id)
                 .join(Node, Node.id == CephMonNode.node_id)
                 .where(
-                    CephMonNode.ceph_cluster_id.in_(t.ceph_clusters),
+                    CephMonNode.ceph_cluster_id.in_(_ids(t.ceph_clusters)),
                     Node.ceph_cluster_id.is_(None),
                 )
             )
@@ -344,7 +364,7 @@ class Resolver:
             nodes |= self._col(select(CephOsdNode.node_id))
             nodes |= self._col(select(CephMonNode.node_id))
         if nodes:
-            names |= self._col(select(Node.fqdn).where(Node.id.in_(nodes)))
+            names |= self._col(select(Node.fqdn).where(Node.id.in_(_ids(nodes))))
         return names
 
     def _config_names(self, t: Touches, nodes: set[int]) -> set[str]:
@@ -352,7 +372,7 @@ class Resolver:
         ``nodes`` and returns VM hostnames (a VM's data shows in its own document only)."""
         guests = set(t.guests)
         if t.groups:
-            tree = select(HostGroup.id).where(HostGroup.id.in_(t.groups)).cte(recursive=True)
+            tree = select(HostGroup.id).where(HostGroup.id.in_(_ids(t.groups))).cte(recursive=True)
             tree = tree.union(select(HostGroup.id).where(HostGroup.parent_id == tree.c.id))
             for node_id, vm_id in self.conn.execute(
                 select(HostGroupMember.node_id, HostGroupMember.vm_id).where(
@@ -376,7 +396,7 @@ class Resolver:
             return self._col(select(Vm.hostname))
         if not guests:
             return set()
-        return self._col(select(Vm.hostname).where(Vm.id.in_(guests)))
+        return self._col(select(Vm.hostname).where(Vm.id.in_(_ids(guests))))
 
     def _vlans_on(self, virt_nodes: Iterable[int]) -> set[int]:
         ids = set(virt_nodes)
@@ -387,5 +407,5 @@ class Resolver:
             .join(VmInterface, VmInterface.id == vlan_member.c.vm_interface_id)
             .join(Vm, Vm.id == VmInterface.vm_id)
             .join(NodeMethod, NodeMethod.id == Vm.node_method_id)
-            .where(NodeMethod.virt_node_id.in_(ids))
+            .where(NodeMethod.virt_node_id.in_(_ids(ids)))
         )

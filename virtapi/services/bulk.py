@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
+_UNSET = object()
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -96,13 +97,21 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     write = buf.write
     width = len(keys)
+    # The text of each processed column's previous value: a batch often hands the same
+    # object to every row (the change log's affected list), encoded once then.
+    last: list[tuple[Any, str]] = [(_UNSET, "")] * width
     for row in rows:
         fields = [""] * width
         for i, k in plain:
             fields[i] = _copy_text(row[k])
         for i, k, proc in processed:
-            # Always through the processor: JSON stores None as JSON null, like the ORM does.
-            fields[i] = _copy_text(proc(row[k]))
+            value = row[k]
+            seen, encoded = last[i]
+            if value is not seen:
+                # Always through the processor: JSON stores None as JSON null, like the ORM.
+                encoded = _copy_text(proc(value))
+                last[i] = (value, encoded)
+            fields[i] = encoded
         write("\t".join(fields))
         write("\n")
     buf.seek(0)

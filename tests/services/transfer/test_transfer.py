@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from bench.fleet import generate
 from virtapi.db import Database
-from virtapi.models import Change, Ipv4Address, Node, Storage, Vm, VmInterface
-from virtapi.services.audit import set_actor
+from virtapi.models import Change, ChangeNode, Ipv4Address, Node, Storage, Vm, VmInterface
+from virtapi.services.affected import Resolver, Touches
+from virtapi.services.audit import BULK_AFFECTED_LIMIT, set_actor
 from virtapi.services.demo import load_demo
 from virtapi.services.errors import InvalidInput
 from virtapi.services.transfer import export_inventory, import_inventory
@@ -119,6 +120,23 @@ def test_every_created_row_has_one_change_row(database: Database) -> None:
         ).one()
         assert iface_change.after["vlans"] == [v.id for v in iface.vlans]
         assert iface_change.customer_id == vm.customer_id
+
+
+def test_a_large_import_logs_star_per_row_and_feeds_every_certname(database: Database) -> None:
+    """Each bulk-created row would carry the batch's certnames: rows × certnames grows
+    quadratically with an import, so past BULK_AFFECTED_LIMIT a row says "*"; the feed still
+    names every certname, and a small batch keeps its exact list."""
+    doc = generate(hypervisors=6, vms_per_hypervisor=20, ceph_nodes=1, networks=1)
+    assert len(doc["vms"]) + 6 > BULK_AFFECTED_LIMIT
+    _import(database, doc)
+    with database.session() as s:
+        vm_rows = s.scalars(select(Change.affected).where(Change.object_type == "vm")).all()
+        assert len(vm_rows) == 120 and all(a == ["*"] for a in vm_rows)
+        # A batch of fewer certnames keeps them: the one Ceph node's own rows.
+        osd = s.scalars(select(Change.affected).where(Change.object_type == "ceph_osd_node")).one()
+        assert osd == sorted(n["fqdn"] for n in doc["nodes"] if n.get("ceph_osd"))
+        fed = set(s.scalars(select(ChangeNode.certname)))
+    assert {v["hostname"] for v in doc["vms"]} | {n["fqdn"] for n in doc["nodes"]} <= fed
 
 
 def test_change_rows_have_the_flush_hooks_shape(database: Database, other_url: str) -> None:
@@ -479,3 +497,19 @@ def test_a_bad_config_entry_is_named_and_nothing_is_written(database: Database) 
         _import(database, doc)
     assert "config.host_groups[0].data" in caught.value.errors
     assert _count(database, Node) == 0
+
+
+def test_resolving_more_ids_than_a_driver_binds(database: Database) -> None:
+    """An import of 100,000 VMs resolves that many ids at once: past psycopg 3's 65,535 bound
+    parameters (and SQLite's 32,766), so id lists are rendered into the statement."""
+    doc = generate(hypervisors=1, vms_per_hypervisor=2, ceph_nodes=0, networks=1)
+    _import(database, doc)
+    url = database.engine.url
+    if url.get_backend_name() == "postgresql":  # psycopg 3, the driver of postgresql:// URLs
+        database = Database(url.set(drivername="postgresql+psycopg").render_as_string(False))
+    with database.session() as s:
+        vm_ids = set(s.scalars(select(Vm.id)))
+        names = Resolver(s.connection()).certnames(
+            Touches(vms=vm_ids | set(range(10**6, 10**6 + 70_000)))
+        )
+    assert names == {v["hostname"] for v in doc["vms"]} | {doc["nodes"][0]["fqdn"]}
