@@ -167,7 +167,7 @@ def test_signing_in_changes_no_document(app: Any, signed_in: Any) -> None:
     """A browser session's rows are no inventory: signing in (which deletes expired sessions
     with a plain DELETE) once recorded ``*``, every document changed, which emptied every
     cache, woke every feed follower and drifted the whole fleet."""
-    from virtapi.models import ChangeNode
+    from virtapi.models import Change, ChangeNode
 
     db: Database = app.extensions["virtapi.db"]
     with db.session() as s:
@@ -176,3 +176,6 @@ def test_signing_in_changes_no_document(app: Any, signed_in: Any) -> None:
     signed_in("customer_a")
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(ChangeNode)) == before
+        # Nor is a session a change: its row holds the hash of the cookie's id.
+        logged = select(func.count()).where(Change.object_type == "web_session")
+        assert s.scalar(logged) == 0

@@ -111,14 +111,13 @@ class DriftSchema(Schema):
     backups = fields.List(fields.Nested(BackupDriftSchema), required=True)
 
 
-def current_document(certname: str) -> tuple[str, dict[str, Any], int | None] | None:
-    """(hash, document, data version it is at least as new as) of certname now, from the
-    per-process cache; None if gone."""
+def current_document(certname: str) -> drift.Current | None:
+    """certname's document now, from the per-process cache; None if gone."""
     try:
         entry = node_document(certname)
     except NotFound:
         return None
-    return entry.hash, entry.document, entry.version
+    return drift.Current(entry.hash, entry.document, entry.version)
 
 
 def host_page(args: dict[str, Any]) -> dict[str, Any]:

@@ -110,11 +110,8 @@ class ReportSchema(Schema):
 
 def _applied(certname: str, applied: str | None) -> None:
     if applied is not None:
-        drift.check_hash(applied)
-        current = current_document(certname)
-        drift.record_applied(
-            get_session(), certname, applied, current and current[1], current and current[2]
-        )
+        drift.check_hash(applied)  # before building anything for a malformed hash
+        drift.record_applied(get_session(), certname, applied, current_document(certname))
 
 
 def _state(vm: Vm) -> dict[str, Any]:

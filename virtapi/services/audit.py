@@ -50,8 +50,11 @@ SECRET_COLUMNS = frozenset({"token_hash", "root_password_hash", "secret_hash"})
 REDACTED = "<secret>"
 REDACTED_NEW = "<new secret>"
 ANONYMOUS = (None, "system")
-# Bookkeeping, not inventory: recording it would only bury the real changes.
-UNAUDITED = (Change, ChangeNode, AuthFailure, AppliedDocument)
+# Bookkeeping, not inventory: recording it would only bury the real changes. Browser
+# sessions among them: a sign-in's plain DELETE of expired sessions once marked every
+# document changed (emptying every cache, waking every feed follower), and its INSERT put a
+# session id's hash into the change log.
+UNAUDITED = (Change, ChangeNode, AuthFailure, AppliedDocument, WebSession)
 # What hosts report about themselves: the latest values stay on the object, but they are in
 # no node document, so they are neither recorded nor a reason to rebuild one.
 REPORTED = {
@@ -220,10 +223,8 @@ def pending_affected(session: Session) -> set[str] | None:
     return None if pending is None else set(pending)
 
 
-# Statements on these tables change no node document: unaudited bookkeeping, and browser
-# sessions (a sign-in's DELETE of expired sessions once marked every document changed,
-# which emptied every cache and woke every feed follower).
-_UNAUDITED_TABLES = frozenset(m.__table__ for m in (*UNAUDITED, WebSession))
+# Statements on these tables change no node document.
+_UNAUDITED_TABLES = frozenset(m.__table__ for m in UNAUDITED)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -21,11 +21,10 @@ Two groups at the same depth that set the same key for a common member are refus
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import Select, Text, bindparam, cast, or_, select
@@ -302,39 +301,20 @@ def machine_levels(
     return _parsed(_raw_levels(conn, kind, object_id, area, roles))
 
 
-class _MergeCache:
-    """Merged sections by the exact stored levels (names and JSON text): a write changes the
-    text, so an entry is never stale, and the common rebuild (the document was invalidated
-    by a write elsewhere) skips parsing and merging. Least recently used out beyond `size`."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.entries: OrderedDict[tuple[RawLevel, ...], dict[str, Any]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def section(self, raw: list[RawLevel]) -> dict[str, Any]:
-        key = tuple(raw)
-        with self.lock:
-            merged = self.entries.get(key)
-            if merged is not None:
-                self.entries.move_to_end(key)
-        if merged is None:
-            merged = merge(_parsed(raw)).as_document()
-            with self.lock:
-                self.entries[key] = merged
-                while len(self.entries) > self.size:
-                    self.entries.popitem(last=False)
-        # New outer containers per document; the values inside are shared and read-only.
-        return {"classes": list(merged["classes"]), "data": dict(merged["data"])}
-
-
-_merged = _MergeCache(1024)
+@lru_cache(maxsize=1024)
+def _merged(levels: tuple[RawLevel, ...]) -> dict[str, Any]:
+    # Keyed by the exact stored levels (names and JSON text): a write changes the text, so an
+    # entry is never stale, and the common rebuild (the document was invalidated by a write
+    # elsewhere) skips parsing and merging.
+    return merge(_parsed(list(levels))).as_document()
 
 
 def document_section(levels: list[RawLevel]) -> dict[str, Any]:
     """The node document's ``config`` (assigned classes and merged data) of a machine's
     levels as `ordered_levels` gives them."""
-    return _merged.section(levels)
+    merged = _merged(tuple(levels))
+    # New outer containers per document; the values inside are shared and read-only.
+    return {"classes": list(merged["classes"]), "data": dict(merged["data"])}
 
 
 # --- explain ----------------------------------------------------------------------------------

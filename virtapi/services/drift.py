@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,7 +34,6 @@ from ..models.base import utcnow
 from . import json_patch
 from .affected import EVERYTHING
 from .errors import InvalidInput
-from .node_document import document_hash
 
 HASH_LENGTH = 64
 # The same rule as a pattern, which the REST schema publishes.
@@ -52,16 +51,19 @@ def check_hash(value: str) -> str:
     return value
 
 
-def record_applied(
-    session: Session,
-    certname: str,
-    applied: str,
-    current: dict[str, Any] | None,
-    version: int | None = None,
-) -> None:
+class Current(NamedTuple):
+    """A certname's document now: its hash, the document, and the data version it is at
+    least as new as (None when that is not known)."""
+
+    hash: str
+    document: dict[str, Any]
+    version: int | None
+
+
+def record_applied(session: Session, certname: str, applied: str, current: Current | None) -> None:
     """Remember that `certname` applied the document hashed `applied`; `current` is its
-    document now, built from data at least as new as data version `version` (kept when it
-    is the one applied, and that version remembered: a later change is drift)."""
+    document now (kept when it is the one applied, and its data version remembered: a later
+    change is drift)."""
     check_hash(applied)
     row = session.get(AppliedDocument, certname)
     if row is None:
@@ -69,10 +71,10 @@ def record_applied(
         session.add(row)
     elif row.hash != applied:
         row.hash, row.document = applied, None
-    in_sync = current is not None and document_hash(current) == applied
-    if in_sync and row.document is None:
-        row.document = current
-    row.synced_version = version if in_sync else None
+    in_sync = current if current is not None and current.hash == applied else None
+    if in_sync is not None and row.document is None:
+        row.document = in_sync.document
+    row.synced_version = in_sync.version if in_sync is not None else None
     row.reported_at = utcnow()
     session.flush()
 
@@ -88,7 +90,7 @@ def _drift_since(session: Session, certname: str, reported_at: datetime) -> date
 
 
 def document_drift(
-    session: Session, current_of: Callable[[str], tuple[str, dict[str, Any]] | None]
+    session: Session, current_of: Callable[[str], Current | None]
 ) -> list[dict[str, Any]]:
     """Every host whose reported hash is not its current one, newest drift first.
     `current_of(certname)` gives (hash, document) now, or None if the certname is gone.
@@ -107,12 +109,12 @@ def document_drift(
     out = []
     for row in rows:
         current = current_of(row.certname)
-        current_hash = current[0] if current else None
+        current_hash = current.hash if current else None
         if current_hash == row.hash:
             continue  # a write named it but left its document as it was
         patch = None
         if row.document is not None and current is not None:
-            patch = json_patch.diff(row.document, current[1])
+            patch = json_patch.diff(row.document, current.document)
         out.append(
             {
                 "certname": row.certname,
@@ -132,24 +134,17 @@ def state_drift(session: Session, limit: int | None = None) -> list[dict[str, An
     requested, actual = aliased(VmState), aliased(VmState)
     since = func.coalesce(Vm.reported_at, Vm.updated_at)
     rows = session.execute(
-        select(Vm.hostname, requested.name, actual.name, Vm.reported_at, Vm.updated_at)
+        select(Vm.hostname, requested.name, actual.name, since)
         .join(requested, requested.id == Vm.requested_state_id)
         .join(actual, actual.id == Vm.actual_state_id)
         .where(Vm.requested_state_id != Vm.actual_state_id)
         .order_by(since.desc(), Vm.id)
         .limit(limit)
     ).all()
-    out = [
-        {
-            "hostname": hostname,
-            "requested_state": want,
-            "actual_state": have,
-            "since": reported or updated,
-        }
-        for hostname, want, have, reported, updated in rows
+    return [
+        {"hostname": hostname, "requested_state": want, "actual_state": have, "since": at}
+        for hostname, want, have, at in rows
     ]
-    out.sort(key=lambda d: d["since"], reverse=True)
-    return out
 
 
 # The states a host can be in, as the drift list and its ?state= filter name them.

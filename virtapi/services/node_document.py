@@ -677,7 +677,8 @@ def _combined(kind: str) -> Select[Any]:
         order = [sub.c[key] for key in _order_keys(statement)]
         # Only configuration levels come unordered (their reader orders them); anything else
         # would make the document's bytes, and its hash, depend on the plan.
-        assert order or name.startswith("config_"), f"section {name} has no ORDER BY"
+        if not order and not name.startswith("config_"):
+            raise RuntimeError(f"node document section {name} has no ORDER BY")
         row = func.json_build_array(*sub.c)
         aggregated = func.json_agg(aggregate_order_by(row, *order) if order else row)
         columns.append(select(aggregated).scalar_subquery().label(name))
