@@ -47,7 +47,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    any_,
     bindparam,
     func,
     or_,
@@ -55,7 +54,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from virtapi.models import (
@@ -499,12 +498,12 @@ def _ipv6_routes(vms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 class _Statements:
     node: Select[Any]
     node_addresses: Any
+    in_sql: dict[str, dict[str, Any]]  # PostgreSQL: what else `_combined` reads, by kind
     monitors: Select[Any]
     virt_methods: Select[Any]
     vm_by_hostname: Select[Any]
     vm_by_uuid: Select[Any]
     remote_peers: Select[Any]
-    remote_peers_array: Select[Any]  # PostgreSQL
     by_hypervisor: _VmStatements
     by_vm: _VmStatements
 
@@ -593,33 +592,67 @@ def _statements() -> _Statements:
             .distinct()
         )
 
-    # PostgreSQL takes the VLAN ids as one array: an IN list of a hundred parameters is
-    # rendered by SQLAlchemy and parsed by the driver anew on every build.
-    vlan_array = bindparam("vlan_ids", type_=ARRAY(member_t.c.vlan_id.type))
     # The NICs and addresses (both families) of this node, the monitors and the VXLAN peers
     # in one statement, by vm_interface.node_id (indexed): purpose, name and MAC of each NIC,
     # each address with its network (prefix, gateway). Outer joins keep a NIC without
     # addresses (one row with NULLs per family).
-    node_addresses = union_all(
-        *(
-            select(
-                iface_t.c.node_id,
-                iface_t.c.id.label("iface_id"),
-                _raw(address_t.c.address).label("address"),
-                iface_t.c.purpose,
-                iface_t.c.node_ifname,
-                type_coerce(iface_t.c.mac, String).label("mac"),
-                _raw(network_t.c.network).label("network"),
-                network_t.c.prefixlen,
-                _raw(network_t.c.gateway).label("gateway"),
+    def node_addresses(nodes: Any) -> Any:
+        return union_all(
+            *(
+                select(
+                    iface_t.c.node_id,
+                    iface_t.c.id.label("iface_id"),
+                    _raw(address_t.c.address).label("address"),
+                    iface_t.c.purpose,
+                    iface_t.c.node_ifname,
+                    type_coerce(iface_t.c.mac, String).label("mac"),
+                    _raw(network_t.c.network).label("network"),
+                    network_t.c.prefixlen,
+                    _raw(network_t.c.gateway).label("gateway"),
+                )
+                .select_from(iface_t)
+                .outerjoin(address_t, address_t.c.vm_interface_id == iface_t.c.id)
+                .outerjoin(network_t, network_t.c.id == address_t.c.network_id)
+                .where(iface_t.c.node_id.in_(nodes))
+                for _, address_t, network_t, _ in FAMILIES
             )
-            .select_from(iface_t)
-            .outerjoin(address_t, address_t.c.vm_interface_id == iface_t.c.id)
-            .outerjoin(network_t, network_t.c.id == address_t.c.network_id)
-            .where(iface_t.c.node_id.in_(bindparam("node_ids", expanding=True)))
-            for _, address_t, network_t, _ in FAMILIES
-        )
-    ).order_by("node_id", "iface_id", "address")
+        ).order_by("node_id", "iface_id", "address")
+
+    # PostgreSQL: the peers and the underlay addresses as sections of the one statement, so
+    # a hypervisor's document is two round trips (node, everything else). "My VLANs" and the
+    # peers are materialized CTEs: each is computed once, and the planner joins the few ids
+    # they hold to vlan_member and vm_interface by index instead of hashing those tables
+    # whole (what the semi-join form got, see docs/scale.md).
+    my_member, my_iface = member_t.alias("my_member"), iface_t.alias("my_iface")
+    my_vm, my_method = vm_t.alias("my_vm"), node_method_t.alias("my_method")
+    my_vlans = (
+        select(my_member.c.vlan_id)
+        .select_from(my_member)
+        .join(my_iface, my_iface.c.id == my_member.c.vm_interface_id)
+        .join(my_vm, my_vm.c.id == my_iface.c.vm_id)
+        .join(my_method, my_method.c.id == my_vm.c.node_method_id)
+        .where(my_method.c.virt_node_id == bindparam("scope"))
+        .distinct()
+        .cte("my_vlans")
+        .prefix_with("MATERIALIZED")
+    )
+    peers = remote_peers(member_t.c.vlan_id.in_(select(my_vlans.c.vlan_id))).cte("vxlan_peers")
+    peers = peers.prefix_with("MATERIALIZED")
+    vxlan_peers = select(peers.c.vlan_id, peers.c.node_id).order_by(
+        peers.c.vlan_id, peers.c.node_id
+    )
+    this_node = select(bindparam("node_row_id", type_=node_t.c.id.type))
+    with_monitors = union_all(this_node, select(mon_t.c.node_id))
+    in_sql = {
+        "hypervisor": {
+            "vxlan_peers": vxlan_peers,
+            "node_addresses": node_addresses(
+                union_all(this_node, select(mon_t.c.node_id), select(peers.c.node_id))
+            ),
+        },
+        "ceph": {"node_addresses": node_addresses(with_monitors)},
+        "node": {"node_addresses": node_addresses(this_node)},
+    }
     monitors = (
         select(node_t.c.id, node_t.c.fqdn, mon_t.c.port, mon_t.c.ceph_cluster_id)
         .select_from(mon_t)
@@ -637,13 +670,13 @@ def _statements() -> _Statements:
     vm_by_uuid = select(vm_t.c.id).where(vm_t.c.uuid == bindparam("uuid", type_=vm_t.c.uuid.type))
     return _Statements(
         node=node,
-        node_addresses=node_addresses,
+        node_addresses=node_addresses(bindparam("node_ids", expanding=True)),
+        in_sql=in_sql,
         monitors=monitors,
         virt_methods=virt_methods,
         vm_by_hostname=vm_by_hostname,
         vm_by_uuid=vm_by_uuid,
         remote_peers=remote_peers(member_t.c.vlan_id.in_(bindparam("vlan_ids", expanding=True))),
-        remote_peers_array=remote_peers(member_t.c.vlan_id == any_(vlan_array)),
         by_hypervisor=_vm_statements(lambda: node_method_t.c.virt_node_id == bindparam("scope")),
         by_vm=_vm_statements(lambda: vm_t.c.id == bindparam("scope")),
     )
@@ -662,7 +695,7 @@ def document_hash(document: dict[str, Any]) -> str:
 # --- reading the sections: one statement each, or all in one on PostgreSQL ---------------------
 
 # Columns that hold bytes (addresses): JSON carries them as bytea's text, ``\\x0a000001``.
-_BYTES_COLUMNS = {"addresses": (1, 3), "routed_prefixes": (1,)}
+_BYTES_COLUMNS = {"addresses": (1, 3), "routed_prefixes": (1,), "node_addresses": (2, 6, 8)}
 
 
 @cache
@@ -671,8 +704,9 @@ def _combined(kind: str) -> Select[Any]:
     per column, in each section's own order. One round trip instead of up to thirteen,
     and the rows arrive as lists parsed by the C JSON decoder instead of one Row object
     (and its type processing) each. The sections' statements are the portable ones."""
+    statements = _statements()
     columns = []
-    for name, statement in _statements().sections(kind).items():
+    for name, statement in {**statements.sections(kind), **statements.in_sql.get(kind, {})}.items():
         sub = statement.subquery(name)
         order = [sub.c[key] for key in _order_keys(statement)]
         # Only configuration levels come unordered (their reader orders them); anything else
@@ -779,29 +813,34 @@ def _node_document(
     params = {
         "scope": row.virt_node_id,
         "virt_node_id": row.virt_node_id,
+        "node_row_id": row.id,
         **config_data.level_params("node", row.id, row.area, roles),
     }
     fetch = _fetch(conn, kind, params, portable)
-    # Ids first (monitors, this hypervisor's VMs and VLANs, the peers sharing them), then
-    # the underlay addresses of exactly those nodes: two queries, index lookups by node id.
     monitor_rows = fetch("monitors") if is_hypervisor or is_ceph else []
     vms: list[dict[str, Any]] = []
     virt_methods: list[str] = []
-    peers: list[tuple[int, int]] = []
+    peer_rows: Iterable[Sequence[Any]] = []
     vlan_vnis: dict[int, int] = {}
     if is_hypervisor:
         vms = _vms(fetch, vlan_vnis)
         virt_methods = [name for (name,) in fetch("virt_methods")]
+    if fetch.combined:
+        # PostgreSQL found the peers and read every address in the same statement.
+        peer_rows = fetch("vxlan_peers") if is_hypervisor else []
+        address_rows = fetch("node_addresses")
+    else:
+        # Ids first (monitors, this hypervisor's VMs and VLANs, the peers sharing them), then
+        # the underlay addresses of exactly those nodes: two queries, index lookups by node id.
         if vlan_vnis:
-            peers = [
-                (vlan_vnis[vlan_id], node_id)
-                for vlan_id, node_id in conn.execute(
-                    statements.remote_peers_array if fetch.combined else statements.remote_peers,
-                    {"vlan_ids": sorted(vlan_vnis), "virt_node_id": row.virt_node_id},
-                )
-            ]
-    node_ids = {row.id, *(m[0] for m in monitor_rows), *(node_id for _, node_id in peers)}
-    nics = _node_nics(conn.execute(statements.node_addresses, {"node_ids": sorted(node_ids)}).all())
+            peer_rows = conn.execute(
+                statements.remote_peers,
+                {"vlan_ids": sorted(vlan_vnis), "virt_node_id": row.virt_node_id},
+            ).all()
+        node_ids = {row.id, *(m[0] for m in monitor_rows), *(node_id for _, node_id in peer_rows)}
+        address_rows = conn.execute(statements.node_addresses, {"node_ids": sorted(node_ids)}).all()
+    peers = [(vlan_vnis[vlan_id], node_id) for vlan_id, node_id in peer_rows]
+    nics = _node_nics(address_rows)
     underlay = {node_id: node.underlay() for node_id, node in nics.items()}
     own_nics = nics.get(row.id, _NodeNics())
     own = own_nics.all_addresses()
