@@ -386,12 +386,12 @@ def _add_backups(
 ) -> None:
     """Each VM's backup timers (one systemd timer per schedule: which disks, when, how many
     to keep, where to) and each restored disk's source backup."""
+    schedules = fetch("backup_schedules")
     disks_of: dict[int, list[int]] = {}
-    for disk_id in sorted(disks):  # creation order, which names them (vda, vdb, …)
-        disks_of.setdefault(disk_vm[disk_id], []).append(disk_id)
-    for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in fetch(
-        "backup_schedules"
-    ):
+    if schedules:  # most hypervisors have none: skip sorting every disk for nothing
+        for disk_id in sorted(disks):  # creation order, which names them (vda, vdb, …)
+            disks_of.setdefault(disk_vm[disk_id], []).append(disk_id)
+    for schedule_id, vm_id, storage_id, calendar, retention, store, kind, target in schedules:
         vm = vms[vm_id]
         covered = [storage_id] if storage_id is not None else disks_of.get(vm_id, [])
         vm["backups"].append(
