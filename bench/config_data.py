@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import event, select  # noqa: E402
 
+from bench.calibrate import loop_seconds  # noqa: E402
 from tests.services.test_node_document import make_fleet  # noqa: E402
 from virtapi import migrate  # noqa: E402
 from virtapi.db import Database  # noqa: E402
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"budget (issue 18.5: statements as without data, < 5 ms median, < 15 ms p99"
             f"{'' if args.pg else '; PostgreSQL is the budget, this is SQLite'}):"
-            f" {'met' if met else 'NOT met'} (load average {os.getloadavg()[0]:.1f})"
+            f" {'met' if met else 'NOT met'} (load average {os.getloadavg()[0]:.1f},"
+            f" calibration {loop_seconds():.2f} s: python3 -m bench.calibrate)"
         )
         db.dispose()
 
