@@ -14,9 +14,11 @@ follows the node's data, not the size of the fleet.
 Speed: the statements are Core selects built once per process with bound parameters
 (building SQLAlchemy constructs, aliases above all, costs more than running them), and
 addresses are read as raw bytes and formatted by `socket.inet_ntop` instead of going
-through netaddr objects. Fourteen SELECTs for a hypervisor: IPv4 and IPv6 come in one
-statement (UNION ALL), interfaces with their VLANs in one (outer join); snapshots, routed
-/64s, clones, backup schedules and restores one each.
+through netaddr objects. In the portable form (SQLite) sixteen SELECTs for a hypervisor:
+IPv4 and IPv6 come in one statement (UNION ALL), interfaces with their VLANs in one (outer
+join); snapshots, routed /64s, clones, backup schedules and restores one each. PostgreSQL
+runs two: the node row, then every section, the VXLAN peers and the underlay addresses in
+one statement (`_combined`).
 
 Derived names (the database stores none of them; they depend only on ids, so they never
 change while the object exists):
