@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, cast, or_, select
+from sqlalchemy import Select, String, Text, bindparam, cast, or_, select
 from sqlalchemy.orm import Session
 
 from .. import values
@@ -186,6 +186,9 @@ def _text(column: Any) -> Any:
     return cast(column, Text)
 
 
+_ROLE_PARAMS = [bindparam(f"role_{i}", type_=String) for i in range(len(ROLE_ORDER))]
+
+
 @cache
 def _statements() -> tuple[Select[Any], Select[Any]]:
     levels = select(
@@ -194,7 +197,10 @@ def _statements() -> tuple[Select[Any], Select[Any]]:
         or_(
             data_t.c.level == "global",
             (data_t.c.level == "area") & (data_t.c.target == bindparam("area")),
-            (data_t.c.level == "role") & data_t.c.target.in_(bindparam("roles", expanding=True)),
+            # One parameter per possible role (unused ones NULL, which matches nothing), not an
+            # expanding IN: that would render the node document's 12 KB statement anew on
+            # every build (SQLAlchemy's post-compile step).
+            (data_t.c.level == "role") & data_t.c.target.in_(_ROLE_PARAMS),
             (data_t.c.level == "node") & (data_t.c.target == bindparam("node_target")),
         )
     )
@@ -241,9 +247,11 @@ def statements() -> dict[str, Select[Any]]:
 def level_params(
     kind: str, object_id: int, area: str | None, roles: Iterable[str]
 ) -> dict[str, Any]:
+    role_list = list(roles)
+    unused = [None] * (len(ROLE_ORDER) - len(role_list))
     return {
         "area": area or "",
-        "roles": list(roles),
+        **{param.key: role for param, role in zip(_ROLE_PARAMS, role_list + unused, strict=True)},
         "node_target": target_of(kind, object_id),
         "node_id": object_id if kind == "node" else None,
         "vm_id": object_id if kind == "vm" else None,
