@@ -1210,16 +1210,17 @@ def _vxlans(
     for vm in vms:
         for iface in vm["interfaces"]:
             for vlan in iface["vlans"]:
-                entry = local.setdefault(
-                    vlan["vni"],
-                    {
+                # get, not setdefault: a VNI is met once per member interface, and setdefault
+                # would build (and drop) a new entry each time.
+                entry = local.get(vlan["vni"])
+                if entry is None:
+                    entry = local[vlan["vni"]] = {
                         "vni": vlan["vni"],
                         "name": vlan["name"],
                         "bridges": [],
                         "remotes_ipv4": set(),
                         "remotes_ipv6": set(),
-                    },
-                )
+                    }
                 entry["bridges"].append(iface["bridge"])
     if not local:
         return []
@@ -1242,6 +1243,8 @@ def _vxlans(
 
 
 def _sorted_addresses(addresses: set[str], family: int) -> list[str]:
+    if len(addresses) < 2:  # most VNIs stay on one hypervisor: nothing to order
+        return list(addresses)
     return sorted(addresses, key=lambda a: socket.inet_pton(family, a))
 
 
