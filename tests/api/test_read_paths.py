@@ -28,6 +28,14 @@ def _statements(app: Any, client: Any, url: str, headers: dict[str, str]) -> tup
     return len(statements), resp.json
 
 
+def _missing(app: Any, client: Any, headers: dict[str, str]) -> int:
+    """Statements of a GET that finds nothing: authentication and one look-up."""
+    with statements_sent(db_of(app).engine) as statements:
+        resp = client.get("/api/v1/vms/999999999", headers=headers)
+    assert resp.status_code == 404, resp.json
+    return len(statements)
+
+
 def test_page_of_100_vms_costs_what_a_page_of_one_does(
     app: Any, client: Any, api_tokens: Any
 ) -> None:
@@ -40,6 +48,10 @@ def test_page_of_100_vms_costs_what_a_page_of_one_does(
     assert len(page["results"]) == 100
     assert all(len(vm["interfaces"]) == 2 for vm in page["results"][:100])
     assert hundred == one == keyset, (one, hundred, keyset)
+    if db_of(app).engine.dialect.name == "postgresql":
+        # The page's objects and every list in them in one statement, beside the count.
+        missing = _missing(app, client, reader)
+        assert hundred == missing + 1, (hundred, missing)
 
 
 def test_get_one_vm_costs_the_same_whatever_hangs_off_it(
@@ -55,6 +67,23 @@ def test_get_one_vm_costs_the_same_whatever_hangs_off_it(
     after, grown = _statements(app, client, f"/api/v1/vms/{vm}", reader)
     assert len(grown["interfaces"]) == len(body["interfaces"]) + 3
     assert after == before
+    if db_of(app).engine.dialect.name == "postgresql":
+        # One statement per object: what a GET of a VM that does not exist costs.
+        assert after == _missing(app, client, reader), after
+
+
+def test_get_one_node_is_one_statement_on_postgresql(
+    app: Any, client: Any, api_tokens: Any
+) -> None:
+    _fleet(app, 2)
+    reader = H(api_tokens.reader)
+    client.get("/api/v1/whoami", headers=reader)
+    node = client.get("/api/v1/nodes?fqdn=hv-a.test", headers=reader).json["results"][0]
+    assert node["interfaces"], node
+    count, body = _statements(app, client, f"/api/v1/nodes/{node['id']}", reader)
+    assert body == node
+    if db_of(app).engine.dialect.name == "postgresql":
+        assert count == _missing(app, client, reader), count
 
 
 def test_keyset_pages_walk_the_whole_list_once(app: Any, client: Any, api_tokens: Any) -> None:
