@@ -1,12 +1,13 @@
 """REST reads: GET of one VM/node and a page of 100 VMs, in process and over HTTP (gunicorn).
 
     python3 -m bench.rest                      # everything below, private PostgreSQL
-    python3 -m bench.rest --profile            # plus cProfile top lines of the 100-VM page
+    python3 -m bench.rest --profile            # plus cProfile top lines of each endpoint
     python3 -m bench.rest --no-http            # in process only
 
 In process (Flask's test client, authentication included): statements and median/p99 of the
-fast read path (virtapi/api/reads.py) and of the ORM + marshmallow path it replaced, the two
-alternating round by round so both see the same machine load; then their ratio.
+read path now (virtapi/api/reads.py: on PostgreSQL, GET of one object reads it and its lists
+in one statement), of reads.py's previous form (one statement per list) and of the ORM +
+marshmallow path, alternating round by round so all see the same machine load; their ratios.
 
 Over HTTP: ``virtapi serve`` (gunicorn) serves each endpoint and a static file of the same size
 (issue 13: GET of one object and a page of 100 VMs ≥ 1/3 of that file's rate), measured with
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import statistics
@@ -63,6 +65,22 @@ def orm_path() -> Iterator[None]:
             resource.shape = shape
 
 
+@contextmanager
+def portable_path() -> Iterator[None]:
+    """reads.py before the lists moved into the object's statement: one statement per list."""
+    from virtapi.api import reads
+
+    nested = reads._nested
+    reads._nested = lambda shape: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        reads._nested = nested
+
+
+MODES = {"now": nullcontext, "per list (before)": portable_path, "ORM": orm_path}
+
+
 def timed(client: Any, url: str, headers: dict[str, str]) -> float:
     started = time.perf_counter()
     resp = client.get(url, headers=headers)
@@ -94,49 +112,59 @@ def make_database(url: str) -> tuple[str, int, int]:
 
 
 def in_process(url: str, token: str, paths: list[tuple[str, str]], rounds: int) -> Any:
-    """Fast path and ORM path, alternating, each endpoint; returns the app for profiling."""
+    """Each read path (MODES), alternating round by round, each endpoint; returns the app."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "DATABASE_READ_URL": None})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     engine = app.extensions["virtapi.db"].engine
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    print(f"in process, {rounds} rounds, fast and ORM path alternating:", flush=True)
+    print(f"in process, {rounds} rounds, {', '.join(MODES)} alternating:", flush=True)
     for label, path in paths:
-        counts, times, sizes = {}, {"fast": [], "orm": []}, {}
-        for mode in ("fast", "orm"):
-            with orm_path() if mode == "orm" else nullcontext():
+        counts: dict[str, int] = {}
+        times: dict[str, list[float]] = {mode: [] for mode in MODES}
+        bodies: dict[str, bytes] = {}
+        for mode, context in MODES.items():
+            with context():
                 client.get(path, headers=headers)  # warm up: compiled statements, token use
                 statements.clear()
-                sizes[mode] = len(client.get(path, headers=headers).data)
+                bodies[mode] = client.get(path, headers=headers).data
                 counts[mode] = len(statements)
+        if len(set(bodies.values())) == 1:
+            same = "the same bytes on every path"
+        elif all(json.loads(b) == json.loads(bodies["ORM"]) for b in bodies.values()):
+            same = "the same JSON on every path, keys in another order than the ORM path's"
+        else:
+            same = "BODIES DIFFER"
         for _ in range(rounds):
-            times["fast"].append(timed(client, path, headers))
-            with orm_path():
-                times["orm"].append(timed(client, path, headers))
-        ratio = statistics.median(times["orm"]) / statistics.median(times["fast"])
-        print(
-            f"  {label}: {sizes['fast']:,} bytes (ORM path {sizes['orm']:,})\n"
-            f"    fast path: {counts['fast']} statements, {summary(times['fast'])}\n"
-            f"    ORM path:  {counts['orm']} statements, {summary(times['orm'])}\n"
-            f"    fast path {ratio:.1f}× faster (load average {os.getloadavg()[0]:.1f})",
-            flush=True,
-        )
+            for mode, context in MODES.items():
+                with context():
+                    times[mode].append(timed(client, path, headers))
+        fast = statistics.median(times["now"])
+        print(f"  {label}: {len(bodies['now']):,} bytes, {same}")
+        for mode in MODES:
+            ratio = statistics.median(times[mode]) / fast
+            print(f"    {mode:18} {counts[mode]:2} statements, {summary(times[mode])}"
+                  f"  ({ratio:.2f}× now)")  # fmt: skip
+        print(f"    load average {os.getloadavg()[0]:.1f}", flush=True)
     return app
 
 
-def profile(app: Any, token: str, rounds: int) -> None:
+def profile(app: Any, token: str, paths: list[tuple[str, str]], rounds: int) -> None:
+    """cProfile of each endpoint (fast path): top lines by cumulative and by own time."""
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(rounds):
-        client.get(PAGE, headers=headers)
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-    print(f"cProfile of {rounds} × GET {PAGE} (fast path):")
-    print(out.getvalue())
+    for label, path in paths:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(rounds):
+            client.get(path, headers=headers)
+        profiler.disable()
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
+            print(f"cProfile of {rounds} × {label} (fast path), by {order}:")
+            print(out.getvalue())
 
 
 def over_http(url: str, token: str, paths: list[tuple[str, str]], args: Any) -> Table:
@@ -183,7 +211,7 @@ def main() -> None:
         paths = endpoints(vm_id, node_id)
         app = in_process(url, token, paths, args.rounds)
         if args.profile:
-            profile(app, token, args.rounds)
+            profile(app, token, paths[:3], args.rounds)
         app.extensions["virtapi.db"].dispose()
         if args.http:
             table = over_http(url, token, paths[:3], args)

@@ -148,7 +148,8 @@ def represent(session: Session, resource: Resource, principal: Principal, key: A
     """The JSON of one visible object, read by its shape (no ORM object), else NotFound."""
     assert resource.shape is not None
     stmt = _by_key(resource, principal, key)
-    rows = read(session, resource.shape, stmt) if stmt is not None else []
+    # One statement for the object and its lists (PostgreSQL), a round trip each otherwise.
+    rows = read(session, resource.shape, stmt, inline_lists=True) if stmt is not None else []
     if not rows:
         _not_found(resource, key, None)
     return rows[0]

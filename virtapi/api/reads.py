@@ -228,8 +228,14 @@ def _plan(shape: Shape) -> _Plan:
         hidden.append((name, len(columns)))
         columns.append(column)
 
+    # The keys in the schema's order, as Schema.dump writes them (POST and PATCH answer with
+    # the dump): a GET gives the same bytes, not only the same JSON.
+    sources = shape.fields
+    order = [name if isinstance(sources[name], Many) else out_key(name)
+             for name in declared if name in sources]  # fmt: skip
+
     def build(row: Sequence[Any]) -> tuple[dict[str, Any], Attrs]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = dict.fromkeys(order)
         ctx = Attrs()
         for key, name, index, convert in steps:
             value = row[index]
@@ -392,16 +398,19 @@ def _as_stored(columns: list[Any]) -> tuple[list[Any], Callable[[Sequence[Any]],
 
 
 def read(
-    session: Session, shape: Shape, stmt: Select, *, portable: bool = False
+    session: Session, shape: Shape, stmt: Select, *, inline_lists: bool = False
 ) -> list[dict[str, Any]]:
     """The representations of the rows ``stmt`` selects (a ``select(Model)`` with its filters,
     order, limit and offset), in its order. Joined tables of the shape are aliases, so the
     filters' subqueries keep correlating to the model's own table only.
 
-    On PostgreSQL the lists come in the same statement (``_nested``): one round trip per
-    read. ``portable=True`` reads them with one statement each there too (tests compare)."""
+    ``inline_lists``: on PostgreSQL the lists come inside the objects' statement
+    (``_nested``), one round trip in all. For one object (GET by id) that is the cheaper
+    way; for a page of 100 VMs the correlated aggregates, run per row, cost PostgreSQL more
+    than the round trips they save (bench/rest.py, docs/scale.md), so lists keep one
+    statement per list for the whole page."""
     postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql and not portable and _nested(shape) is not None:
+    if inline_lists and postgresql and _nested(shape) is not None:
         return _read_nested(session, shape, stmt)
     return _fill(session, shape, statement(shape, stmt))
 
