@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -259,9 +259,11 @@ def _plan(shape: Shape) -> _Plan:
     return _Plan(labelled, build, many)
 
 
-def _fill(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
+def _fill(
+    session: Session, shape: Shape, stmt: Select, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Run ``stmt`` (already narrowed to the wanted rows of ``shape``) and its lists' statements."""
-    objects = [shape._plan.build(row) for row in session.execute(stmt)]
+    objects = [shape._plan.build(row) for row in session.execute(stmt, params)]
     _children(session, shape._plan, objects)
     return [out for out, _ in objects]
 
@@ -398,7 +400,12 @@ def _as_stored(columns: list[Any]) -> tuple[list[Any], Callable[[Sequence[Any]],
 
 
 def read(
-    session: Session, shape: Shape, stmt: Select, *, inline_lists: bool = False
+    session: Session,
+    shape: Shape,
+    stmt: Select,
+    *,
+    inline_lists: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The representations of the rows ``stmt`` selects (a ``select(Model)`` with its filters,
     order, limit and offset), in its order. Joined tables of the shape are aliases, so the
@@ -408,11 +415,31 @@ def read(
     (``_nested``), one round trip in all. For one object (GET by id) that is the cheaper
     way; for a page of 100 VMs the correlated aggregates, run per row, cost PostgreSQL more
     than the round trips they save (bench/rest.py, docs/scale.md), so lists keep one
-    statement per list for the whole page."""
+    statement per list for the whole page.
+
+    ``params``: ``stmt`` is a statement built once with bound parameters (GET by id): the
+    full statement is then built once too, and SQLAlchemy computes its cache key once
+    (memoised on the object) instead of walking the whole tree on every request."""
     postgresql = session.get_bind().dialect.name == "postgresql"
-    if inline_lists and postgresql and _nested(shape) is not None:
-        return _read_nested(session, shape, stmt)
-    return _fill(session, shape, statement(shape, stmt))
+    inline = inline_lists and postgresql and _nested(shape) is not None
+    full = _composed(shape, stmt, inline) if params is not None else _compose(shape, stmt, inline)
+    if inline:
+        return _read_nested(session, shape, full, params)
+    return _fill(session, shape, full, params)
+
+
+def _compose(shape: Shape, stmt: Select, inline: bool) -> Select:
+    full = statement(shape, stmt)
+    if inline:
+        nested = _nested(shape)
+        assert nested is not None
+        full = full.add_columns(*nested.columns)
+    return full
+
+
+# Statements hash by identity: the callers' statements built once (crud's GET by id, one
+# per resource), so the bound keeps a caller that builds them per request from growing it.
+_composed = lru_cache(maxsize=256)(_compose)
 
 
 def statement(shape: Shape, stmt: Select) -> Select:
@@ -524,12 +551,15 @@ def _nested(shape: Shape) -> _Nested | None:
     return _Nested(columns, lists)
 
 
-def _read_nested(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
+def _read_nested(
+    session: Session, shape: Shape, stmt: Select, params: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Run ``stmt`` (``_composed``: the objects with their lists as JSON columns)."""
     nested = _nested(shape)
     assert nested is not None
     width = len(shape._plan.columns)
     out = []
-    for row in session.execute(statement(shape, stmt).add_columns(*nested.columns)):
+    for row in session.execute(stmt, params):
         obj = shape._plan.build(row)
         _put_lists(nested, obj[0], row[width:])
         out.append(obj[0])
