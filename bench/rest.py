@@ -6,8 +6,9 @@
 
 In process (Flask's test client, authentication included): statements and median/p99 of the
 read path now (virtapi/api/reads.py: on PostgreSQL, GET of one object reads it and its lists
-in one statement), of reads.py's previous form (one statement per list) and of the ORM +
-marshmallow path, alternating round by round so all see the same machine load; their ratios.
+in one statement; a read ends with COMMIT so psycopg keeps its prepared statements), of the
+path before (one statement per list, ended by ROLLBACK) and of the ORM + marshmallow path,
+alternating block by block so all see the same machine load; their ratios.
 
 Over HTTP: ``virtapi serve`` (gunicorn) serves each endpoint and a static file of the same size
 (issue 13: GET of one object and a page of 100 VMs ≥ 1/3 of that file's rate), measured with
@@ -66,19 +67,44 @@ def orm_path() -> Iterator[None]:
 
 
 @contextmanager
-def portable_path() -> Iterator[None]:
-    """reads.py before the lists moved into the object's statement: one statement per list."""
+def rollback_ending() -> Iterator[None]:
+    """Reads ended by the teardown's ROLLBACK, as before: psycopg then forgets its prepared
+    statements, so every request plans its statements again."""
+    from virtapi.api import crud
+
+    end_read = crud._end_read
+    crud._end_read = lambda session: None
+    try:
+        yield
+    finally:
+        crud._end_read = end_read
+
+
+@contextmanager
+def before_path() -> Iterator[None]:
+    """reads.py before: one statement per list, the transaction ended by ROLLBACK."""
     from virtapi.api import reads
 
     nested = reads._nested
     reads._nested = lambda shape: None  # type: ignore[assignment]
     try:
-        yield
+        with rollback_ending():
+            yield
     finally:
         reads._nested = nested
 
 
-MODES = {"now": nullcontext, "per list (before)": portable_path, "ORM": orm_path}
+@contextmanager
+def orm_before() -> Iterator[None]:
+    with orm_path(), rollback_ending():
+        yield
+
+
+MODES = {"now": nullcontext, "before (per list)": before_path, "ORM (before reads.py)": orm_before}
+# Each round runs a block of requests per mode, the first WARM of them unmeasured: psycopg
+# prepares a statement at its 5th execution on a connection, and a mode that ends in ROLLBACK
+# clears what the others prepared, so requests alternating one by one would measure neither.
+WARM, MEASURED = 6, 4
 
 
 def timed(client: Any, url: str, headers: dict[str, str]) -> float:
@@ -119,7 +145,8 @@ def in_process(url: str, token: str, paths: list[tuple[str, str]], rounds: int) 
     engine = app.extensions["virtapi.db"].engine
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    print(f"in process, {rounds} rounds, {', '.join(MODES)} alternating:", flush=True)
+    print(f"in process, {rounds} rounds of {WARM} + {MEASURED} measured requests per path, "
+          f"{', '.join(MODES)} alternating:", flush=True)  # fmt: skip
     for label, path in paths:
         counts: dict[str, int] = {}
         times: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -132,19 +159,21 @@ def in_process(url: str, token: str, paths: list[tuple[str, str]], rounds: int) 
                 counts[mode] = len(statements)
         if len(set(bodies.values())) == 1:
             same = "the same bytes on every path"
-        elif all(json.loads(b) == json.loads(bodies["ORM"]) for b in bodies.values()):
+        elif len({json.dumps(json.loads(b), sort_keys=True) for b in bodies.values()}) == 1:
             same = "the same JSON on every path, keys in another order than the ORM path's"
         else:
             same = "BODIES DIFFER"
         for _ in range(rounds):
             for mode, context in MODES.items():
                 with context():
-                    times[mode].append(timed(client, path, headers))
+                    for _ in range(WARM):
+                        timed(client, path, headers)
+                    times[mode] += [timed(client, path, headers) for _ in range(MEASURED)]
         fast = statistics.median(times["now"])
         print(f"  {label}: {len(bodies['now']):,} bytes, {same}")
         for mode in MODES:
             ratio = statistics.median(times[mode]) / fast
-            print(f"    {mode:18} {counts[mode]:2} statements, {summary(times[mode])}"
+            print(f"    {mode:21} {counts[mode]:2} statements, {summary(times[mode])}"
                   f"  ({ratio:.2f}× now)")  # fmt: skip
         print(f"    load average {os.getloadavg()[0]:.1f}", flush=True)
     return app
@@ -199,7 +228,7 @@ def over_http(url: str, token: str, paths: list[tuple[str, str]], args: Any) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-http", dest="http", action="store_false")
     parser.add_argument("--duration", type=int, default=5, help="seconds per HTTP run")
