@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from tests.api.helpers import H, db_of
 from tests.services.test_node_document import make_fleet
+from tests.support.apps import make_app
 from tests.support.queries import statements_sent
 from virtapi.models import Vm
 from virtapi.services.audit import set_actor
@@ -116,3 +119,28 @@ def test_after_is_in_the_openapi_document(client: Any) -> None:
     params = spec["paths"]["/api/v1/nodes"]["get"]["parameters"]
     after = next(p for p in params if p["name"] == "after")
     assert after["in"] == "query" and "keyset" in after["description"]
+
+
+def test_a_get_keeps_its_statement_prepared_on_postgresql(
+    app: Any, api_tokens: Any, tmp_path: Path
+) -> None:
+    if db_of(app).engine.dialect.name != "postgresql":
+        pytest.skip("server-side prepared statements: PostgreSQL only")
+    vm = _fleet(app, 1)[0]
+    # psycopg 3 prepares (the tests' URLs name psycopg2, which never does).
+    url = db_of(app).engine.url.set(drivername="postgresql+psycopg")
+    served = make_app(url.render_as_string(hide_password=False), tmp_path / "psycopg")
+    try:
+        engine, client = db_of(served).engine, served.test_client()
+        # psycopg prepares at the 5th execution on a connection; the pool hands its idle
+        # connections out in turn, so each gets at least six GETs.
+        for _ in range(6 * max(engine.pool.checkedin(), 1)):
+            resp = client.get(f"/api/v1/vms/{vm}", headers=H(api_tokens.reader))
+            assert resp.status_code == 200, resp.json
+        with engine.connect() as conn:
+            prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")
+            statements = list(prepared.scalars())
+    finally:
+        db_of(served).dispose()
+    # A read ended by ROLLBACK made psycopg forget it: PostgreSQL planned it every time.
+    assert any("json_agg" in text for text in statements), statements
