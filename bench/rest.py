@@ -1,12 +1,14 @@
 """REST reads: GET of one VM/node and a page of 100 VMs, in process and over HTTP (gunicorn).
 
     python3 -m bench.rest                      # everything below, private PostgreSQL
-    python3 -m bench.rest --profile            # plus cProfile top lines of the 100-VM page
+    python3 -m bench.rest --profile            # plus cProfile top lines of each endpoint
     python3 -m bench.rest --no-http            # in process only
 
 In process (Flask's test client, authentication included): statements and median/p99 of the
-fast read path (virtapi/api/reads.py) and of the ORM + marshmallow path it replaced, the two
-alternating round by round so both see the same machine load; then their ratio.
+read path now (virtapi/api/reads.py: on PostgreSQL, GET of one object reads it and its lists
+in one statement; a read ends with COMMIT so psycopg keeps its prepared statements), of the
+path before (one statement per list, ended by ROLLBACK) and of the ORM + marshmallow path,
+alternating block by block so all see the same machine load; their ratios.
 
 Over HTTP: ``virtapi serve`` (gunicorn) serves each endpoint and a static file of the same size
 (issue 13: GET of one object and a page of 100 VMs ≥ 1/3 of that file's rate), measured with
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import statistics
@@ -63,6 +66,47 @@ def orm_path() -> Iterator[None]:
             resource.shape = shape
 
 
+@contextmanager
+def rollback_ending() -> Iterator[None]:
+    """Reads ended by the teardown's ROLLBACK, as before: psycopg then forgets its prepared
+    statements, so every request plans its statements again."""
+    from virtapi.api import crud
+
+    end_read = crud._end_read
+    crud._end_read = lambda session: None
+    try:
+        yield
+    finally:
+        crud._end_read = end_read
+
+
+@contextmanager
+def before_path() -> Iterator[None]:
+    """reads.py before: one statement per list, the transaction ended by ROLLBACK."""
+    from virtapi.api import reads
+
+    nested = reads._nested
+    reads._nested = lambda shape: None  # type: ignore[assignment]
+    try:
+        with rollback_ending():
+            yield
+    finally:
+        reads._nested = nested
+
+
+@contextmanager
+def orm_before() -> Iterator[None]:
+    with orm_path(), rollback_ending():
+        yield
+
+
+MODES = {"now": nullcontext, "before (per list)": before_path, "ORM (before reads.py)": orm_before}
+# Each round runs a block of requests per mode, the first WARM of them unmeasured: psycopg
+# prepares a statement at its 5th execution on a connection, and a mode that ends in ROLLBACK
+# clears what the others prepared, so requests alternating one by one would measure neither.
+WARM, MEASURED = 6, 4
+
+
 def timed(client: Any, url: str, headers: dict[str, str]) -> float:
     started = time.perf_counter()
     resp = client.get(url, headers=headers)
@@ -94,49 +138,62 @@ def make_database(url: str) -> tuple[str, int, int]:
 
 
 def in_process(url: str, token: str, paths: list[tuple[str, str]], rounds: int) -> Any:
-    """Fast path and ORM path, alternating, each endpoint; returns the app for profiling."""
+    """Each read path (MODES), alternating round by round, each endpoint; returns the app."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "DATABASE_READ_URL": None})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     engine = app.extensions["virtapi.db"].engine
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    print(f"in process, {rounds} rounds, fast and ORM path alternating:", flush=True)
+    print(f"in process, {rounds} rounds of {WARM} + {MEASURED} measured requests per path, "
+          f"{', '.join(MODES)} alternating:", flush=True)  # fmt: skip
     for label, path in paths:
-        counts, times, sizes = {}, {"fast": [], "orm": []}, {}
-        for mode in ("fast", "orm"):
-            with orm_path() if mode == "orm" else nullcontext():
+        counts: dict[str, int] = {}
+        times: dict[str, list[float]] = {mode: [] for mode in MODES}
+        bodies: dict[str, bytes] = {}
+        for mode, context in MODES.items():
+            with context():
                 client.get(path, headers=headers)  # warm up: compiled statements, token use
                 statements.clear()
-                sizes[mode] = len(client.get(path, headers=headers).data)
+                bodies[mode] = client.get(path, headers=headers).data
                 counts[mode] = len(statements)
+        if len(set(bodies.values())) == 1:
+            same = "the same bytes on every path"
+        elif len({json.dumps(json.loads(b), sort_keys=True) for b in bodies.values()}) == 1:
+            same = "the same JSON on every path, keys in another order than the ORM path's"
+        else:
+            same = "BODIES DIFFER"
         for _ in range(rounds):
-            times["fast"].append(timed(client, path, headers))
-            with orm_path():
-                times["orm"].append(timed(client, path, headers))
-        ratio = statistics.median(times["orm"]) / statistics.median(times["fast"])
-        print(
-            f"  {label}: {sizes['fast']:,} bytes (ORM path {sizes['orm']:,})\n"
-            f"    fast path: {counts['fast']} statements, {summary(times['fast'])}\n"
-            f"    ORM path:  {counts['orm']} statements, {summary(times['orm'])}\n"
-            f"    fast path {ratio:.1f}× faster (load average {os.getloadavg()[0]:.1f})",
-            flush=True,
-        )
+            for mode, context in MODES.items():
+                with context():
+                    for _ in range(WARM):
+                        timed(client, path, headers)
+                    times[mode] += [timed(client, path, headers) for _ in range(MEASURED)]
+        fast = statistics.median(times["now"])
+        print(f"  {label}: {len(bodies['now']):,} bytes, {same}")
+        for mode in MODES:
+            ratio = statistics.median(times[mode]) / fast
+            print(f"    {mode:21} {counts[mode]:2} statements, {summary(times[mode])}"
+                  f"  ({ratio:.2f}× now)")  # fmt: skip
+        print(f"    load average {os.getloadavg()[0]:.1f}", flush=True)
     return app
 
 
-def profile(app: Any, token: str, rounds: int) -> None:
+def profile(app: Any, token: str, paths: list[tuple[str, str]], rounds: int) -> None:
+    """cProfile of each endpoint (fast path): top lines by cumulative and by own time."""
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(rounds):
-        client.get(PAGE, headers=headers)
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-    print(f"cProfile of {rounds} × GET {PAGE} (fast path):")
-    print(out.getvalue())
+    for label, path in paths:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(rounds):
+            client.get(path, headers=headers)
+        profiler.disable()
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
+            print(f"cProfile of {rounds} × {label} (fast path), by {order}:")
+            print(out.getvalue())
 
 
 def over_http(url: str, token: str, paths: list[tuple[str, str]], args: Any) -> Table:
@@ -171,7 +228,7 @@ def over_http(url: str, token: str, paths: list[tuple[str, str]], args: Any) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-http", dest="http", action="store_false")
     parser.add_argument("--duration", type=int, default=5, help="seconds per HTTP run")
@@ -183,7 +240,7 @@ def main() -> None:
         paths = endpoints(vm_id, node_id)
         app = in_process(url, token, paths, args.rounds)
         if args.profile:
-            profile(app, token, args.rounds)
+            profile(app, token, paths[:3], args.rounds)
         app.extensions["virtapi.db"].dispose()
         if args.http:
             table = over_http(url, token, paths[:3], args)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from tests.api.helpers import H, db_of
 from tests.services.test_node_document import make_fleet
+from tests.support.apps import make_app
 from tests.support.queries import statements_sent
 from virtapi.models import Vm
 from virtapi.services.audit import set_actor
@@ -26,6 +29,14 @@ def _statements(app: Any, client: Any, url: str, headers: dict[str, str]) -> tup
         resp = client.get(url, headers=headers)
     assert resp.status_code == 200, resp.json
     return len(statements), resp.json
+
+
+def _missing(app: Any, client: Any, headers: dict[str, str]) -> int:
+    """Statements of a GET that finds nothing: authentication and one look-up."""
+    with statements_sent(db_of(app).engine) as statements:
+        resp = client.get("/api/v1/vms/999999999", headers=headers)
+    assert resp.status_code == 404, resp.json
+    return len(statements)
 
 
 def test_page_of_100_vms_costs_what_a_page_of_one_does(
@@ -55,6 +66,23 @@ def test_get_one_vm_costs_the_same_whatever_hangs_off_it(
     after, grown = _statements(app, client, f"/api/v1/vms/{vm}", reader)
     assert len(grown["interfaces"]) == len(body["interfaces"]) + 3
     assert after == before
+    if db_of(app).engine.dialect.name == "postgresql":
+        # One statement per object: what a GET of a VM that does not exist costs.
+        assert after == _missing(app, client, reader), after
+
+
+def test_get_one_node_is_one_statement_on_postgresql(
+    app: Any, client: Any, api_tokens: Any
+) -> None:
+    _fleet(app, 2)
+    reader = H(api_tokens.reader)
+    client.get("/api/v1/whoami", headers=reader)
+    node = client.get("/api/v1/nodes?fqdn=hv-a.test", headers=reader).json["results"][0]
+    assert node["interfaces"], node
+    count, body = _statements(app, client, f"/api/v1/nodes/{node['id']}", reader)
+    assert body == node
+    if db_of(app).engine.dialect.name == "postgresql":
+        assert count == _missing(app, client, reader), count
 
 
 def test_keyset_pages_walk_the_whole_list_once(app: Any, client: Any, api_tokens: Any) -> None:
@@ -91,3 +119,28 @@ def test_after_is_in_the_openapi_document(client: Any) -> None:
     params = spec["paths"]["/api/v1/nodes"]["get"]["parameters"]
     after = next(p for p in params if p["name"] == "after")
     assert after["in"] == "query" and "keyset" in after["description"]
+
+
+def test_a_get_keeps_its_statement_prepared_on_postgresql(
+    app: Any, api_tokens: Any, tmp_path: Path
+) -> None:
+    if db_of(app).engine.dialect.name != "postgresql":
+        pytest.skip("server-side prepared statements: PostgreSQL only")
+    vm = _fleet(app, 1)[0]
+    # psycopg 3 prepares (the tests' URLs name psycopg2, which never does).
+    url = db_of(app).engine.url.set(drivername="postgresql+psycopg")
+    served = make_app(url.render_as_string(hide_password=False), tmp_path / "psycopg")
+    try:
+        engine, client = db_of(served).engine, served.test_client()
+        # psycopg prepares at the 5th execution on a connection; the pool hands its idle
+        # connections out in turn, so each gets at least six GETs.
+        for _ in range(6 * max(engine.pool.checkedin(), 1)):
+            resp = client.get(f"/api/v1/vms/{vm}", headers=H(api_tokens.reader))
+            assert resp.status_code == 200, resp.json
+        with engine.connect() as conn:
+            prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")
+            statements = list(prepared.scalars())
+    finally:
+        db_of(served).dispose()
+    # A read ended by ROLLBACK made psycopg forget it: PostgreSQL planned it every time.
+    assert any("json_agg" in text for text in statements), statements

@@ -19,27 +19,39 @@ dump of the ORM object, on both databases.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from datetime import date, datetime
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from marshmallow import Schema, fields
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Date,
+    DateTime,
+    Float,
     FromClause,
+    Interval,
+    LargeBinary,
+    Numeric,
     Select,
+    Time,
     TypeDecorator,
+    Uuid,
     any_,
     bindparam,
+    func,
     inspect,
     literal,
     select,
     type_coerce,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 class Attrs(dict):  # type: ignore[type-arg]
@@ -216,8 +228,14 @@ def _plan(shape: Shape) -> _Plan:
         hidden.append((name, len(columns)))
         columns.append(column)
 
+    # The keys in the schema's order, as Schema.dump writes them (POST and PATCH answer with
+    # the dump): a GET gives the same bytes, not only the same JSON.
+    sources = shape.fields
+    order = [name if isinstance(sources[name], Many) else out_key(name)
+             for name in declared if name in sources]  # fmt: skip
+
     def build(row: Sequence[Any]) -> tuple[dict[str, Any], Attrs]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = dict.fromkeys(order)
         ctx = Attrs()
         for key, name, index, convert in steps:
             value = row[index]
@@ -241,9 +259,11 @@ def _plan(shape: Shape) -> _Plan:
     return _Plan(labelled, build, many)
 
 
-def _fill(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
+def _fill(
+    session: Session, shape: Shape, stmt: Select, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Run ``stmt`` (already narrowed to the wanted rows of ``shape``) and its lists' statements."""
-    objects = [shape._plan.build(row) for row in session.execute(stmt)]
+    objects = [shape._plan.build(row) for row in session.execute(stmt, params)]
     _children(session, shape._plan, objects)
     return [out for out, _ in objects]
 
@@ -276,17 +296,23 @@ def _assign(
 ) -> None:
     name = next(n for n, m in plan.many if m is many)
     for out, ctx in objects:
-        rows = groups.get(ctx[many.key], [])
-        if many.first:
-            first = rows[0] if rows else None
-            if many.build is not None:
-                out[name] = many.build(first[1]) if first else None
-            else:
-                out[name] = first[0] if first else None
-        elif many.pluck is not None:
-            out[name] = [child[0][many.pluck] for child in rows]
+        _put(out, name, many, groups.get(ctx[many.key], []))
+
+
+def _put(
+    out: dict[str, Any], name: str, many: Many, rows: list[tuple[dict[str, Any], Attrs]]
+) -> None:
+    """One object's list ``name`` from its children (JSON, context), in their order."""
+    if many.first:
+        first = rows[0] if rows else None
+        if many.build is not None:
+            out[name] = many.build(first[1]) if first else None
         else:
-            out[name] = [child[0] for child in rows]
+            out[name] = first[0] if first else None
+    elif many.pluck is not None:
+        out[name] = [child[0][many.pluck] for child in rows]
+    else:
+        out[name] = [child[0] for child in rows]
 
 
 @cache
@@ -373,11 +399,47 @@ def _as_stored(columns: list[Any]) -> tuple[list[Any], Callable[[Sequence[Any]],
     return stored_columns, convert
 
 
-def read(session: Session, shape: Shape, stmt: Select) -> list[dict[str, Any]]:
+def read(
+    session: Session,
+    shape: Shape,
+    stmt: Select,
+    *,
+    inline_lists: bool = False,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """The representations of the rows ``stmt`` selects (a ``select(Model)`` with its filters,
     order, limit and offset), in its order. Joined tables of the shape are aliases, so the
-    filters' subqueries keep correlating to the model's own table only."""
-    return _fill(session, shape, statement(shape, stmt))
+    filters' subqueries keep correlating to the model's own table only.
+
+    ``inline_lists``: on PostgreSQL the lists come inside the objects' statement
+    (``_nested``), one round trip in all. For one object (GET by id) that is the cheaper
+    way; for a page of 100 VMs the correlated aggregates, run per row, cost PostgreSQL more
+    than the round trips they save (bench/rest.py, docs/scale.md), so lists keep one
+    statement per list for the whole page.
+
+    ``params``: ``stmt`` is a statement built once with bound parameters (GET by id): the
+    full statement is then built once too, and SQLAlchemy computes its cache key once
+    (memoised on the object) instead of walking the whole tree on every request."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    inline = inline_lists and postgresql and _nested(shape) is not None
+    full = _composed(shape, stmt, inline) if params is not None else _compose(shape, stmt, inline)
+    if inline:
+        return _read_nested(session, shape, full, params)
+    return _fill(session, shape, full, params)
+
+
+def _compose(shape: Shape, stmt: Select, inline: bool) -> Select:
+    full = statement(shape, stmt)
+    if inline:
+        nested = _nested(shape)
+        assert nested is not None
+        full = full.add_columns(*nested.columns)
+    return full
+
+
+# Statements hash by identity: the callers' statements built once (crud's GET by id, one
+# per resource), so the bound keeps a caller that builds them per request from growing it.
+_composed = lru_cache(maxsize=256)(_compose)
 
 
 def statement(shape: Shape, stmt: Select) -> Select:
@@ -395,3 +457,121 @@ def statement(shape: Shape, stmt: Select) -> Select:
         .join(shape.from_clause, key == page.c.key)
         .order_by(key)
     )
+
+
+# --- PostgreSQL: an object and all its lists in one statement -----------------------------------
+#
+# The profile of GET one VM (bench/rest.py --profile) was mostly waiting on the database: seven
+# statements (token, VM, interfaces, VLANs, addresses, disks, installs), each a round trip,
+# for a 662-byte answer. Here each list is a column of its parent's row: a correlated
+# ``json_agg`` of its children's rows as arrays (their own lists nested the same way). The
+# values come back as JSON and are turned into what the driver gives for each column type
+# (``_decoder``), then built by the very plans the portable path uses.
+
+
+def _json_value(kind: Any) -> Callable[[Any], Any] | None | bool:
+    """JSON value of a column of type ``kind`` → the driver's value: a function, None (the
+    same value), or False (a type this module does not read from JSON)."""
+    if isinstance(kind, TypeDecorator):
+        inner = _json_value(kind.impl_instance)
+        if inner is False:
+            return False
+        process = kind.process_result_value
+        if inner is None:
+            return lambda value: process(value, None)  # type: ignore[arg-type]
+        return lambda value: process(inner(value), None)  # type: ignore[arg-type, misc]
+    if isinstance(kind, LargeBinary):
+        return lambda value: bytes.fromhex(value[2:])  # bytea as text: \\x0a000001
+    if isinstance(kind, DateTime):
+        return datetime.fromisoformat
+    if isinstance(kind, Date):
+        return date.fromisoformat
+    if isinstance(kind, Uuid):
+        return uuid.UUID if kind.as_uuid else None
+    if isinstance(kind, Float) or not isinstance(kind, Numeric | Interval | Time):
+        return None  # integer, text, boolean, enum, JSON, array, float: JSON says it as is
+    return False
+
+
+def _decoder(plan: _Plan) -> Callable[[Sequence[Any]], Sequence[Any]] | None:
+    """From a child row as JSON to the values ``plan.build`` reads; None if a column's type
+    has no JSON reading here (that shape keeps the portable path)."""
+    steps = []
+    for index, column in enumerate(plan.columns):
+        convert = _json_value(column.type)
+        if convert is False:
+            return None
+        if convert is not None:
+            steps.append((index, convert))
+
+    def decode(row: Sequence[Any]) -> Sequence[Any]:
+        values = list(row)
+        for index, convert in steps:
+            if values[index] is not None:
+                values[index] = convert(values[index])
+        return values
+
+    return decode
+
+
+@dataclass
+class _Nested:
+    columns: list[Any]  # one JSON column per list of the plan, in plan.many order
+    lists: list[tuple[str, Many, _Plan, Callable[[Sequence[Any]], Sequence[Any]], _Nested]]
+
+
+def _key_column(shape: Shape, key: str) -> Any:
+    column = shape.hidden.get(key, shape.fields.get(key))
+    if not isinstance(column, ColumnElement | InstrumentedAttribute):
+        raise TypeError(f"read shape: a list's key {key} must be a selected column")
+    return column
+
+
+@cache
+def _nested(shape: Shape) -> _Nested | None:
+    """The list columns of ``shape``'s statement (None: a list cannot be read as JSON)."""
+    columns, lists = [], []
+    for name, many in shape._plan.many:
+        child = many.shape
+        decode = _decoder(child._plan)
+        inner = _nested(child)
+        if decode is None or inner is None:
+            return None
+        parent = _key_column(shape, many.key)
+        row = func.json_build_array(*(c.element for c in child._plan.columns), *inner.columns)
+        ordered = aggregate_order_by(row, *many.order_by) if many.order_by else row
+        aggregated = (
+            select(func.json_agg(ordered))
+            .select_from(child.from_clause)
+            .where(many.parent == parent)
+            .scalar_subquery()
+        )
+        columns.append(aggregated)
+        lists.append((name, many, child._plan, decode, inner))
+    return _Nested(columns, lists)
+
+
+def _read_nested(
+    session: Session, shape: Shape, stmt: Select, params: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Run ``stmt`` (``_composed``: the objects with their lists as JSON columns)."""
+    nested = _nested(shape)
+    assert nested is not None
+    width = len(shape._plan.columns)
+    out = []
+    for row in session.execute(stmt, params):
+        obj = shape._plan.build(row)
+        _put_lists(nested, obj[0], row[width:])
+        out.append(obj[0])
+    return out
+
+
+def _put_lists(nested: _Nested, out: dict[str, Any], values: Sequence[Any]) -> None:
+    for (name, many, plan, decode, inner), rows in zip(nested.lists, values, strict=True):
+        width = len(plan.columns)
+        children = []
+        for raw in rows or ():
+            child = plan.build(decode(raw[:width]))
+            _put_lists(inner, child[0], raw[width:])
+            children.append(child)
+        _put(out, name, many, children)
