@@ -455,9 +455,20 @@ def _compare(
                       _verdict(old / mean, CONFMGMT_BUDGET) if budgeted else "")  # fmt: skip
 
 
-def profile_http(url: str, auth: dict[str, str], requests: int = 3000) -> None:
-    """cProfile of the WSGI app (what a gunicorn worker calls) answering cached ENC requests:
-    full answers, then 304 revalidations; prints the top lines of each."""
+PROFILED = (
+    ("ENC", f"/enc/{BIG_HV}"),
+    ("Hiera", f"/hiera/{BIG_HV}"),
+    ("pillar", f"/pillar/{BIG_HV}"),
+)
+
+
+def profile_http(
+    url: str, auth: dict[str, str], requests: int = 2000, rounds: int = 5, cprofile: bool = True
+) -> None:
+    """Cached ENC, Hiera and pillar answers through the WSGI app (what a gunicorn worker
+    calls), full and 304, each against a static file of its size from the same app: µs per
+    request without a profiler (median of ``rounds``, the runs alternating so they share the
+    load) and their ratio, then a cProfile of each (top lines, pstats files kept)."""
     import cProfile
     import io
     import pstats
@@ -467,9 +478,8 @@ def profile_http(url: str, auth: dict[str, str], requests: int = 3000) -> None:
     from virtapi.app import create_app
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    path = f"/enc/{BIG_HV}"
 
-    def call(headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    def call(path: str, headers: dict[str, str]) -> tuple[str, dict[str, str], bytes]:
         environ = EnvironBuilder(path=path, headers=headers).get_environ()
         out: dict[str, Any] = {}
 
@@ -477,41 +487,76 @@ def profile_http(url: str, auth: dict[str, str], requests: int = 3000) -> None:
             out["status"], out["headers"] = status, dict(hdrs)
 
         body = app(environ, start_response)
-        b"".join(body)
+        raw = b"".join(body)
         getattr(body, "close", lambda: None)()
-        return out["status"], out["headers"]
+        return out["status"], out["headers"], raw
 
-    status, headers = call(auth)  # builds and caches the document
-    assert status.startswith("200"), status
-    revalidate = {**auth, "If-None-Match": headers["ETag"]}
-    pool = app.extensions["virtapi.db"].engine.pool
-    # The last pass shows what the pool's pre-ping (one round trip per checkout) costs a hit.
-    for label, sent in (("full", auth), ("304", revalidate), ("304-no-pre-ping", revalidate)):
-        pool._pre_ping = label != "304-no-pre-ping"
-        environ = EnvironBuilder(path=path, headers=sent).get_environ()
-        assert call(sent)[0].startswith("200" if label == "full" else "304")
-        profiler = cProfile.Profile()
-        t = time.perf_counter()
-        profiler.enable()
-        for _ in range(requests):
+    def loop(path: str, headers: dict[str, str], n: int) -> None:
+        environ = EnvironBuilder(path=path, headers=headers).get_environ()
+        for _ in range(n):
             # A fresh environ per request, as a server hands one over.
             body = app(dict(environ, **{"wsgi.input": io.BytesIO()}), lambda *_a: None)
             b"".join(body)
             getattr(body, "close", lambda: None)()
-        profiler.disable()
-        elapsed = time.perf_counter() - t
-        each = elapsed / requests * 1e6
+
+    STATIC_DIR.mkdir(exist_ok=True)
+    statics: list[Path] = []
+    runs: list[tuple[str, str, dict[str, str], str, dict[str, str]]] = []
+    try:
+        for label, path in PROFILED:
+            status, headers, body = call(path, auth)  # builds and caches the document
+            assert status.startswith("200"), status
+            static = STATIC_DIR / f"bench-profile-{len(body)}.txt"
+            static.write_bytes(b"x" * len(body))
+            statics.append(static)
+            spath = f"/static/{static.name}"
+            s_etag = call(spath, {})[1]["ETag"]
+            runs.append((f"{label} full ({len(body):,} bytes)", path, auth, spath, {}))
+            runs.append((f"{label} 304", path, {**auth, "If-None-Match": headers["ETag"]},
+                         spath, {"If-None-Match": s_etag}))  # fmt: skip
+        for _, path, sent, spath, s_sent in runs:
+            assert call(path, sent)[0][:3] == call(spath, s_sent)[0][:3]
+        times: dict[str, list[tuple[float, float]]] = {run[0]: [] for run in runs}
+        n = max(requests // rounds, 1)
+        for _ in range(rounds):
+            for what, path, sent, spath, s_sent in runs:
+                t, c = time.perf_counter(), time.thread_time()
+                loop(path, sent, n)
+                mid, cmid = time.perf_counter(), time.thread_time()
+                loop(spath, s_sent, n)
+                end, cend = time.perf_counter(), time.thread_time()
+                times[what].append((mid - t, end - mid, cmid - c, cend - cmid))
         load = os.getloadavg()[0]
-        print(f"\n--- cached ENC {label}: {requests} requests, {each:.0f} µs each under "
-              f"cProfile (load average {load:.1f})", file=sys.stderr)  # fmt: skip
-        dump = Path(tempfile.gettempdir()) / f"virtapi-profile-enc-{label}.prof"
-        profiler.dump_stats(dump)
-        stream = io.StringIO()
-        stream.write(f"(pstats file: {dump})\n")
-        stats = pstats.Stats(profiler, stream=stream)
-        stats.sort_stats("tottime").print_stats(25)
-        stats.sort_stats("cumulative").print_stats(40)
-        print(stream.getvalue(), file=sys.stderr)
+        print(f"\n--- in process, no profiler: µs per request, median of {rounds} rounds of "
+              f"{n} (load average {load:.1f})", file=sys.stderr)  # fmt: skip
+        for what, pairs in times.items():
+            ours = statistics.median(p[0] for p in pairs) / n * 1e6
+            static_us = statistics.median(p[1] for p in pairs) / n * 1e6
+            ratio = statistics.median(p[1] / p[0] for p in pairs)
+            # CPU time of this process only (not PostgreSQL's, nor waits): steadier under load.
+            cpu, s_cpu = (statistics.median(p[i] for p in pairs) / n * 1e6 for i in (2, 3))
+            print(f"  {what}: {ours:.0f} µs, static file {static_us:.0f} µs, ratio {ratio:.2f}; "
+                  f"CPU {cpu:.0f} / {s_cpu:.0f} µs, ratio {s_cpu / cpu:.2f}",
+                  file=sys.stderr)  # fmt: skip
+        for what, path, sent, _, _ in runs if cprofile else []:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            loop(path, sent, requests)
+            profiler.disable()
+            name = re.sub(r"[^a-z0-9]+", "-", what.lower().split(" (")[0]).strip("-")
+            dump = Path(tempfile.gettempdir()) / f"virtapi-profile-{name}.prof"
+            profiler.dump_stats(dump)
+            stream = io.StringIO()
+            stats = pstats.Stats(profiler, stream=stream)
+            stats.sort_stats("tottime").print_stats(15)
+            print(f"\n--- cProfile, cached {what}, {requests} requests (pstats file: {dump}, "
+                  f"load average {os.getloadavg()[0]:.1f})", file=sys.stderr)  # fmt: skip
+            print(stream.getvalue(), file=sys.stderr)
+    finally:
+        for static in statics:
+            static.unlink(missing_ok=True)
+        if STATIC_DIR.exists() and not any(STATIC_DIR.iterdir()):
+            STATIC_DIR.rmdir()
 
 
 def _profiler(enabled: bool) -> Any:
