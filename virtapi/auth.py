@@ -15,7 +15,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
 
 from .config import current_settings
-from .db import get_db, get_session
+from .db import ACTOR, get_db, get_session
 from .services import ratelimit, tokens
 from .services.audit import set_actor
 from .services.errors import Forbidden
@@ -89,7 +89,10 @@ def resolve_principal(lookup: tokens.TokenLookup | None = None) -> Principal | N
         row = None
     if row is not None:
         principal = Principal(row.id, row.name, row.role, row.customer_id, bool(row.secrets))
-        set_actor(get_session(), row.id, principal.label)
+        actor = (row.id, principal.label)
+        setattr(g, ACTOR, actor)
+        if "db_session" in g:  # else get_session labels the session when one is needed
+            set_actor(g.db_session, *actor)
         g.principal = principal
     return g.principal
 

@@ -110,8 +110,7 @@ def _authenticate_and_look() -> None:
     cache = _cache()
 
     def lookup(digest: str) -> Any:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            changes, row = changes_with(conn, cache.seen, ApiToken.__table__.c.token_hash, digest)
+        changes, row = changes_with(db.engine, cache.seen, ApiToken.__table__.c.token_hash, digest)
         if changes.version is None:  # not migrated: nothing to fold into
             return get_session().scalar(select(ApiToken).where(ApiToken.token_hash == digest))
         g.setdefault(_CHANGES, changes)

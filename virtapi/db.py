@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import settings_of
+from .services.audit import set_actor
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +217,19 @@ def get_db() -> Database:
     return current_app.extensions["virtapi.db"]
 
 
+# g: (token id, label) of the authenticated caller (auth.resolve_principal). Kept on g rather
+# than written into a session, so that a request answered without the ORM (a cached ENC,
+# Hiera or pillar hit) never makes a Session only to label it; the session made later is.
+ACTOR = "virtapi_actor"
+
+
 def get_session() -> Session:
-    """The request's session, created on first use."""
+    """The request's session, created on first use (with the caller as its audit actor)."""
     if "db_session" not in g:
-        g.db_session = get_db().sessionmaker()
+        session = g.db_session = get_db().sessionmaker()
+        actor = g.get(ACTOR)
+        if actor is not None:
+            set_actor(session, *actor)
     return g.db_session
 
 

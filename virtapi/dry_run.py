@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from .auth import resolve_principal
 from .config import current_settings
-from .db import get_db
+from .db import ACTOR, get_db
 from .models import ChangeNode
 from .services.affected import EVERYTHING
 from .services.audit import pending_affected
@@ -56,7 +56,7 @@ def _begin() -> None:
         return
     principal = resolve_principal()  # on the ordinary session: failures are counted
     ordinary: Session | None = g.pop("db_session", None)
-    actor = ordinary.info.get("actor") if ordinary is not None else None
+    actor = g.get(ACTOR)
     if ordinary is not None:
         ordinary.close()
     conn = get_db().engine.connect()

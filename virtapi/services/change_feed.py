@@ -14,11 +14,12 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, Select, bindparam, null, select, union
+from sqlalchemy import Column, Connection, Engine, Select, bindparam, null, select, union
 from sqlalchemy.orm import Session
 
 from ..models import ChangeNode, DataVersion, Node, Vm
 from .affected import EVERYTHING
+from .direct_read import read_direct
 from .errors import Gone, InvalidInput
 
 
@@ -50,20 +51,21 @@ def changes_since(conn: Session | Connection, since: int | None) -> Changes:
 
 
 def changes_with(
-    conn: Session | Connection, since: int | None, key: Column[Any], value: Any
-) -> tuple[Changes, Row[Any] | None]:
+    engine: Engine, since: int | None, key: Column[Any], value: Any
+) -> tuple[Changes, Any | None]:
     """`changes_since`, and in the same statement the row of ``key``'s table where ``key``
     equals ``value`` (None if none): a config-management request learns who asks (its token)
-    and what changed for one round trip. The row has the table's columns as attributes.
+    and what changed for one round trip, outside any transaction (db.read_direct). The row
+    has the table's columns as attributes.
 
     Without a data_version row (not migrated) nothing is read: (Changes(None, …), None)."""
     stmt = _changes_with_statement(key, since is not None)
-    rows = conn.execute(stmt, {"feed_since": since, "feed_key": value}).all()
+    rows = read_direct(engine, stmt, {"feed_since": since, "feed_key": value})
     if not rows:
         return Changes(None, 0, frozenset()), None
     names = frozenset(r[2] for r in rows if r[2] is not None) if since is not None else frozenset()
     first = rows[0]
-    found = first._mapping[key.table.primary_key.columns.values()[0].name] is not None
+    found = getattr(first, key.table.primary_key.columns.values()[0].name) is not None
     return Changes(first[0], first[1], names), (first if found else None)
 
 
