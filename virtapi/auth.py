@@ -103,8 +103,8 @@ def authenticate(plaintext: str, lookup: tokens.TokenLookup | None = None) -> An
 
     Shared by Bearer requests and the HTML login form, so both count against one limit.
     """
-    db = get_session()
-    row = tokens.authenticate(db, plaintext, lookup=lookup)
+    # With a lookup (config management) a valid token needs no ORM Session at all.
+    row = tokens.authenticate(None if lookup else get_session(), plaintext, lookup=lookup)
     if row is not None:
         current_app.extensions[USAGE].note(row)
         return row
@@ -113,6 +113,7 @@ def authenticate(plaintext: str, lookup: tokens.TokenLookup | None = None) -> An
         # defends nothing; a scanner's probes (schemathesis sends one per operation) stay 401.
         return None
     source = request.remote_addr or "unknown"
+    db = get_session()
     wait = ratelimit.record_failure(db, source, _policy())
     db.commit()
     if wait is not None:

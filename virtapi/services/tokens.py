@@ -81,20 +81,22 @@ TokenLookup = Callable[[str], Any]
 
 
 def authenticate(
-    session: Session,
+    session: Session | None,
     plaintext: str,
     now: datetime | None = None,
     lookup: TokenLookup | None = None,
 ) -> Any:
     """The live token matching ``plaintext`` (an ApiToken, or the row ``lookup`` read), or
-    None for unknown, revoked or expired ones."""
+    None for unknown, revoked or expired ones. ``session`` is read only without ``lookup``."""
     if not could_be_token(plaintext):
         return None
     digest = hash_token(plaintext)
     if lookup is not None:
         row = lookup(digest)
-    else:
+    elif session is not None:
         row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    else:
+        raise TypeError("authenticate needs a session or a lookup")
     # The index lookup already matched; compare again in constant time so no timing of
     # string comparison inside the database driver or Python leaks how close a guess was.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
