@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from flask import g
 from sqlalchemy import update
 
 from tests.conftest import Tokens
@@ -20,6 +21,25 @@ ENDPOINTS = [f"/enc/{HV}", f"/hiera/{HV}", f"/hiera/{HV}/virtapi::roles", f"/pil
 @pytest.fixture
 def reader(api_tokens: Tokens, demo: Any) -> dict[str, str]:
     return Tokens.header(api_tokens.reader)
+
+
+def test_a_cached_hit_makes_no_orm_session_and_sets_no_cookie(
+    app: Any, client: Any, reader: dict[str, str]
+) -> None:
+    """A hit is answered from its one statement: no ORM Session made only to label it with the
+    caller, no cookie session saved; a miss builds in the request's ordinary session."""
+    made: list[bool] = []
+    app.teardown_request(lambda _exc: made.append("db_session" in g))  # before any request
+    first = client.get(f"/enc/{HV}", headers=reader)
+    assert first.status_code == 200 and made == [True]
+    for headers, status in (
+        (reader, 200),
+        ({**reader, "If-None-Match": first.headers["ETag"]}, 304),
+    ):
+        resp = client.get(f"/enc/{HV}", headers=headers)
+        assert resp.status_code == status
+        assert "Set-Cookie" not in resp.headers and "Cookie" not in resp.vary
+    assert made == [True, False, False]
 
 
 def test_enc_hypervisor(client: Any, reader: dict[str, str]) -> None:
