@@ -15,7 +15,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
 
 from .config import current_settings
-from .db import ACTOR, get_db, get_session
+from .db import ACTOR, close_quietly, get_db, get_session
 from .services import ratelimit, tokens
 from .services.audit import set_actor
 from .services.errors import Forbidden
@@ -131,7 +131,7 @@ def _write_usage(_exc: BaseException | None) -> None:
         return
     if "db_session" in g:
         # The request's transaction ends first: on SQLite every transaction holds the write lock.
-        g.db_session.close()
+        close_quietly(g.db_session)
     try:
         with get_db().session() as db:
             usage.flush(db)

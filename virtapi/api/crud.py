@@ -223,14 +223,6 @@ def default_delete(resource: Resource) -> DeleteHook:
     return delete
 
 
-def _end_read(session: Session) -> None:
-    """End a read's transaction with COMMIT (it wrote nothing). psycopg forgets every
-    server-side prepared statement, and its count towards ``prepare_threshold``, on ROLLBACK,
-    which is how the request teardown ends a transaction: so no statement of a GET was ever
-    prepared, and PostgreSQL planned each one on every request (6 ms of a GET of one VM)."""
-    session.commit()
-
-
 # --- responses ----------------------------------------------------------------------------------
 
 
@@ -302,7 +294,6 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
         else:
             result = paginate(session, stmt.options(*r.options), *page, key=r.pk)
             result["results"] = r.schema(many=True).dump(result["results"])
-        _end_read(session)
         return json_response(result)
 
     list_.__doc__ = (
@@ -348,7 +339,6 @@ def register(blp: Blueprint, resource: Resource) -> Resource:
             tag = etag_of(body)
         else:
             body, tag = _represent(r, load(session, r, principal, id))
-        _end_read(session)
         if not_modified(tag):
             return Response(status=304, headers={"ETag": tag})
         return json_response(body, 200, {"ETag": tag})

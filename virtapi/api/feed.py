@@ -22,7 +22,7 @@ from marshmallow import Schema, fields, validate
 
 from ..auth import READERS, require
 from ..config import current_settings
-from ..db import get_db, get_session
+from ..db import close_quietly, get_db, get_session
 from ..observability import metrics
 from ..services.change_feed import FeedPage, parse_cursor, read_feed
 
@@ -90,7 +90,7 @@ class Feed(MethodView):
         """
         since = parse_cursor(args["since"])
         # Authentication is done: give its connection back before any waiting.
-        get_session().close()
+        close_quietly(get_session())
         page = _read(since)
         deadline = time.monotonic() + args["wait"]
         if since is not None and not page.nodes and time.monotonic() < deadline:

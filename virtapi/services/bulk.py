@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from ..transactions import mark_written
+
 _UNSET = object()
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -118,7 +120,9 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     columns = ", ".join(dialect.identifier_preparer.quote(k) for k in keys)
     name = dialect.identifier_preparer.format_table(table)
     sql = f"COPY {name} ({columns}) FROM STDIN"
-    cursor = session.connection().connection.cursor()
+    connection = session.connection()
+    mark_written(connection)  # the driver's cursor runs no statement events
+    cursor = connection.connection.cursor()
     try:
         if hasattr(cursor, "copy_expert"):  # psycopg2 (postgresql+psycopg2://)
             cursor.copy_expert(sql, buf)
