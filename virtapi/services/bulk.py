@@ -110,13 +110,18 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     write = buf.write
     width = len(keys)
-    # The text of each processed column's previous value: a batch often hands the same
-    # object to every row (the change log's affected list), encoded once then.
+    # The text of each column's previous value: a batch often hands the same object to
+    # every row (the change log's time, actor, action and affected list), encoded once then.
     last: list[tuple[Any, str]] = [(_UNSET, "")] * width
     for row in rows:
         fields = [""] * width
         for i, k in plain:
-            fields[i] = _copy_text(row[k])
+            value = row[k]
+            seen, encoded = last[i]
+            if value is not seen:
+                encoded = _copy_text(value)
+                last[i] = (value, encoded)
+            fields[i] = encoded
         for i, k, proc in processed:
             value = row[k]
             seen, encoded = last[i]
