@@ -120,7 +120,7 @@ def time_import(db: Database, doc: dict[str, Any]) -> dict[str, float]:
     phases: dict[str, float] = {}
     cpu = time.process_time()
     t0 = time.perf_counter()
-    with db.session() as s:
+    with transfer.gc_paused(), db.session() as s:
         set_actor(s, None, "bench")
         data = transfer.load_document(transfer.parse_document(raw, "json"))
         t1 = time.perf_counter()

@@ -90,6 +90,19 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
         session.execute(insert(table), rows, execution_options={RECORDED: True})
 
 
+def analyze(session: Session, tables: list[Table]) -> None:
+    """Fresh planner statistics for ``tables`` on PostgreSQL (inside the transaction: ANALYZE
+    counts its own uncommitted rows). After a bulk load the planner still thinks the tables
+    are as small as before, and the statements that follow (the change log's certname
+    resolution joins the new rows by id lists) pick nested loops that grow with the square
+    of the import. A no-op on SQLite, whose planner has no such statistics to go stale; a
+    user that may not analyze a table only gets a warning from the server."""
+    if not tables or session.get_bind().dialect.name != "postgresql":
+        return
+    names = ", ".join(sorted({t.name for t in tables}))
+    session.execute(text(f"ANALYZE {names}"))
+
+
 def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     keys = list(rows[0])
     dialect = session.get_bind().dialect
@@ -99,13 +112,18 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     write = buf.write
     width = len(keys)
-    # The text of each processed column's previous value: a batch often hands the same
-    # object to every row (the change log's affected list), encoded once then.
+    # The text of each column's previous value: a batch often hands the same object to
+    # every row (the change log's time, actor, action and affected list), encoded once then.
     last: list[tuple[Any, str]] = [(_UNSET, "")] * width
     for row in rows:
         fields = [""] * width
         for i, k in plain:
-            fields[i] = _copy_text(row[k])
+            value = row[k]
+            seen, encoded = last[i]
+            if value is not seen:
+                encoded = _copy_text(value)
+                last[i] = (value, encoded)
+            fields[i] = encoded
         for i, k, proc in processed:
             value = row[k]
             seen, encoded = last[i]

@@ -9,6 +9,9 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 from marshmallow import ValidationError
@@ -27,11 +30,27 @@ __all__ = [
     "FORMAT_VERSION",
     "ImportSummary",
     "dump_document",
+    "gc_paused",
     "export_inventory",
     "import_inventory",
     "load_document",
     "parse_document",
 ]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: an import holds millions of new objects that
+    all live until it ends, and every collection would walk them again (a sixth of an
+    import's CPU time at 20,000 VMs) to find nothing. Reference counting still frees the
+    rest; the collector resumes (if it was on) when the import ends."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def load_document(doc: Any) -> dict[str, Any]:
@@ -55,7 +74,8 @@ def import_inventory(session: Session, doc: Any) -> ImportSummary:
     The error's message names the first offending entry (``vms[12].interfaces[0].mac: …``);
     its ``errors`` map lists up to a hundred of them by path. Nothing is written on error.
     """
-    data = load_document(doc)
-    summary = write(session, data, check(session, data))
-    summary.counts.update(import_config(session, data["config"]))
+    with gc_paused():
+        data = load_document(doc)
+        summary = write(session, data, check(session, data))
+        summary.counts.update(import_config(session, data["config"]))
     return summary

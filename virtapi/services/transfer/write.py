@@ -43,7 +43,7 @@ from ...models.base import utcnow
 from ...models.network import ADDRESS_MODELS, NETWORK_MODELS
 from ...models.storage import LIMIT_COLUMNS
 from ..audit import record_bulk_create
-from ..bulk import insert_rows
+from ..bulk import analyze, insert_rows
 from .check import Plan
 
 
@@ -56,6 +56,9 @@ class ImportSummary:
 
 
 Rows = list[dict[str, Any]]
+
+# Rows of one table from which the import refreshes that table's planner statistics.
+_ANALYZE = 1000
 
 
 class _Writer:
@@ -82,6 +85,10 @@ class _Writer:
         return rows
 
     def record(self) -> None:
+        # The certname resolution below joins the new rows: the planner must know they exist
+        # (a small import leaves the statistics about right and skips the cost).
+        tables = [model.__table__ for model, rows, _, _ in self.audit if len(rows) >= _ANALYZE]
+        analyze(self.session, [*tables, vlan_member] if tables else [])
         for model, rows, customers, extras in self.audit:
             record_bulk_create(self.session, model, rows, customers, extras, now=self.now)
 
