@@ -70,14 +70,14 @@ def orm_path() -> Iterator[None]:
 def rollback_ending() -> Iterator[None]:
     """Reads ended by the teardown's ROLLBACK, as before: psycopg then forgets its prepared
     statements, so every request plans its statements again."""
-    from virtapi.api import crud
+    from virtapi import db
 
-    end_read = crud._end_read
-    crud._end_read = lambda session: None
+    wrote_nothing = db.wrote_nothing
+    db.wrote_nothing = lambda session: False  # type: ignore[assignment]
     try:
         yield
     finally:
-        crud._end_read = end_read
+        db.wrote_nothing = wrote_nothing
 
 
 @contextmanager
