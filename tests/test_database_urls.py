@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from bench.fleet import generate
 from tests.support.pg import PostgresCluster
@@ -26,7 +26,7 @@ from virtapi.services.audit import set_actor
 def test_every_postgresql_url_connects(
     pg_cluster: PostgresCluster, scheme: str, driver: str
 ) -> None:
-    url = pg_cluster.url().replace("postgresql+psycopg2", scheme)
+    url = make_url(pg_cluster.url()).set(drivername=scheme).render_as_string(hide_password=False)
     engine = make_engine(url)
     try:
         assert engine.dialect.driver == driver
@@ -57,16 +57,16 @@ def test_sqlite_urls_are_untouched() -> None:
     assert resolve_url("sqlite:////tmp/x.sqlite") == "sqlite:////tmp/x.sqlite"
 
 
-def test_import_and_export_through_psycopg3(db_url: str) -> None:
+def test_import_and_export_through_psycopg2(db_url: str) -> None:
     """The importer's COPY goes through the driver's own API, which differs between
-    psycopg2 and psycopg 3; the round trip must hold on the default postgresql:// URL."""
+    psycopg2 and psycopg 3 (the suite's driver); the round trip must hold on psycopg2 too."""
     if not db_url.startswith("postgresql"):
         pytest.skip("COPY is PostgreSQL only")
-    url = db_url.replace("postgresql+psycopg2", "postgresql")
+    url = db_url.replace("postgresql+psycopg", "postgresql+psycopg2")
     fleet = generate(3, 4, 3, 2)
     db = Database(url)
     try:
-        assert db.engine.dialect.driver == "psycopg"
+        assert db.engine.dialect.driver == "psycopg2"
         with db.session() as session:
             set_actor(session, None, "test")
             transfer.import_inventory(session, fleet)

@@ -127,7 +127,7 @@ def test_a_get_keeps_its_statement_prepared_on_postgresql(
     if db_of(app).engine.dialect.name != "postgresql":
         pytest.skip("server-side prepared statements: PostgreSQL only")
     vm = _fleet(app, 1)[0]
-    # psycopg 3 prepares (the tests' URLs name psycopg2, which never does).
+    # psycopg 3 prepares (psycopg2 never does): the suite's URLs name psycopg 3, as production.
     url = db_of(app).engine.url.set(drivername="postgresql+psycopg")
     served = make_app(url.render_as_string(hide_password=False), tmp_path / "psycopg")
     try:

@@ -68,7 +68,9 @@ class PostgresCluster:
         return self.dir / "data"
 
     def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{dbname}"
+        # psycopg 3, the driver a plain postgresql:// URL gets in production (server-side
+        # prepared statements included); tests/test_database_urls.py covers psycopg2.
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def init(self) -> PostgresCluster:
         self._run(
