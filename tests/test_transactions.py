@@ -78,8 +78,8 @@ def test_a_rest_get_and_an_enc_answer_end_with_commit(app: Any, api_tokens: Any,
     event.listen(engine, "rollback", lambda _conn: ends.append("rollback"))
     client = app.test_client()
     assert client.get("/api/v1/vms?limit=5", headers=H(api_tokens.reader)).status_code == 200
-    assert "rollback" not in ends
+    assert "commit" in ends and "rollback" not in ends
     ends.clear()
     resp = client.get("/enc/hv01.dc1.example.com", headers=H(api_tokens.reader))
     assert resp.status_code == 200, resp.data
-    assert "rollback" not in ends
+    assert "commit" in ends and "rollback" not in ends

@@ -55,8 +55,8 @@ def changes_with(
 ) -> tuple[Changes, Any | None]:
     """`changes_since`, and in the same statement the row of ``key``'s table where ``key``
     equals ``value`` (None if none): a config-management request learns who asks (its token)
-    and what changed for one round trip, outside any transaction (db.read_direct). The row
-    has the table's columns as attributes.
+    and what changed for one round trip, outside any transaction
+    (services/direct_read.read_direct). The row has the table's columns as attributes.
 
     Without a data_version row (not migrated) nothing is read: (Changes(None, …), None)."""
     stmt = _changes_with_statement(key, since is not None)
